@@ -1,0 +1,115 @@
+"""Kerbside's Flask server: the canonical data and the sync protocol v1 endpoint."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from flask import Flask, current_app, request
+from sqlalchemy import event
+
+from server import auth, errors
+from server.config import DEFAULTS, from_environment
+from server import extensions
+from server.extensions import assets, babel, db, migrate
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: settings from the environment, then `config` on top."""
+    app = Flask(__name__, instance_path=os.environ.get("KERBSIDE_INSTANCE") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(DEFAULTS)
+    app.config.update(from_environment(app.instance_path))
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    babel.init_app(app, locale_selector=_choose_locale)
+    assets.init_app(app)
+    # `server.api` is also the name of the API package, so the extension is named in full.
+    extensions.api.init_app(app, spec_kwargs={"info": {"description": "Kerbside sync protocol v1 and coordinator API."}})
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+
+    _register_blueprints(app)
+    errors.register(app)
+    app.before_request(auth.enforce)
+    app.after_request(_security_headers)
+    app.jinja_env.globals["csrf_token"] = auth.csrf_token
+
+    from server import cli
+
+    cli.register(app)
+    return app
+
+
+def _register_blueprints(app: Flask):
+    from server.api import docs, sync
+    from server import web
+
+    extensions.api.register_blueprint(sync.blp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(web.bp)
+
+
+def _choose_locale():
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-installation secret kept in the instance folder when SECRET_KEY is not set."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(secrets.token_hex(32))
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def _tune_sqlite(engine):
+    """WAL for concurrent readers; writers take the lock at BEGIN so none fails mid-transaction.
+
+    pysqlite's own transaction handling is switched off and every transaction starts with
+    BEGIN IMMEDIATE: a push reads, then writes, and a deferred transaction upgraded to a
+    writer while another committed would fail with "database is locked" instead of waiting.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

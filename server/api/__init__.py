@@ -1,0 +1,1 @@
+"""The JSON API: the sync protocol for devices, and its OpenAPI document."""

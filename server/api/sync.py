@@ -1,0 +1,216 @@
+"""`/api/sync/v1`: enrolment, the sync round trip and blobs (sync protocol v1)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from flask import current_app, g, jsonify, make_response, request
+from flask_babel import gettext as _
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from server import blobs, operations, pull, push, schemas
+from server.auth import allow
+from server.errors import ApiError
+from server.extensions import db
+from server.limits import ConcurrencyGate, RateLimiter
+from server.models import Area, Blob, utcnow
+from server.push import _insert_ignoring_conflicts
+from sync.protocol import (
+    MAX_BLOB_BYTES,
+    MAX_MUTATIONS_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOLS,
+)
+
+blp = Blueprint("sync", __name__, url_prefix="/api/sync/v1", description="Sync protocol v1 for field devices.")
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+RETRY_AFTER_CONFLICT_S = 1
+
+
+def stamp(body: dict) -> dict:
+    """Every sync response carries the protocol, the server epoch and the server's clock."""
+    state = operations.server_state()
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "server_epoch": state.epoch,
+        "server_time": utcnow().isoformat(),
+        **body,
+    }
+
+
+@blp.before_request
+def check_envelope():
+    """Size and protocol come before anything else is read."""
+    if request.method != "POST":
+        return None
+    if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
+        raise ApiError(413, "too_large", _("Send at most 2 MB in one request; the device will split its batch."),
+                       extra={"max_bytes": MAX_REQUEST_BYTES, "max_mutations": MAX_MUTATIONS_PER_REQUEST})
+    request.max_content_length = MAX_REQUEST_BYTES
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", _("Send a JSON object."))
+    if body.get("protocol") not in SUPPORTED_PROTOCOLS:
+        raise ApiError(426, "protocol_unsupported",
+                       _("This app speaks a version of the sync protocol this server does not. Update the app; nothing on your device is lost."),
+                       extra={"supported": list(SUPPORTED_PROTOCOLS)})
+    mutations = body.get("mutations")
+    if isinstance(mutations, list) and len(mutations) > MAX_MUTATIONS_PER_REQUEST:
+        raise ApiError(413, "too_many_mutations", _("Send at most 200 changes in one request; the device will split its batch."),
+                       extra={"max_bytes": MAX_REQUEST_BYTES, "max_mutations": MAX_MUTATIONS_PER_REQUEST})
+    return None
+
+
+@blp.after_request
+def stamp_errors(response):
+    """Error envelopes on sync paths carry the epoch and clock too."""
+    if response.status_code >= 400 and response.is_json:
+        body = response.get_json()
+        if isinstance(body, dict) and "server_epoch" not in body:
+            try:
+                response.set_data(jsonify(stamp(body)).get_data())
+            except Exception:  # a broken database must not hide the original error
+                db.session.rollback()
+    return response
+
+
+@blp.route("/enrol", methods=["POST"])
+@blp.arguments(schemas.EnrolRequestSchema)
+@blp.response(201, schemas.EnrolResponseSchema)
+@blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Wrong, used-up or expired invite code.")
+@allow("public")
+def enrol(body):
+    """Turn an invite code into a device token (shown once)."""
+    wait = _rate_limited("enrol:" + (request.remote_addr or "?"), per_minute=20)
+    if wait:
+        raise _too_many(wait)
+    try:
+        device, token = operations.enrol_device(body["code"], body.get("device_name", ""))
+    except operations.OperationError as exc:
+        db.session.rollback()
+        raise ApiError(400, exc.code, exc.message, {"code": [exc.message]}) from None
+    person = device.person
+    areas, _roles = operations.device_scope(person)
+    area_rows = [db.session.get(Area, area_id).to_sync() for area_id in areas]
+    result = {
+        "device_id": device.id,
+        "token": token,
+        "person": {
+            "id": person.id,
+            "display_name": person.display_name,
+            "roles": [{"role": r.role, "area_id": r.area_id} for r in person.roles],
+        },
+        "areas": area_rows,
+    }
+    db.session.commit()
+    return stamp(result)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(schemas.SyncRequestSchema)
+@blp.response(200, schemas.SyncResponseSchema)
+@blp.alt_response(401, schema=schemas.ErrorEnvelopeSchema, description="Token missing, unknown or revoked.")
+@blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 200 mutations or 2 MB.")
+@blp.alt_response(426, schema=schemas.ErrorEnvelopeSchema, description="Protocol not supported.")
+@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema, description="Too many requests; see Retry-After.")
+@blp.alt_response(503, schema=schemas.ErrorEnvelopeSchema, description="Busy; see Retry-After.")
+@allow("device")
+def sync(body):
+    """Push the device's outbox, then pull the changes it may see, in one round trip."""
+    wait = _rate_limited("device:" + g.device.id)
+    if wait:
+        raise _too_many(wait)
+    gate = _gate()
+    if not gate.enter():
+        raise ApiError(503, "unavailable", _("The server is busy. Your device will try again shortly."),
+                       headers={"Retry-After": 5})
+    try:
+        return stamp(_sync_round_trip(body))
+    finally:
+        gate.leave()
+
+
+def _sync_round_trip(body: dict) -> dict:
+    device, person = g.device, g.person
+    area_ids, roles = operations.device_scope(person)
+    roles_by_area: dict = {}
+    for role in person.roles:
+        roles_by_area.setdefault(role.area_id, set()).add(role.role)
+    device.last_sync_at = utcnow()
+    try:
+        results = push.push(device, person, body["mutations"], set(area_ids), roles_by_area)
+    except IntegrityError:
+        # Two pushes raced on one record (say, one visit id under two mids): nothing was
+        # stored; the device sends again and the second attempt sees the first.
+        db.session.rollback()
+        raise ApiError(503, "retry", _("Another sync was saving the same record. Your device will try again."),
+                       headers={"Retry-After": RETRY_AFTER_CONFLICT_S}) from None
+    state = operations.server_state()
+    page = pull.pull(
+        cursor_text=body.get("cursor"), limit=body["limit"], epoch=state.epoch,
+        kept_from=state.changes_kept_from, person_id=person.id, area_ids=area_ids, roles=roles,
+    )
+    db.session.rollback()  # the pull only read
+    return {"results": results, **page}
+
+
+@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"])
+@blp.response(201, description="Stored (200 when it was already here).")
+@blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Hash mismatch or not an image.")
+@allow("device")
+def blob(sha256):
+    """Upload a photo by the SHA-256 of its bytes (idempotent); HEAD tells whether it is here."""
+    if not SHA256.match(sha256):
+        raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
+    exists = db.session.get(Blob, sha256) is not None
+    if request.method == "HEAD":
+        return make_response("", 200 if exists else 404)
+    if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
+        raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
+    request.max_content_length = MAX_BLOB_BYTES
+    data = request.get_data(cache=False)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ApiError(400, "hash_mismatch", _("The photo's bytes do not match its name. It will be sent again."),
+                       {"sha256": [_("Does not match the SHA-256 of the body.")]})
+    content_type = blobs.image_type(data)
+    if content_type is None:
+        raise ApiError(415, "not_an_image", _("Only JPEG, PNG and WebP photos are accepted."),
+                       {"body": [_("Not a JPEG, PNG or WebP image.")]})
+    status = 200 if exists else 201
+    if not exists:
+        blobs.store().put(sha256, data)  # bytes first, so a row never points at nothing
+        db.session.execute(
+            _insert_ignoring_conflicts(Blob.__table__, ["sha256"]),
+            [{"sha256": sha256, "content_type": content_type, "size": len(data), "device_id": g.device.id,
+              "created_at": utcnow()}],
+        )
+        db.session.commit()
+    return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
+
+
+# -- overload helpers --------------------------------------------------------------------
+
+
+def _rate_limited(key: str, per_minute: int | None = None) -> int:
+    limiters = current_app.extensions.setdefault("kerbside_limiters", {})
+    per_minute = per_minute or current_app.config["SYNC_RATE_PER_MINUTE"]
+    limiter = limiters.get(per_minute)
+    if limiter is None:
+        limiter = limiters[per_minute] = RateLimiter(per_minute)
+    return limiter.retry_after(key)
+
+
+def _too_many(retry_after: int) -> ApiError:
+    return ApiError(429, "too_many_requests", _("Too many requests. Your device will wait, then try again."),
+                    headers={"Retry-After": retry_after})
+
+
+def _gate() -> ConcurrencyGate:
+    gate = current_app.extensions.get("kerbside_sync_gate")
+    if gate is None:
+        gate = current_app.extensions["kerbside_sync_gate"] = ConcurrencyGate(current_app.config["SYNC_MAX_CONCURRENT"])
+    return gate

@@ -1,0 +1,217 @@
+"""Who may use what: one place for every route's access rule.
+
+Every view states its audience with `@allow(...)`; endpoints owned by extensions are
+listed in `EXTENSION_ENDPOINTS`. `enforce` runs before every request and refuses any
+endpoint without a rule, so a route cannot be added without saying who may use it, and
+a test can walk the whole URL map.
+
+Audiences:
+- "public": anyone, signed in or not.
+- "device": a volunteer's device, by `Authorization: Bearer <device token>`.
+- "coordinator", "partner", "admin": a person signed in with email and password who
+  holds that role in at least one area (an admin may do what a coordinator may).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from server.extensions import db
+from server.models import Device, Person, Role
+
+AUDIENCES = frozenset({"public", "device", "coordinator", "partner", "admin"})
+WEB_ROLES = ("coordinator", "partner", "admin")
+
+# Endpoints registered by Flask and extensions rather than by our own views.
+EXTENSION_ENDPOINTS = {
+    "static": ("public",),
+    "api-docs.openapi_json": ("public",),
+}
+
+_hasher = PasswordHasher()
+
+
+def allow(*audiences: str):
+    """Declare who may call a view; `enforce` checks it before the view runs."""
+    unknown = set(audiences) - AUDIENCES
+    if not audiences or unknown:
+        raise ValueError(f"unknown audience {unknown or '(none)'}")
+
+    def decorate(view):
+        view.kerbside_access = tuple(audiences)
+        return view
+
+    return decorate
+
+
+def access_rule(endpoint: str | None):
+    """The audiences allowed on `endpoint`, or None when the route states none."""
+    if endpoint is None:
+        return None
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "kerbside_access", None) or EXTENSION_ENDPOINTS.get(endpoint)
+
+
+def enforce():
+    """before_request: authenticate as the route's rule asks, or refuse."""
+    g.person = None
+    g.device = None
+    if request.endpoint is None:
+        return None  # no such route: let the 404 handler answer
+    rule = access_rule(request.endpoint)
+    if rule is None:
+        current_app.logger.error("Route %s states no access rule; refused.", request.endpoint)
+        abort(403)
+    if "device" in rule:
+        if request.headers.get("Authorization") or "public" not in rule:
+            authenticate_device()
+            return None
+    if "public" in rule:
+        load_signed_in_person()
+        return None
+    person = load_signed_in_person()
+    if person is None:
+        if is_api_request():
+            abort(401, description=_("Sign in to use this."))
+        return redirect(url_for("auth.login", next=request.full_path))
+    if not any(has_role(person, role) for role in rule if role in WEB_ROLES):
+        abort(403)
+    check_csrf()
+    return None
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+# -- devices -------------------------------------------------------------------------
+
+
+def new_device_token() -> str:
+    return "kbd_" + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """Tokens are long random strings, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DeviceAuthError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def authenticate_device():
+    """Set g.device and g.person from the bearer token, or answer 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DeviceAuthError("token_missing", _("This device is not signed in. Join with an invite code."))
+    device = db.session.execute(
+        select(Device).where(Device.token_hash == token_hash(token.strip()))
+    ).scalar_one_or_none()
+    if device is None:
+        raise DeviceAuthError("token_invalid", _("This device's sign-in is not recognised. Join again with a new invite code."))
+    if device.revoked_at is not None:
+        raise DeviceAuthError("token_revoked", _("This device was signed out by a coordinator. Nothing on it is lost: join again with a new invite code."))
+    g.device = device
+    g.person = device.person
+
+
+# -- people signed in on the web -----------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(person: Person, password: str) -> bool:
+    if not person.password_hash:
+        return False
+    try:
+        return _hasher.verify(person.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def load_signed_in_person() -> Person | None:
+    person_id = session.get("person_id")
+    if person_id:
+        g.person = db.session.get(Person, person_id)
+    return g.person
+
+
+def sign_in(person: Person):
+    session.clear()
+    session["person_id"] = person.id
+    session["csrf"] = secrets.token_urlsafe(24)
+    session.permanent = True
+
+
+def sign_out():
+    session.clear()
+
+
+def has_role(person: Person | None, role: str, area_id: str | None = None) -> bool:
+    """Whether `person` holds `role` (in `area_id`, when given); admins count as coordinators."""
+    if person is None:
+        return False
+    wanted = {role, "admin"} if role == "coordinator" else {role}
+    return any(
+        r.role in wanted and (area_id is None or r.area_id in (None, area_id)) for r in person.roles
+    )
+
+
+def area_ids_for(person: Person, roles) -> set[str] | None:
+    """Areas where `person` holds any of `roles`; None means every area (an admin)."""
+    if any(r.role == "admin" and r.area_id is None for r in person.roles):
+        return None
+    return {r.area_id for r in person.roles if r.role in roles and r.area_id}
+
+
+def person_by_email(email: str) -> Person | None:
+    return db.session.execute(select(Person).where(Person.email == email.strip().lower())).scalar_one_or_none()
+
+
+# -- CSRF for forms posted by signed-in people ----------------------------------------
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def check_csrf():
+    """Refuse a state-changing form post that did not come from our own page."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not hmac.compare_digest(sent, session.get("csrf", "")):
+        abort(400, description=_("This form has expired. Go back, reload the page and try again."))
+
+
+def csrf_protected(view):
+    """CSRF check for public views that take form posts (the sign-in form)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if request.method == "POST":
+            sent = request.form.get("csrf_token", "")
+            if not hmac.compare_digest(sent, session.get("csrf", "")):
+                abort(400, description=_("This form has expired. Reload the page and try again."))
+        return view(*args, **kwargs)
+
+    return wrapped
+

@@ -1,0 +1,122 @@
+"""The change log that devices pull from.
+
+`seq` comes from the single counter row, taken inside the write transaction and as late
+as possible in it: the row lock is held until commit, so `seq` order is commit order on
+PostgreSQL as on SQLite, and a reader following `seq > cursor` can never skip a change
+that commits late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, update
+
+from server.extensions import db
+from server.models import Change, ChangeCounter, utcnow
+
+
+@dataclass
+class PendingChange:
+    collection: str
+    record_id: str
+    op: str = "put"
+    data: dict | None = None
+    area_id: str | None = None
+    person_id: str | None = None
+
+
+def take_seqs(session, count: int) -> list[int]:
+    """Reserve `count` consecutive seq numbers; the counter row stays locked until commit."""
+    if count <= 0:
+        return []
+    last = session.execute(
+        update(ChangeCounter)
+        .where(ChangeCounter.id == 1)
+        .values(value=ChangeCounter.value + count)
+        .returning(ChangeCounter.value)
+    ).scalar_one()
+    return list(range(last - count + 1, last + 1))
+
+
+def write_changes(changes: list[PendingChange], session=None) -> list[int]:
+    """Write change rows for `changes` in the current transaction; call it last, just before commit."""
+    session = session or db.session
+    seqs = take_seqs(session, len(changes))
+    if seqs:
+        now = utcnow()
+        session.execute(
+            insert(Change),
+            [
+                {
+                    "seq": seq,
+                    "collection": change.collection,
+                    "record_id": change.record_id,
+                    "op": change.op,
+                    "area_id": change.area_id,
+                    "person_id": change.person_id,
+                    "data": change.data,
+                    "created_at": now,
+                }
+                for seq, change in zip(seqs, changes)
+            ],
+        )
+    return seqs
+
+
+def site_change(site) -> PendingChange:
+    return PendingChange("sites", site.id, data=site.to_sync(), area_id=site.area_id)
+
+
+def action_change(action) -> PendingChange:
+    return PendingChange("actions", action.id, data=action.to_sync(), area_id=action.area_id)
+
+
+def form_change(form_version) -> PendingChange:
+    return PendingChange(
+        "forms", form_version.sync_id, data=form_version.to_sync(), area_id=form_version.form.area_id
+    )
+
+
+def agreement_change(agreement_version) -> PendingChange:
+    return PendingChange(
+        "agreements",
+        agreement_version.sync_id,
+        data=agreement_version.to_sync(),
+        area_id=agreement_version.agreement.area_id,
+    )
+
+
+def area_change(area) -> PendingChange:
+    return PendingChange("areas", area.id, data=area.to_sync(), area_id=area.id)
+
+
+MY_SUBMISSION_FIELDS = ("id", "form_id", "form_version", "kind", "site_id", "observed_at", "received_at",
+                        "review_status", "review_reason")
+
+
+def submission_change(submission) -> PendingChange:
+    """The `my_submissions` record of a stored visit, after its review changed."""
+    row = {name: getattr(submission, name) for name in MY_SUBMISSION_FIELDS}
+    return PendingChange("my_submissions", submission.id, data=my_submission_record(row), person_id=submission.person_id)
+
+
+def my_submission_record(row: dict) -> dict:
+    """What a volunteer sees of their own visit: when it arrived and how it was reviewed."""
+    return {
+        "id": row["id"],
+        "form": {"id": row["form_id"], "version": row["form_version"]},
+        "kind": row["kind"],
+        "site_id": row["site_id"],
+        "observed_at": row["observed_at"].isoformat(),
+        "received_at": row["received_at"].isoformat(),
+        "review_status": row.get("review_status") or "pending",
+        "review_reason": row.get("review_reason"),
+    }
+
+
+def device_message(message_id: str, text: str, *, area_id=None, person_id=None, data=None) -> PendingChange:
+    return PendingChange(
+        "device", message_id, data={"id": message_id, "message": text, **(data or {})},
+        area_id=area_id, person_id=person_id,
+    )

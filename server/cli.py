@@ -1,0 +1,148 @@
+"""The `kerbside` command: demo, serve, invite, db (Alembic) and the other admin tasks."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from server.extensions import db
+
+
+def _create_app():
+    from server import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False)
+def main():
+    """Kerbside: street monitoring for Neighbourhood Agreements."""
+
+
+def upgrade_database():
+    """Bring the database to the newest migration, then make sure the state rows exist."""
+    from flask_migrate import upgrade
+
+    from server import operations
+
+    upgrade()
+    operations.init_state()
+    db.session.commit()
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Load the demo data and print the details, but do not start the server.")
+@with_appcontext
+def demo_command(host, port, no_serve):
+    """Run Kerbside on SQLite with demo data, and print how to get in."""
+    from server.demo import load_demo
+
+    upgrade_database()
+    details = load_demo()
+    base = f"http://{host}:{port}"
+    # The demo password is the demo's own, made fresh on each run; print it so a newcomer can sign in.
+    click.echo(
+        "\nKerbside demo is ready.\n"
+        f"  Front page:        {base}/\n"
+        f"  Field app:         {base}/app/\n"
+        f"  Coordinator:       {base}/coordinator/\n"
+        f"  Public page:       {base}/area/{details['area']}\n"
+        f"  API docs:          {base}/api/docs\n"
+        f"  Coordinator login: {details['email']} / {details['password']}\n"
+        f"  Partner login:     {details['partner_email']} / {details['password']}\n"
+        f"  Street rep invite: {details['invite']}\n"
+        f"  Mystery shopper invite: {details['shopper_invite']}\n"
+    )
+    if not no_serve:
+        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("serve")
+@click.option("--bind", default=os.environ.get("KERBSIDE_BIND", "0.0.0.0:8000"), show_default=True)
+@click.option("--workers", default=int(os.environ.get("KERBSIDE_WORKERS", (os.cpu_count() or 1) * 2 + 1)),
+              show_default="2 x cores + 1", type=int)
+@click.option("--migrate/--no-migrate", default=True, show_default=True, help="Upgrade the database first.")
+def serve_command(bind, workers, migrate):
+    """Serve in production with gunicorn (set DATABASE_URL and SECRET_KEY first)."""
+    from gunicorn.app.base import BaseApplication
+
+    from server import create_app
+
+    app = create_app()
+    if migrate:
+        with app.app_context():
+            upgrade_database()
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    Gunicorn().run()
+
+
+@click.command("invite")
+@click.option("--area", "area_slug", required=True, help="The area's slug, e.g. millbrook.")
+@click.option("--role", type=click.Choice(["street_rep", "mystery_shopper"]), required=True)
+@click.option("--name", default=None, help="The volunteer's name, as coordinators will see it.")
+@with_appcontext
+def invite_command(area_slug, role, name):
+    """Print a one-time invite code for a new volunteer."""
+    from server import operations
+    from server.models import Area
+
+    area = db.session.execute(select(Area).where(Area.slug == area_slug)).scalar_one_or_none()
+    if area is None:
+        raise click.ClickException(f"No area with slug {area_slug!r}.")
+    code = operations.issue_invite(area, role, display_name=name)
+    db.session.commit()
+    click.echo(code)
+
+
+@click.command("add-coordinator")
+@click.option("--area", "area_slug", required=True)
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.password_option()
+@with_appcontext
+def add_coordinator_command(area_slug, email, name, password):
+    """Create a coordinator who signs in with email and password."""
+    from server import operations
+    from server.models import Area
+
+    area = db.session.execute(select(Area).where(Area.slug == area_slug)).scalar_one_or_none()
+    if area is None:
+        raise click.ClickException(f"No area with slug {area_slug!r}.")
+    operations.create_person(name, email=email, password=password, roles=[("coordinator", area)])
+    db.session.commit()
+    click.echo(f"Coordinator {email} added to {area.name}.")
+
+
+@click.command("new-epoch")
+@with_appcontext
+def new_epoch_command():
+    """Run after restoring the database from a backup: devices re-send what they sent lately."""
+    from server import operations
+
+    epoch = operations.start_new_epoch()
+    click.echo(f"New server epoch {epoch}: devices will push their last 30 days again (duplicates are harmless).")
+
+
+def register(app):
+    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command):
+        app.cli.add_command(command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Configuration, read from the environment so the same code runs anywhere."""
+
+from __future__ import annotations
+
+import os
+
+from sync.protocol import MAX_BLOB_BYTES
+
+
+def from_environment(instance_path: str) -> dict:
+    """Settings from environment variables, with embedded defaults for a single machine."""
+    database_url = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "kerbside.sqlite")
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "BLOB_DIR": os.environ.get("KERBSIDE_BLOB_DIR") or os.path.join(instance_path, "blobs"),
+        # Requests per minute a device may make to the sync API (per worker process).
+        "SYNC_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_SYNC_RATE_PER_MINUTE", "240")),
+        # Sync requests one worker process serves at once before answering 503.
+        "SYNC_MAX_CONCURRENT": int(os.environ.get("KERBSIDE_SYNC_MAX_CONCURRENT", "16")),
+    }
+
+
+DEFAULTS = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Blobs are the largest request bodies; the sync endpoint sets its own smaller limit.
+    "MAX_CONTENT_LENGTH": MAX_BLOB_BYTES + 64 * 1024,
+    "API_TITLE": "Kerbside API",
+    "API_VERSION": "1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    # The docs UI is our own server-rendered page (server/api/docs.py): no CDN, no scripts.
+    "BABEL_DEFAULT_LOCALE": "en",
+    "LANGUAGES": ["en"],
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "ASSETS_DEBUG": False,
+    "ASSETS_AUTO_BUILD": True,
+}

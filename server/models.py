@@ -1,0 +1,427 @@
+"""The canonical records, in SQLAlchemy 2.0 style.
+
+Published agreement and form versions are immutable; submissions are append-only.
+Grades are stored one row per answered line (`Answer`), with the site, area, theme and
+time copied onto the row, so SQL can aggregate them by site, line, theme and date without
+joins over a million rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.extensions import db
+
+ROLES = ("street_rep", "mystery_shopper", "coordinator", "partner", "admin")
+VOLUNTEER_ROLES = ("street_rep", "mystery_shopper")
+VERSION_STATUSES = ("draft", "published", "retired")
+REVIEW_STATUSES = ("pending", "accepted", "flagged")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(db.TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class ServerState(db.Model):
+    """One row: the epoch (changed after a restore from backup) and change-log horizon."""
+
+    __tablename__ = "server_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(40))
+    changes_kept_from: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class ChangeCounter(db.Model):
+    """One row whose `value` hands out change `seq` numbers inside write transactions."""
+
+    __tablename__ = "change_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class Area(db.Model):
+    __tablename__ = "area"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def to_sync(self) -> dict:
+        return {"id": self.id, "slug": self.slug, "name": self.name, "description": self.description}
+
+
+class Site(db.Model):
+    """A street, alley, park or block that reps monitor. Editable by reps (`site.update`)."""
+
+    __tablename__ = "site"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    # An optional line (a street's course) as GeoJSON LineString coordinates.
+    line: Mapped[list | None] = mapped_column(JSON)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    photo: Mapped[str | None] = mapped_column(String(64))
+    # Proposed in the field by a rep, until a coordinator confirms it.
+    proposed: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    field_versions: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    EDITABLE = ("name", "lat", "lng", "notes")
+
+    def to_sync(self) -> dict:
+        return {
+            "id": self.id,
+            "area_id": self.area_id,
+            "name": self.name,
+            "lat": self.lat,
+            "lng": self.lng,
+            "line": self.line,
+            "notes": self.notes,
+            "photo": self.photo,
+            "proposed": self.proposed,
+            "version": self.version,
+        }
+
+
+class Agreement(db.Model):
+    """The Deal for one area; its content lives in immutable versions."""
+
+    __tablename__ = "agreement"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    versions: Mapped[list[AgreementVersion]] = relationship(
+        back_populates="agreement", order_by="AgreementVersion.version"
+    )
+
+
+class AgreementVersion(db.Model):
+    """`definition`: title, themes, our_part, your_part, standards (see the demo)."""
+
+    __tablename__ = "agreement_version"
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreement.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    definition: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    agreement: Mapped[Agreement] = relationship(back_populates="versions")
+
+    @property
+    def sync_id(self) -> str:
+        return f"{self.agreement_id}@{self.version}"
+
+    def to_sync(self) -> dict:
+        return {
+            **self.definition,
+            "id": self.agreement_id,
+            "version": self.version,
+            "status": self.status,
+            "area_id": self.agreement.area_id,
+        }
+
+
+class Form(db.Model):
+    """A monitoring form; `area_id` is empty for a form every area uses."""
+
+    __tablename__ = "form"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("area.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    versions: Mapped[list[FormVersion]] = relationship(back_populates="form", order_by="FormVersion.version")
+
+
+class FormVersion(db.Model):
+    """`definition`: title, kind and sections of lines, exactly as devices receive it."""
+
+    __tablename__ = "form_version"
+    form_id: Mapped[str] = mapped_column(ForeignKey("form.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    definition: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    form: Mapped[Form] = relationship(back_populates="versions")
+
+    @property
+    def sync_id(self) -> str:
+        return f"{self.form_id}@{self.version}"
+
+    def to_sync(self) -> dict:
+        return {
+            **self.definition,
+            "id": self.form_id,
+            "version": self.version,
+            "kind": self.form.kind,
+            "status": self.status,
+            "area_id": self.form.area_id,
+        }
+
+
+class Person(db.Model):
+    __tablename__ = "person"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # The service or partner organisation a partner works for ("Street cleansing").
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    roles: Mapped[list[Role]] = relationship(back_populates="person", cascade="all, delete-orphan")
+
+
+class Role(db.Model):
+    """A person's role in one area (`area_id` empty: every area, for admins)."""
+
+    __tablename__ = "role"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    area_id: Mapped[str | None] = mapped_column(ForeignKey("area.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    person: Mapped[Person] = relationship(back_populates="roles")
+    __table_args__ = (UniqueConstraint("person_id", "area_id", "role", name="uq_role_person_area_role"),)
+
+
+class Invite(db.Model):
+    """A one-time code a coordinator gives a volunteer; stored only as a hash."""
+
+    __tablename__ = "invite"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # Set when the invite adds a device for someone who already has one.
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Device(db.Model):
+    """A phone or browser with its own revocable token (stored only as a hash)."""
+
+    __tablename__ = "device"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    person: Mapped[Person] = relationship()
+
+
+class Blob(db.Model):
+    """A photo, stored by the SHA-256 of its bytes; the bytes live in blob storage."""
+
+    __tablename__ = "blob"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("device.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Submission(db.Model):
+    """One filled form, append-only. `observed_at` is the volunteer's word; `received_at` ours."""
+
+    __tablename__ = "submission"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("site.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("device.id"))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The offset the volunteer's device wrote, so their local time can be shown as they saw it.
+    observed_offset: Mapped[str] = mapped_column(String(6), default="+00:00")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    payload_hash: Mapped[str] = mapped_column(String(80))
+    # The submission exactly as the device sent it, for audit and raw export.
+    data: Mapped[dict] = mapped_column(JSON)
+    review_status: Mapped[str] = mapped_column(String(16), default="pending")
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_submission_area_observed", "area_id", "observed_at"),
+        Index("ix_submission_site_observed", "site_id", "observed_at"),
+        Index("ix_submission_person_received", "person_id", "received_at"),
+        Index("ix_submission_form", "form_id", "form_version"),
+    )
+
+
+class Answer(db.Model):
+    """One answered line of a submission; grades as letters that SQL can count."""
+
+    __tablename__ = "answer"
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submission.id"), primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(200), default="")
+    grade: Mapped[str | None] = mapped_column(String(1))
+    value: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list | None] = mapped_column(JSON)
+    # Copied from the submission so aggregations need no join.
+    area_id: Mapped[str] = mapped_column(String(36))
+    site_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        CheckConstraint("grade IS NULL OR grade IN ('A','B','C','D')", name="grade_letter"),
+        Index("ix_answer_area_line_observed", "area_id", "line_key", "observed_at"),
+        Index("ix_answer_site_line_observed", "site_id", "line_key", "observed_at"),
+        Index("ix_answer_area_theme_observed", "area_id", "theme", "observed_at"),
+    )
+
+
+class Action(db.Model):
+    """"You said, we did": raised from a C/D grade or by hand, assigned to a service or partner."""
+
+    __tablename__ = "action"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"), index=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("site.id"))
+    line_key: Mapped[str | None] = mapped_column(String(64))
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submission.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assigned_to: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # Required for `not_doing`, and published: residents are told why.
+    reason: Mapped[str | None] = mapped_column(Text)
+    public_note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    field_versions: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    EDITABLE = ("status", "reason", "public_note", "assigned_to")
+
+    def to_sync(self) -> dict:
+        return {
+            "id": self.id,
+            "area_id": self.area_id,
+            "site_id": self.site_id,
+            "line_key": self.line_key,
+            "title": self.title,
+            "description": self.description,
+            "assigned_to": self.assigned_to,
+            "status": self.status,
+            "reason": self.reason,
+            "public_note": self.public_note,
+            "version": self.version,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+class MutationLog(db.Model):
+    """Every final push result, keyed by the client's `mid`: the exactly-once ledger."""
+
+    __tablename__ = "mutation_log"
+    mid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("device.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(32))
+    payload_hash: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16))
+    change_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # The rest of the answer (conflict value, rejection code and errors) as first given.
+    result: Mapped[dict] = mapped_column(JSON)
+    # Kept for rejected items, for audit; applied ones live on as their records.
+    data: Mapped[dict | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MutationAudit(db.Model):
+    """A payload that reused a `mid` with other content: kept, never applied."""
+
+    __tablename__ = "mutation_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mid: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("device.id"))
+    payload_hash: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Change(db.Model):
+    """One row per insert, update or delete of a pulled record, in commit order by `seq`.
+
+    Scope: `area_id` for an area's records, `person_id` for one person's records, both
+    empty for records every device receives.
+    """
+
+    __tablename__ = "change"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    collection: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(100))
+    op: Mapped[str] = mapped_column(String(8))
+    area_id: Mapped[str | None] = mapped_column(String(36))
+    person_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        Index("ix_change_area_seq", "area_id", "seq"),
+        Index("ix_change_person_seq", "person_id", "seq"),
+    )

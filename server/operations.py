@@ -1,0 +1,363 @@
+"""Business rules for the canonical records, callable without a request.
+
+Each function does its work in the current session and leaves the commit to the caller
+unless it says otherwise; change rows are written last so the counter lock is short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from server import changes
+from server.auth import hash_password, new_device_token, token_hash
+from server.extensions import db
+from server.models import (
+    Action,
+    Agreement,
+    AgreementVersion,
+    Area,
+    ChangeCounter,
+    Device,
+    Form,
+    FormVersion,
+    Invite,
+    Person,
+    Role,
+    ServerState,
+    Site,
+    Submission,
+    utcnow,
+)
+from sync.merge import action_transition_error
+from sync.validation import definition_errors
+
+INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud, typed on a phone
+INVITE_DAYS = 14
+
+
+class OperationError(Exception):
+    """A business rule refused the request; `code` for machines, `message` for people."""
+
+    def __init__(self, code: str, message: str, errors=None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.errors = errors or {}
+
+
+# -- server state ----------------------------------------------------------------------
+
+
+def new_epoch() -> str:
+    return "ep_" + secrets.token_hex(8)
+
+
+def init_state(session=None):
+    """Create the epoch and counter rows if they are missing (a fresh database)."""
+    session = session or db.session
+    if session.get(ServerState, 1) is None:
+        session.add(ServerState(id=1, epoch=new_epoch(), changes_kept_from=1))
+    if session.get(ChangeCounter, 1) is None:
+        session.add(ChangeCounter(id=1, value=0))
+    session.flush()
+
+
+def server_state() -> ServerState:
+    return db.session.get(ServerState, 1)
+
+
+def start_new_epoch() -> str:
+    """After a restore from backup: devices will push again what they sent recently."""
+    state = server_state()
+    state.epoch = new_epoch()
+    db.session.commit()
+    return state.epoch
+
+
+# -- areas, sites ------------------------------------------------------------------------
+
+
+def create_area(slug: str, name: str, description: str = "") -> Area:
+    area = Area(slug=slug, name=name, description=description)
+    db.session.add(area)
+    db.session.flush()
+    changes.write_changes([changes.area_change(area)])
+    return area
+
+
+def create_sites(area: Area, rows: list[dict]) -> list[Site]:
+    """Add sites (name, lat, lng, line, notes) to an area with one change row each."""
+    sites = [Site(area_id=area.id, field_versions={}, **row) for row in rows]
+    db.session.add_all(sites)
+    db.session.flush()
+    changes.write_changes([changes.site_change(site) for site in sites])
+    return sites
+
+
+# -- agreements and forms ------------------------------------------------------------------
+
+
+def _next_version(model, key_column, key) -> int:
+    current = db.session.execute(select(func.max(model.version)).where(key_column == key)).scalar()
+    return (current or 0) + 1
+
+
+def draft_form_version(form_id: str, definition: dict, *, kind: str | None = None, area_id=None) -> FormVersion:
+    """A new draft version of a form (the form is created on first use)."""
+    form = db.session.get(Form, form_id)
+    if form is None:
+        form = Form(id=form_id, kind=kind or definition.get("kind"), area_id=area_id)
+        db.session.add(form)
+        db.session.flush()
+    definition = {**definition, "kind": form.kind}
+    problems = definition_errors(definition, _)
+    if problems:
+        raise OperationError("definition_invalid", _("The form has problems to fix before it can be saved."), problems)
+    version = FormVersion(
+        form_id=form.id, version=_next_version(FormVersion, FormVersion.form_id, form.id), status="draft",
+        definition=definition,
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def publish_form_version(version: FormVersion) -> FormVersion:
+    """Publish a draft: from now on it is immutable and devices receive it."""
+    if version.status != "draft":
+        raise OperationError("not_draft", _("Only a draft can be published."))
+    version.status = "published"
+    version.published_at = utcnow()
+    db.session.flush()
+    changes.write_changes([changes.form_change(version)])
+    return version
+
+
+def retire_form_version(version: FormVersion) -> FormVersion:
+    """Retire a version: devices stop offering it, and what was filled offline is still accepted."""
+    if version.status != "published":
+        raise OperationError("not_published", _("Only a published version can be retired."))
+    version.status = "retired"
+    version.retired_at = utcnow()
+    db.session.flush()
+    message = changes.device_message(
+        f"form-retired-{version.sync_id}",
+        _("Version %(version)s of “%(title)s” was retired. Anything you filled in on it will still be accepted.",
+          version=version.version, title=version.definition.get("title", version.form_id)),
+        area_id=version.form.area_id,
+        data={"form": {"id": version.form_id, "version": version.version}},
+    )
+    changes.write_changes([changes.form_change(version), message])
+    return version
+
+
+def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> AgreementVersion:
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None:
+        agreement = Agreement(id=agreement_id, area_id=area.id)
+        db.session.add(agreement)
+        db.session.flush()
+    problems = agreement_errors(definition)
+    if problems:
+        raise OperationError("definition_invalid", _("The agreement has problems to fix before it can be saved."), problems)
+    version = AgreementVersion(
+        agreement_id=agreement.id,
+        version=_next_version(AgreementVersion, AgreementVersion.agreement_id, agreement.id),
+        status="draft",
+        definition=definition,
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def agreement_errors(definition: dict) -> dict:
+    errors = {}
+    if not str(definition.get("title") or "").strip():
+        errors["title"] = [_("Give the agreement a title.")]
+    for part in ("our_part", "your_part"):
+        items = definition.get(part)
+        if not isinstance(items, list) or not items or not all(
+            isinstance(item, dict) and str(item.get("text") or "").strip() for item in items
+        ):
+            errors[part] = [_("List at least one commitment, each with its text.")]
+    return errors
+
+
+def publish_agreement_version(version: AgreementVersion) -> AgreementVersion:
+    if version.status != "draft":
+        raise OperationError("not_draft", _("Only a draft can be published."))
+    superseded = db.session.execute(
+        select(AgreementVersion).where(
+            AgreementVersion.agreement_id == version.agreement_id, AgreementVersion.status == "published"
+        )
+    ).scalars().all()
+    for older in superseded:
+        older.status = "retired"
+    version.status = "published"
+    version.published_at = utcnow()
+    db.session.flush()
+    changes.write_changes(
+        [changes.PendingChange("agreements", o.sync_id, op="delete", area_id=o.agreement.area_id) for o in superseded]
+        + [changes.agreement_change(version)]
+    )
+    return version
+
+
+# -- people, invites and devices -----------------------------------------------------------
+
+
+def create_person(display_name: str, *, email=None, password=None, organisation=None, roles=()) -> Person:
+    """A person with roles: `roles` is a list of (role, area or None)."""
+    person = Person(
+        display_name=display_name,
+        email=email.strip().lower() if email else None,
+        password_hash=hash_password(password) if password else None,
+        organisation=organisation,
+    )
+    for role, area in roles:
+        person.roles.append(Role(role=role, area_id=area.id if area else None))
+    db.session.add(person)
+    db.session.flush()
+    return person
+
+
+def _invite_hash(code: str) -> str:
+    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def issue_invite(area: Area, role: str, *, created_by=None, display_name=None, person=None, days=INVITE_DAYS) -> str:
+    """A one-time invite code; only its hash is stored, so the caller must show it now."""
+    if role not in ("street_rep", "mystery_shopper"):
+        raise OperationError("role_invalid", _("Invites are for street reps and mystery shoppers."))
+    raw = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(12))
+    code = "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+    db.session.add(
+        Invite(
+            code_hash=_invite_hash(code),
+            area_id=area.id,
+            role=role,
+            display_name=display_name,
+            person_id=person.id if person else None,
+            created_by=created_by.id if created_by else None,
+            expires_at=utcnow() + timedelta(days=days),
+        )
+    )
+    db.session.flush()
+    return code
+
+
+def enrol_device(code: str, device_name: str) -> tuple[Device, str]:
+    """Use an invite code: a device (and a person, for a new volunteer) and its token, shown once."""
+    invite = db.session.execute(
+        select(Invite).where(Invite.code_hash == _invite_hash(code)).with_for_update()
+    ).scalar_one_or_none()
+    if invite is None:
+        raise OperationError("invite_invalid", _("That invite code is not recognised. Check it and try again."))
+    if invite.used_at is not None:
+        raise OperationError("invite_used", _("That invite code has already been used. Ask your coordinator for a new one."))
+    if invite.expires_at < utcnow():
+        raise OperationError("invite_expired", _("That invite code has expired. Ask your coordinator for a new one."))
+    invite.used_at = utcnow()
+    if invite.person_id:
+        person = db.session.get(Person, invite.person_id)
+    else:
+        person = Person(display_name=invite.display_name or _("Volunteer"))
+        db.session.add(person)
+        db.session.flush()
+    if not any(r.role == invite.role and r.area_id == invite.area_id for r in person.roles):
+        person.roles.append(Role(role=invite.role, area_id=invite.area_id))
+    token = new_device_token()
+    device = Device(person_id=person.id, name=device_name.strip() or _("Phone"), token_hash=token_hash(token))
+    db.session.add(device)
+    db.session.flush()
+    return device, token
+
+
+def revoke_device(device: Device):
+    device.revoked_at = utcnow()
+    db.session.flush()
+
+
+def device_scope(person: Person) -> tuple[list[str], list[str]]:
+    """The areas and roles whose records a person's devices receive."""
+    areas = sorted({r.area_id for r in person.roles if r.area_id})
+    roles = sorted({r.role for r in person.roles})
+    if any(r.role == "admin" and r.area_id is None for r in person.roles):
+        areas = sorted(db.session.execute(select(Area.id)).scalars())
+    return areas, roles
+
+
+# -- review and actions ----------------------------------------------------------------------
+
+
+def review_submission(submission: Submission, status: str, reviewer: Person, reason: str | None = None):
+    """Accept or flag a visit; the volunteer sees the status after their next sync."""
+    if status not in ("accepted", "flagged", "pending"):
+        raise OperationError("status_invalid", _("Choose accepted or flagged."))
+    if status == "flagged" and not (reason or "").strip():
+        raise OperationError("reason_required", _("Say why the visit is flagged."), {"reason": [_("Give a reason.")]})
+    submission.review_status = status
+    submission.review_reason = (reason or "").strip() or None
+    submission.reviewed_by = reviewer.id
+    submission.reviewed_at = utcnow()
+    db.session.flush()
+    changes.write_changes([changes.submission_change(submission)])
+
+
+def raise_action(area: Area, title: str, *, created_by=None, site=None, line_key=None, submission=None,
+                 description="", assigned_to=None) -> Action:
+    """Raise an action ("you said") from a C/D grade or by hand."""
+    if not title.strip():
+        raise OperationError("title_required", _("Give the action a title."), {"title": [_("Give a title.")]})
+    action = Action(
+        area_id=area.id,
+        site_id=site.id if site else None,
+        line_key=line_key,
+        submission_id=submission.id if submission else None,
+        title=title.strip(),
+        description=description.strip(),
+        assigned_to=(assigned_to or "").strip() or None,
+        status="open",
+        field_versions={},
+        created_by=created_by.id if created_by else None,
+    )
+    db.session.add(action)
+    db.session.flush()
+    changes.write_changes([changes.action_change(action)])
+    return action
+
+
+def update_action(action: Action, patch: dict) -> Action:
+    """Change an action's status, reason, note or assignee ("we did"), following the lifecycle."""
+    unknown = set(patch) - set(Action.EDITABLE)
+    if unknown:
+        raise OperationError("field_not_editable", _("These fields cannot be changed."), {k: [_("Not editable.")] for k in unknown})
+    new_status = patch.get("status", action.status)
+    reason = patch.get("reason", action.reason)
+    problem = action_transition_error(action.status, new_status, reason)
+    if problem:
+        raise OperationError(problem, transition_message(problem), {"status" if problem != "reason_required" else "reason": [transition_message(problem)]})
+    version = action.version + 1
+    for key, value in patch.items():
+        if getattr(action, key) != value:
+            setattr(action, key, value)
+            action.field_versions = {**action.field_versions, key: version}
+    action.version = version
+    db.session.flush()
+    changes.write_changes([changes.action_change(action)])
+    return action
+
+
+def transition_message(problem: str) -> str:
+    return {
+        "unknown_status": _("That is not a status an action can have."),
+        "transition_not_allowed": _("An action cannot move to that status from where it is now."),
+        "reason_required": _("Say why this is not being done: residents will see the reason."),
+    }[problem]

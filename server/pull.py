@@ -1,0 +1,58 @@
+"""The pull half of a sync: the changes a device may see, after its cursor, in seq order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from server.extensions import db
+from server.models import Change, utcnow
+from sync import cursor as cursors
+
+MY_SUBMISSIONS_DAYS = 90
+
+
+def pull(*, cursor_text: str | None, limit: int, epoch: str, kept_from: int, person_id: str,
+         area_ids: list[str], roles: list[str]) -> dict:
+    """A page of changes for one device; `reset` when its replica must be rebuilt."""
+    scope = cursors.scope_fingerprint(area_ids, roles)
+    after, reset = cursors.start_point(cursor_text, epoch=epoch, scope=scope, kept_from=kept_from)
+    visible = or_(
+        and_(Change.area_id.is_(None), Change.person_id.is_(None)),
+        Change.area_id.in_(area_ids) if area_ids else False,
+        and_(
+            Change.person_id == person_id,
+            or_(Change.collection != "my_submissions", Change.created_at >= utcnow() - timedelta(days=MY_SUBMISSIONS_DAYS)),
+        ),
+    )
+    # Read the highest committed seq first: seq order is commit order, so every change up
+    # to it is visible to the query below, and a cursor moved up to it skips nothing.
+    highest = _highest_seq()
+    rows = db.session.execute(
+        select(Change.seq, Change.collection, Change.record_id, Change.op, Change.data)
+        .where(Change.seq > after, Change.seq <= highest, visible)
+        .order_by(Change.seq)
+        .limit(limit + 1)
+    ).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1].seq if rows else after
+    if not rows and not reset:
+        # Nothing new in scope: move the cursor past everything committed so far, so the
+        # next pull does not walk other areas' changes again.
+        last = max(after, highest)
+    return {
+        "changes": [
+            {"collection": r.collection, "id": r.record_id, "op": r.op, "seq": r.seq,
+             **({"data": r.data} if r.op == "put" else {})}
+            for r in rows
+        ],
+        "cursor": cursors.encode(cursors.Cursor(epoch=epoch, seq=last, scope=scope)),
+        "has_more": has_more,
+        "reset": reset,
+    }
+
+
+def _highest_seq() -> int:
+    return db.session.execute(select(func.coalesce(func.max(Change.seq), 0))).scalar_one()

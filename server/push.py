@@ -1,0 +1,547 @@
+"""The push half of a sync: apply a batch of mutations exactly once, in one transaction.
+
+The shape of one push, and why:
+1. Every item is checked on its own (schema, payload hash, form version, scope, blobs)
+   with set-based reads; a bad item gets its own result and never blocks the others.
+2. The mutation log rows are inserted with ON CONFLICT DO NOTHING RETURNING: the unique
+   key decides which items are new (no check-then-insert). On PostgreSQL a concurrent
+   push of the same `mid` waits on the key and then sees the row.
+3. Effects of the new items are inserted set-based (executemany), then the change rows,
+   with seqs from the counter row taken last so its lock is held briefly.
+4. Commit, and only then answer: every `applied` is in the database when it leaves.
+Items whose photos are missing are `deferred` and leave no row, so they are judged afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server import changes, schemas
+from server.extensions import db
+from server.models import (
+    Action,
+    Answer,
+    Blob,
+    Device,
+    FormVersion,
+    MutationAudit,
+    MutationLog,
+    Person,
+    Site,
+    Submission,
+    utcnow,
+)
+from server.operations import transition_message
+from sync.merge import action_transition_error, merge_patch
+from sync.protocol import payload_hash
+from sync.validation import FormValidator, compile_form, parse_datetime
+
+# Published form versions never change, so one validator per version serves every push.
+_validators: dict[tuple[str, str, int], tuple[FormValidator, str | None]] = {}
+_validators_lock = threading.Lock()
+
+
+@dataclass
+class Item:
+    """One mutation of the batch and what became of it."""
+
+    index: int
+    raw: dict
+    mid: str | None = None
+    seq: int | None = None
+    type: str | None = None
+    hash: str | None = None
+    data: dict | None = None
+    result: dict | None = None
+    # Rows to insert and changes to write if the item's claim succeeds.
+    rows: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)
+    # Set when the same mid appeared earlier in this batch.
+    first: Item | None = None
+
+    def finish(self, status: str, **rest):
+        self.result = {"mid": self.mid, "status": status, **rest}
+
+    def reject(self, code: str, message: str, errors=None):
+        self.finish("rejected", code=code, message=message, errors=errors or {})
+
+
+@dataclass
+class Context:
+    """What the device may touch, loaded once per batch."""
+
+    device: Device
+    person: Person
+    area_ids: set
+    roles_by_area: dict
+
+
+def push(device: Device, person: Person, raw_mutations: list, area_ids: set, roles_by_area: dict) -> list[dict]:
+    """Apply `raw_mutations` for `device`; commit; return one result per item, in order."""
+    ctx = Context(device, person, area_ids, roles_by_area)
+    items = [Item(index=i, raw=raw) for i, raw in enumerate(raw_mutations)]
+    _parse(items)
+    _repeated_in_batch(items)
+    live = [item for item in items if item.result is None]
+    _check_submissions(ctx, [i for i in live if i.type == "submission.create"])
+    _check_site_updates(ctx, [i for i in live if i.type == "site.update"])
+    _check_action_updates(ctx, [i for i in live if i.type == "action.update"])
+
+    claimable = [i for i in items if i.mid and i.first is None and i.result["status"] != "deferred"]
+    claimed = _claim(ctx, claimable)
+    _answer_known(ctx, [item for item in claimable if item.mid not in claimed])
+    mine = [item for item in claimable if item.mid in claimed]
+    _insert_effects(mine)
+    _write_changes_and_results(mine)
+    db.session.commit()
+    _answer_repeats(items)
+    return [item.result for item in items]
+
+
+# -- 1. parse and check each item ---------------------------------------------------------
+
+
+def _parse(items: list[Item]):
+    envelope = schemas.MutationSchema()
+    for item in items:
+        if isinstance(item.raw, dict):
+            item.mid = item.raw.get("mid") if isinstance(item.raw.get("mid"), str) else None
+        try:
+            loaded = envelope.load(item.raw if isinstance(item.raw, dict) else {})
+        except ValidationError as exc:
+            item.reject("validation_failed", _("This change is not in a form the server understands."), exc.messages)
+            if item.mid is None:
+                item.result["mid"] = None
+            continue
+        item.mid, item.seq, item.type, item.hash, item.data = (
+            loaded["mid"], loaded["seq"], loaded["type"], loaded["payload_hash"], loaded["data"],
+        )
+        if payload_hash(item.data) != item.hash:
+            item.reject(
+                "payload_hash_invalid",
+                _("The change's payload_hash does not match its data: it may have been damaged on the way."),
+                {"payload_hash": [_("Does not match the canonical JSON of data.")]},
+            )
+
+
+def _repeated_in_batch(items: list[Item]):
+    """A mid sent twice in one batch is judged once; the repeat gets the first one's answer."""
+    first: dict[str, Item] = {}
+    for item in items:
+        if not item.mid:
+            continue
+        if item.mid in first:
+            item.first = first[item.mid]
+            item.result = {"mid": item.mid, "status": "pending"}
+        else:
+            first[item.mid] = item
+
+
+def _validator(form_version: FormVersion) -> FormValidator:
+    key = (form_version.form_id, str(form_version.published_at), form_version.version)
+    found = _validators.get(key)
+    if found is None:
+        with _validators_lock:
+            found = _validators.setdefault(key, (compile_form(form_version.definition), form_version.form.area_id))
+    return found[0]
+
+
+def _check_submissions(ctx: Context, items: list[Item]):
+    if not items:
+        return
+    schema = schemas.SubmissionCreateSchema()
+    loaded: list[tuple[Item, dict]] = []
+    for item in items:
+        try:
+            loaded.append((item, schema.load(item.data)))
+        except ValidationError as exc:
+            item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), exc.messages)
+
+    form_keys = {(d["form"]["id"], d["form"]["version"]) for _i, d in loaded}
+    versions = _form_versions(form_keys)
+    site_ids = {d["site_id"] for _i, d in loaded if d.get("site_id")}
+    sites = {s.id: s for s in db.session.execute(select(Site).where(Site.id.in_(site_ids))).scalars()} if site_ids else {}
+    ids = {d["id"] for _i, d in loaded}
+    existing = dict(
+        db.session.execute(select(Submission.id, Submission.payload_hash).where(Submission.id.in_(ids))).all()
+    ) if ids else {}
+    photos_wanted = set()
+    checked: list[tuple[Item, dict, FormVersion, FormValidator]] = []
+    for item, data in loaded:
+        version = versions.get((data["form"]["id"], data["form"]["version"]))
+        if version is None:
+            item.reject(
+                "form_version_unknown",
+                _("The server does not know version %(version)s of form “%(form)s”.",
+                  version=data["form"]["version"], form=data["form"]["id"]),
+                {"form": [_("Unknown form version.")]},
+            )
+            continue
+        validator = _validator(version)
+        problems = validator.validate(data["answers"], _)
+        if problems:
+            item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), problems)
+            continue
+        if data["id"] in existing:
+            # Another mid for a visit the server already holds (say, re-imported from an export).
+            if existing[data["id"]] == item.hash:
+                item.finish("duplicate", change_seq=None)
+            else:
+                item.reject("submission_exists", _("A different visit with this id is already on the server."),
+                            {"id": [_("Already used by another visit.")]})
+            continue
+        existing[data["id"]] = item.hash
+        photos_wanted |= validator.photos(data["answers"])
+        checked.append((item, data, version, validator))
+
+    present = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(photos_wanted))).scalars()) if photos_wanted else set()
+    now = utcnow()
+    for item, data, version, validator in checked:
+        site = sites.get(data.get("site_id")) if data.get("site_id") else None
+        area_id = _submission_area(ctx, item, data, site, version)
+        if area_id is None:
+            continue
+        missing = sorted(validator.photos(data["answers"]) - present)
+        if missing:
+            item.finish("deferred", code="attachment_missing", retry_after_s=30, missing=missing,
+                        message=_("Photos are still on their way; this will be sent again."))
+            continue
+        _build_submission(ctx, item, data, version, validator, site, area_id, now)
+
+
+def _form_versions(keys) -> dict:
+    if not keys:
+        return {}
+    form_ids = {form_id for form_id, _v in keys}
+    rows = db.session.execute(
+        select(FormVersion).where(FormVersion.form_id.in_(form_ids), FormVersion.status.in_(("published", "retired")))
+    ).scalars()
+    return {(v.form_id, v.version): v for v in rows if (v.form_id, v.version) in keys}
+
+
+def _submission_area(ctx: Context, item: Item, data: dict, site: Site | None, version: FormVersion) -> str | None:
+    """The area the visit belongs to, after checking the volunteer may report there."""
+    if data.get("site_id"):
+        if site is None or site.area_id not in ctx.area_ids:
+            item.reject("site_unknown", _("That site is not one of your areas' sites."), {"site_id": [_("Unknown site.")]})
+            return None
+        area_id = site.area_id
+    else:
+        area_id = data.get("area_id") or (next(iter(ctx.area_ids)) if len(ctx.area_ids) == 1 else None)
+        if area_id not in ctx.area_ids:
+            item.reject("area_required", _("Say which of your areas the new site is in."), {"area_id": [_("Choose one of your areas.")]})
+            return None
+    if version.form.area_id not in (None, area_id):
+        item.reject("form_not_for_area", _("This form is not used in that area."), {"form": [_("Not a form of this area.")]})
+        return None
+    kind = version.form.kind
+    allowed = {"street": {"street_rep"}, "checklist": {"street_rep", "mystery_shopper"}, "mystery_shop": {"mystery_shopper"}}[kind]
+    roles = ctx.roles_by_area.get(area_id, set()) | ctx.roles_by_area.get(None, set())
+    if not roles & (allowed | {"coordinator", "admin"}):
+        item.reject("role_not_allowed", _("Your role in this area does not include this kind of form."))
+        return None
+    return area_id
+
+
+def _build_submission(ctx, item, data, version, validator, site, area_id, now):
+    observed = parse_datetime(data["observed_at"])
+    new_site_row = None
+    if site is None:
+        new_site = data["new_site"]
+        new_site_row = {
+            "id": proposed_site_id(data["id"]),
+            "area_id": area_id,
+            "name": new_site["name"].strip(),
+            "lat": new_site.get("lat"),
+            "lng": new_site.get("lng"),
+            "notes": "",
+            "proposed": True,
+            "version": 1,
+            "field_versions": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+    site_id = site.id if site else new_site_row["id"]
+    location = data.get("location") or {}
+    item.rows = {
+        "site": new_site_row,
+        "submission": {
+            "id": data["id"],
+            "form_id": version.form_id,
+            "form_version": version.version,
+            "kind": version.form.kind,
+            "area_id": area_id,
+            "site_id": site_id,
+            "person_id": ctx.person.id,
+            "device_id": ctx.device.id,
+            "observed_at": observed,
+            "observed_offset": _offset_text(observed),
+            "received_at": now,
+            "notes": data.get("notes") or "",
+            "lat": location.get("lat"),
+            "lng": location.get("lng"),
+            "accuracy_m": location.get("accuracy_m"),
+            "payload_hash": item.hash,
+            "data": item.data,
+            "review_status": "pending",
+        },
+        "answers": [
+            {
+                "submission_id": data["id"],
+                "line_key": key,
+                "theme": validator.lines[key].theme,
+                "grade": answer.get("grade"),
+                "value": _answer_value(answer),
+                "note": answer.get("note") or None,
+                "photos": answer.get("photos") or None,
+                "area_id": area_id,
+                "site_id": site_id,
+                "kind": version.form.kind,
+                "observed_at": observed,
+            }
+            for key, answer in data["answers"].items()
+        ],
+    }
+    item.finish("applied")
+
+
+def proposed_site_id(submission_id: str) -> str:
+    """The id of a site proposed with a visit: the same on every retry of that visit."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "kerbside:proposed-site:" + submission_id))
+
+
+def _answer_value(answer: dict):
+    value = answer.get("value")
+    return None if value is None else str(value)
+
+
+def _offset_text(moment: datetime) -> str:
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _site_record(row: dict) -> dict:
+    return {k: row[k] for k in ("id", "area_id", "name", "lat", "lng", "notes", "proposed", "version")} | {
+        "line": None, "photo": None,
+    }
+
+
+def _check_site_updates(ctx: Context, items: list[Item]):
+    _check_updates(ctx, items, Site, schemas.SiteUpdateSchema(), _site_update_allowed, "sites")
+
+
+def _check_action_updates(ctx: Context, items: list[Item]):
+    _check_updates(ctx, items, Action, schemas.ActionUpdateSchema(), _action_update_allowed, "actions")
+
+
+def _site_update_allowed(ctx: Context, site: Site, patch: dict):
+    roles = ctx.roles_by_area.get(site.area_id, set()) | ctx.roles_by_area.get(None, set())
+    if not roles & {"street_rep", "coordinator", "admin"}:
+        return "role_not_allowed", _("Only street reps and coordinators can change sites.")
+    return None
+
+
+def _action_update_allowed(ctx: Context, action: Action, patch: dict):
+    roles = ctx.roles_by_area.get(action.area_id, set()) | ctx.roles_by_area.get(None, set())
+    is_partner = "partner" in roles and action.assigned_to and action.assigned_to == ctx.person.organisation
+    if not (roles & {"coordinator", "admin"} or is_partner):
+        return "role_not_allowed", _("Only the partner the action is assigned to, or a coordinator, can update it.")
+    return None
+
+
+def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, collection: str):
+    """site.update and action.update: versioned patches merged field by field.
+
+    Records are not touched here: each item's outcome is worked out on a copy, and only
+    items whose mid is claimed write their new state (several items may patch one record,
+    in order).
+    """
+    if not items:
+        return
+    loaded = []
+    for item in items:
+        try:
+            loaded.append((item, schema.load(item.data)))
+        except ValidationError as exc:
+            item.reject("validation_failed", _("This change is not valid."), exc.messages)
+    ids = {data["id"] for _i, data in loaded}
+    records = {r.id: r for r in db.session.execute(select(model).where(model.id.in_(ids))).scalars()} if ids else {}
+    working = {
+        r.id: {"values": {k: getattr(r, k) for k in model.EDITABLE}, "version": r.version,
+               "field_versions": dict(r.field_versions or {})}
+        for r in records.values()
+    }
+    for item, data in loaded:
+        record = records.get(data["id"])
+        if record is None or record.area_id not in ctx.area_ids:
+            item.reject("not_found", _("That record is not one this device can see."), {"id": [_("Unknown record.")]})
+            continue
+        refusal = allowed(ctx, record, data["patch"])
+        if refusal:
+            item.reject(*refusal)
+            continue
+        state = working[record.id]
+        merged = merge_patch(state["values"], state["version"], state["field_versions"], data["base_version"], data["patch"])
+        if merged.outcome == "conflict":
+            current = record.to_sync() | state["values"] | {"version": state["version"]}
+            item.finish("conflict", entity_version=state["version"], server_value=current,
+                        message=_("Someone else changed this first. Check the current details and try again."))
+            continue
+        if model is Action:
+            problem = action_transition_error(state["values"]["status"], merged.values["status"], merged.values.get("reason"))
+            if problem:
+                item.reject(problem, transition_message(problem), {"patch.status": [transition_message(problem)]})
+                continue
+        working[record.id] = {"values": merged.values, "version": merged.version, "field_versions": merged.field_versions}
+        item.rows = {"record": record, "state": working[record.id], "collection": collection}
+        item.finish("applied")
+
+
+# -- 2. claim the mids ----------------------------------------------------------------------
+
+
+def _insert_ignoring_conflicts(table, index_elements):
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def _claim(ctx: Context, items: list[Item]) -> set[str]:
+    """Insert log rows for items; those the unique key accepts are ours to apply."""
+    if not items:
+        return set()
+    now = utcnow()
+    rows = []
+    # Sorted, so two pushes of overlapping mids lock them in one order and cannot deadlock.
+    for item in sorted(items, key=lambda i: i.mid):
+        result = dict(item.result or {})
+        rows.append({
+            "mid": item.mid,
+            "device_id": ctx.device.id,
+            "seq": item.seq if item.seq is not None else -1,
+            "type": item.type or "unknown",
+            "payload_hash": item.hash or "",
+            "status": result.get("status", "rejected"),
+            "change_seq": None,
+            "result": {k: v for k, v in result.items() if k not in ("mid", "status")},
+            "data": item.data if result.get("status") != "applied" else None,
+            "received_at": now,
+        })
+    table = MutationLog.__table__
+    statement = _insert_ignoring_conflicts(table, ["mid"]).returning(table.c.mid)
+    return set(db.session.scalars(statement, rows))
+
+
+def _answer_known(ctx: Context, items: list[Item]):
+    """Items whose mid the log already holds: the first answer again, or a hash mismatch."""
+    if not items:
+        return
+    known = {
+        row.mid: row
+        for row in db.session.execute(select(MutationLog).where(MutationLog.mid.in_([i.mid for i in items]))).scalars()
+    }
+    audits = []
+    for item in items:
+        row = known.get(item.mid)
+        if row is not None and row.payload_hash == item.hash:
+            item.result = {"mid": item.mid, "status": "duplicate", "change_seq": row.change_seq,
+                           "first": {"status": row.status, **row.result}}
+        else:
+            item.reject("payload_hash_mismatch",
+                        _("This change reuses an id the server already has, with different content. It was kept for a coordinator to look at."),
+                        {"payload_hash": [_("Differs from the first change with this mid.")]})
+            audits.append({"mid": item.mid, "device_id": ctx.device.id, "payload_hash": item.hash or "",
+                           "data": item.data, "reason": "payload_hash_mismatch", "received_at": utcnow()})
+    if audits:
+        db.session.execute(insert(MutationAudit.__table__), audits)
+
+
+# -- 3. effects, changes, results -------------------------------------------------------------
+
+
+def _insert_effects(items: list[Item]):
+    """Write what the claimed items change: new rows set-based, edited records in order."""
+    sites, submissions, answers = [], [], []
+    for item in items:
+        if item.result["status"] != "applied":
+            continue
+        if "submission" in item.rows:
+            if item.rows["site"]:
+                sites.append(item.rows["site"])
+            submissions.append(item.rows["submission"])
+            answers.extend(item.rows["answers"])
+            item.pending = _submission_changes(item.rows)
+        else:
+            record, state = item.rows["record"], item.rows["state"]
+            for key, value in state["values"].items():
+                setattr(record, key, value)
+            record.version = state["version"]
+            record.field_versions = state["field_versions"]
+            record.updated_at = utcnow()
+            item.pending = [changes.PendingChange(item.rows["collection"], record.id, data=record.to_sync(),
+                                                  area_id=record.area_id)]
+    if sites:
+        db.session.execute(insert(Site.__table__), sites)
+    if submissions:
+        db.session.execute(insert(Submission.__table__), submissions)
+    if answers:
+        db.session.execute(insert(Answer.__table__), answers)
+    db.session.flush()
+
+
+def _submission_changes(rows: dict) -> list:
+    pending = []
+    site = rows["site"]
+    if site:
+        pending.append(changes.PendingChange("sites", site["id"], data=_site_record(site), area_id=site["area_id"]))
+    submission = rows["submission"]
+    pending.append(changes.PendingChange("my_submissions", submission["id"],
+                                         data=changes.my_submission_record(submission),
+                                         person_id=submission["person_id"]))
+    return pending
+
+
+def _write_changes_and_results(items: list[Item]):
+    applied = [item for item in items if item.result["status"] == "applied"]
+    pending = [change for item in applied for change in item.pending]
+    seqs = iter(changes.write_changes(pending))
+    updates = []
+    for item in applied:
+        item_seqs = [next(seqs) for _change in item.pending]
+        item.result["change_seq"] = item_seqs[-1]
+        updates.append({"b_mid": item.mid, "b_change_seq": item_seqs[-1]})
+    if updates:
+        from sqlalchemy import bindparam
+
+        db.session.execute(
+            update(MutationLog.__table__)
+            .where(MutationLog.__table__.c.mid == bindparam("b_mid"))
+            .values(change_seq=bindparam("b_change_seq")),
+            updates,
+        )
+
+
+def _answer_repeats(items: list[Item]):
+    """A mid repeated inside one batch gets the answer its first appearance got."""
+    for item in items:
+        if item.first is None:
+            continue
+        first = item.first.result
+        if item.hash != item.first.hash:
+            item.reject("payload_hash_mismatch", _("This batch holds two different changes with one mid."),
+                        {"payload_hash": [_("Differs from the first change with this mid.")]})
+        elif first["status"] == "deferred":
+            item.result = {**first, "mid": item.mid}
+        else:
+            item.result = {"mid": item.mid, "status": "duplicate", "change_seq": first.get("change_seq"),
+                           "first": {k: v for k, v in first.items() if k != "mid"}}

@@ -1,0 +1,189 @@
+"""marshmallow schemas: every input is loaded through one, every answer dumped by one."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from sync.protocol import DEFAULT_PULL_LIMIT, MAX_MUTATIONS_PER_REQUEST, MAX_PULL_LIMIT, MUTATION_TYPES
+from sync.validation import parse_datetime
+
+UUID_LIKE = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class IdString(fields.String):
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Regexp(UUID_LIKE, error=str(_l("Use a UUID (letters, digits and dashes)."))), **kwargs)
+
+
+class AwareDateTime(fields.String):
+    """ISO 8601 text that must carry a UTC offset; kept as the volunteer wrote it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if parse_datetime(text) is None:
+            raise ValidationError(str(_l("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00.")))
+        return text
+
+
+# -- the sync envelope -------------------------------------------------------------------
+
+
+class MutationSchema(Strict):
+    mid = IdString(required=True, metadata={"description": "Client-made UUID of this mutation."})
+    seq = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"description": "The device's own counter."})
+    type = fields.String(required=True, validate=validate.OneOf(MUTATION_TYPES))
+    payload_hash = fields.String(required=True, validate=validate.Regexp(r"^sha256:[0-9a-f]{64}$"))
+    data = fields.Dict(required=True, metadata={"description": "The mutation's data; see the record shapes."})
+
+
+class SyncRequestSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # a newer client may send hints an older server ignores
+
+    protocol = fields.Integer(required=True)
+    cursor = fields.String(load_default=None, allow_none=True)
+    limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, validate=validate.Range(min=1, max=MAX_PULL_LIMIT))
+    # Items are checked one by one (each stands alone), so the envelope only takes them as objects.
+    mutations = fields.List(fields.Raw(), load_default=list, validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
+
+
+class ResultSchema(Schema):
+    mid = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    change_seq = fields.Integer(allow_none=True)
+    code = fields.String()
+    message = fields.String()
+    errors = fields.Dict()
+    entity_version = fields.Integer()
+    server_value = fields.Dict()
+    retry_after_s = fields.Integer()
+    missing = fields.List(fields.String())
+    first = fields.Dict()
+
+
+class ChangeSchema(Schema):
+    collection = fields.String(required=True)
+    id = fields.String(required=True)
+    op = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    data = fields.Dict(allow_none=True)
+
+
+class SyncResponseSchema(Schema):
+    protocol = fields.Integer(required=True)
+    server_epoch = fields.String(required=True)
+    server_time = fields.String(required=True)
+    results = fields.List(fields.Nested(ResultSchema))
+    changes = fields.List(fields.Nested(ChangeSchema))
+    cursor = fields.String(required=True)
+    has_more = fields.Boolean(required=True)
+    reset = fields.Boolean(required=True)
+
+
+# -- mutation data ------------------------------------------------------------------------
+
+
+class FormRefSchema(Strict):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NewSiteSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-90, max=90))
+    lng = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=-180, max=180))
+
+
+class LocationSchema(Strict):
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    lng = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    accuracy_m = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class SubmissionCreateSchema(Strict):
+    id = IdString(required=True)
+    form = fields.Nested(FormRefSchema, required=True)
+    site_id = fields.String(load_default=None, allow_none=True)
+    new_site = fields.Nested(NewSiteSchema, load_default=None, allow_none=True)
+    area_id = fields.String(load_default=None, allow_none=True)
+    observed_at = AwareDateTime(required=True)
+    answers = fields.Dict(required=True, keys=fields.String(), values=fields.Raw())
+    notes = fields.String(load_default="", validate=validate.Length(max=4000))
+    location = fields.Nested(LocationSchema, load_default=None, allow_none=True)
+
+    @validates_schema
+    def one_site(self, data, **kwargs):
+        if bool(data.get("site_id")) == bool(data.get("new_site")):
+            raise ValidationError(str(_l("Give either site_id or new_site, not both.")) if data.get("site_id")
+                                  else str(_l("Choose a site, or name a new one.")), "site_id")
+
+
+class SitePatchSchema(Strict):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    lat = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    lng = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    notes = fields.String(validate=validate.Length(max=4000))
+
+
+class ActionPatchSchema(Strict):
+    status = fields.String(validate=validate.OneOf(("open", "acknowledged", "in_progress", "done", "not_doing")))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    public_note = fields.String(validate=validate.Length(max=4000))
+    assigned_to = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+class _UpdateSchema(Strict):
+    id = fields.String(required=True)
+    base_version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+    @validates_schema
+    def patch_not_empty(self, data, **kwargs):
+        if not data.get("patch"):
+            raise ValidationError(str(_l("Say what to change.")), "patch")
+
+
+class SiteUpdateSchema(_UpdateSchema):
+    patch = fields.Nested(SitePatchSchema, required=True)
+
+
+class ActionUpdateSchema(_UpdateSchema):
+    patch = fields.Nested(ActionPatchSchema, required=True)
+
+
+# -- enrolment -------------------------------------------------------------------------------
+
+
+class EnrolRequestSchema(Strict):
+    protocol = fields.Integer(required=True)
+    code = fields.String(required=True, validate=validate.Length(min=4, max=64))
+    device_name = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class EnrolPersonSchema(Schema):
+    id = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.Dict())
+
+
+class EnrolResponseSchema(Schema):
+    protocol = fields.Integer()
+    server_epoch = fields.String()
+    server_time = fields.String()
+    device_id = fields.String()
+    token = fields.String(metadata={"description": "Shown once; store it, it cannot be shown again."})
+    person = fields.Nested(EnrolPersonSchema)
+    areas = fields.List(fields.Dict())
+
+
+class ErrorEnvelopeSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict()

@@ -1,0 +1,56 @@
+"""Signing in and out, and the front page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from server import auth
+from server.auth import allow, csrf_protected
+from server.extensions import db
+from server.models import Area
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.get("/")
+@allow("public")
+def index():
+    """The front page: each area's public page, the field app, and signing in."""
+    areas = db.session.execute(select(Area).order_by(Area.name)).scalars().all()
+    return render_template("index.html", areas=areas)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@allow("public")
+@csrf_protected
+def login():
+    """Coordinators and partners sign in with email and password."""
+    error = None
+    if request.method == "POST":
+        person = auth.person_by_email(request.form.get("email", ""))
+        if person is not None and auth.check_password(person, request.form.get("password", "")):
+            auth.sign_in(person)
+            target = request.args.get("next") or ""
+            # Only ever return to a path on this site.
+            if not target.startswith("/") or target.startswith("//"):
+                target = url_for("auth.index")
+            return redirect(target)
+        error = _("That email and password do not match. Check them and try again.")
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+@allow("public")
+@csrf_protected
+def logout():
+    auth.sign_out()
+    flash(_("You are signed out."))
+    return redirect(url_for("auth.index"))
+
+
+@bp.app_context_processor
+def person_in_templates():
+    return {"signed_in": getattr(g, "person", None) if not getattr(g, "device", None) else None,
+            "has_role": auth.has_role}

@@ -1,0 +1,180 @@
+"""Form definitions and the answers filled against them.
+
+`compile_form` turns one immutable form version into a validator once; the server keeps
+it for the life of the process, so a batch of a hundred visits costs a dictionary look-up
+per answer, not a schema build per submission.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sync.protocol import FORM_KINDS, GRADES, KEPT_VALUES, LINE_TYPES
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+KEY = re.compile(r"^[a-z0-9_]{1,64}$")
+MAX_NOTE = 2000
+MAX_TEXT = 4000
+MAX_PHOTOS = 10
+
+
+def _identity(message: str) -> str:
+    return message
+
+
+@dataclass(frozen=True)
+class Line:
+    key: str
+    type: str
+    label: str
+    theme: str
+    optional: bool
+    options: tuple = ()
+
+
+def parse_datetime(value) -> datetime | None:
+    """An aware datetime from ISO 8601 text with an offset, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def definition_errors(definition: dict, _=_identity) -> dict:
+    """What is wrong with a form definition before it may be published."""
+    errors: dict = {}
+    if definition.get("kind") not in FORM_KINDS:
+        errors["kind"] = [_("Choose street, checklist or mystery_shop.")]
+    if not str(definition.get("title") or "").strip():
+        errors["title"] = [_("Give the form a title.")]
+    sections = definition.get("sections")
+    if not isinstance(sections, list) or not sections:
+        errors["sections"] = [_("A form needs at least one section with lines.")]
+        return errors
+    seen = set()
+    for s_index, section in enumerate(sections):
+        lines = section.get("lines") if isinstance(section, dict) else None
+        if not isinstance(lines, list) or not lines:
+            errors[f"sections.{s_index}"] = [_("Each section needs at least one line.")]
+            continue
+        for l_index, line in enumerate(lines):
+            where = f"sections.{s_index}.lines.{l_index}"
+            problems = _line_problems(line, definition.get("kind"), _)
+            key = line.get("key") if isinstance(line, dict) else None
+            if key in seen:
+                problems.append(_("Two lines share this key."))
+            seen.add(key)
+            if problems:
+                errors[where] = problems
+    return errors
+
+
+def _line_problems(line, kind, _) -> list:
+    if not isinstance(line, dict):
+        return [_("A line must be an object.")]
+    problems = []
+    if not KEY.match(str(line.get("key", ""))):
+        problems.append(_("A line key uses lower-case letters, digits and underscores."))
+    if not str(line.get("label") or "").strip():
+        problems.append(_("Every line needs a label."))
+    line_type = line.get("type")
+    if line_type not in LINE_TYPES:
+        problems.append(_("Unknown line type."))
+    if line_type == "grade":
+        grades = line.get("grades")
+        if not isinstance(grades, dict) or set(grades) != set(GRADES) or not all(
+            str(text).strip() for text in grades.values()
+        ):
+            problems.append(_("A graded line needs its own wording for each of A, B, C and D."))
+        if kind == "street" and line.get("optional"):
+            problems.append(_("Every graded line of a street form is required."))
+    if line_type == "choice":
+        options = line.get("options")
+        if not isinstance(options, list) or len(options) < 2:
+            problems.append(_("A choice line needs at least two options."))
+    return problems
+
+
+class FormValidator:
+    """Checks answers against one form version."""
+
+    def __init__(self, definition: dict):
+        self.kind = definition["kind"]
+        self.lines: dict[str, Line] = {}
+        for section in definition["sections"]:
+            theme = section.get("theme") or ""
+            for line in section["lines"]:
+                self.lines[line["key"]] = Line(
+                    key=line["key"],
+                    type=line["type"],
+                    label=line.get("label", line["key"]),
+                    theme=theme,
+                    optional=bool(line.get("optional")) and not (self.kind == "street" and line["type"] == "grade"),
+                    options=tuple(line.get("options") or ()),
+                )
+
+    def validate(self, answers, _=_identity) -> dict:
+        """Field errors keyed `answers.<line key>`; empty when the answers are good."""
+        if not isinstance(answers, dict):
+            return {"answers": [_("Answers must be an object keyed by line.")]}
+        errors: dict = {}
+        for key in answers:
+            if key not in self.lines:
+                errors[f"answers.{key}"] = [_("This is not a line of the form version you used.")]
+        for key, line in self.lines.items():
+            answer = answers.get(key)
+            if answer is None:
+                if not line.optional:
+                    errors[f"answers.{key}"] = [_("This line needs an answer.")]
+                continue
+            problems = self._answer_problems(line, answer, _)
+            if problems:
+                errors[f"answers.{key}"] = problems
+        return errors
+
+    def _answer_problems(self, line: Line, answer, _) -> list:
+        if not isinstance(answer, dict):
+            return [_("An answer must be an object.")]
+        problems = []
+        if line.type == "grade":
+            if answer.get("grade") not in GRADES:
+                problems.append(_("Choose exactly one grade: A, B, C or D."))
+        elif line.type == "kept":
+            if answer.get("value") not in KEPT_VALUES:
+                problems.append(_("Choose kept, partly kept, not kept or can't tell."))
+        elif line.type == "choice":
+            if answer.get("value") not in line.options:
+                problems.append(_("Choose one of the options given."))
+        elif line.type == "text":
+            value = answer.get("value")
+            if not isinstance(value, str) or (not value.strip() and not line.optional):
+                problems.append(_("Write an answer."))
+            elif len(value) > MAX_TEXT:
+                problems.append(_("This answer is too long."))
+        elif line.type == "datetime":
+            if parse_datetime(answer.get("value")) is None:
+                problems.append(_("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00."))
+        note = answer.get("note")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            problems.append(_("A note is text of at most 2000 characters."))
+        photos = answer.get("photos")
+        if photos is not None:
+            if not isinstance(photos, list) or len(photos) > MAX_PHOTOS or not all(
+                isinstance(p, str) and SHA256_HEX.match(p) for p in photos
+            ):
+                problems.append(_("Photos are a list of at most 10 SHA-256 hashes."))
+        return problems
+
+    def photos(self, answers: dict) -> set:
+        """Every photo hash the answers refer to."""
+        return {p for answer in answers.values() if isinstance(answer, dict) for p in answer.get("photos") or ()}
+
+
+def compile_form(definition: dict) -> FormValidator:
+    """Build the validator for one form version (call once per version)."""
+    return FormValidator(definition)

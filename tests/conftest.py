@@ -1,0 +1,171 @@
+"""Fixtures shared by every server test: a fresh app and database per test, and factories.
+
+Tests run on SQLite by default; with TEST_DATABASE_URL set they run on that database
+(PostgreSQL in CI), its tables created once per session and emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from server import create_app, operations
+from server.extensions import db
+from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_shop_form
+from sync.protocol import payload_hash
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def is_postgres() -> bool:
+    return bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+
+@pytest.fixture(scope="session")
+def _postgres_schema():
+    """Create the schema once per session on PostgreSQL."""
+    if not is_postgres():
+        yield None
+        return
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "SECRET_KEY": "test"})
+    with app.app_context():
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        db.drop_all()
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _empty_postgres():
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(tmp_path, _postgres_schema):
+    """A fresh app with an empty database holding only the state rows."""
+    url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'kerbside.sqlite'}"
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "test-secret",
+        "BLOB_DIR": str(tmp_path / "blobs"),
+    })
+    with app.app_context():
+        if is_postgres():
+            _empty_postgres()
+        else:
+            db.create_all()
+        operations.init_state()
+        db.session.commit()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# -- factories --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_area(app):
+    counter = iter(range(1, 10_000))
+
+    def make(slug=None, name=None):
+        n = next(counter)
+        area = operations.create_area(slug or f"area-{n}", name or f"Area {n}")
+        db.session.commit()
+        return area
+
+    return make
+
+
+@pytest.fixture
+def make_site(app):
+    def make(area, name="Canal Street", lat=53.54, lng=-2.63):
+        (site,) = operations.create_sites(area, [{"name": name, "lat": lat, "lng": lng}])
+        db.session.commit()
+        return site
+
+    return make
+
+
+@pytest.fixture
+def publish_forms(app):
+    """Publish the seed's street form, checklist and mystery shop; return the versions by id."""
+
+    def publish(area_id=None):
+        versions = {}
+        for form_id, definition in (("street", STREET_FORM), ("checklist", checklist_form(AGREEMENT)),
+                                    ("mystery_shop", mystery_shop_form(AGREEMENT))):
+            version = operations.draft_form_version(form_id, definition, area_id=area_id)
+            versions[form_id] = operations.publish_form_version(version)
+        db.session.commit()
+        return versions
+
+    return publish
+
+
+@pytest.fixture
+def enrol(client):
+    """Enrol a device through the API; returns (token, response body)."""
+
+    def do(area, role="street_rep", name="Test volunteer"):
+        code = operations.issue_invite(area, role, display_name=name)
+        db.session.commit()
+        response = client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Test phone"})
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        return body["token"], body
+
+    return do
+
+
+@pytest.fixture
+def sync(client):
+    """POST one sync request; returns the response."""
+
+    def do(token, mutations=(), cursor=None, limit=500, protocol=1):
+        return client.post(
+            "/api/sync/v1",
+            json={"protocol": protocol, "cursor": cursor, "limit": limit, "mutations": list(mutations)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    return do
+
+
+def street_answers(grade="B", **overrides):
+    """Answers for every line of the seed's street form."""
+    keys = [line["key"] for section in STREET_FORM["sections"] for line in section["lines"]]
+    answers = {key: {"grade": grade} for key in keys}
+    answers.update(overrides)
+    return answers
+
+
+def visit(site, *, form_version=1, answers=None, observed_at=None, submission_id=None, form_id="street"):
+    """`submission.create` data for a street visit."""
+    return {
+        "id": submission_id or str(uuid.uuid4()),
+        "form": {"id": form_id, "version": form_version},
+        "site_id": site.id,
+        "observed_at": observed_at or datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc).isoformat(),
+        "answers": answers if answers is not None else street_answers(),
+    }
+
+
+def mutation(data, *, kind="submission.create", mid=None, seq=1, hash_of=None):
+    """A mutation envelope around `data`, its hash computed the canonical way."""
+    return {"mid": mid or str(uuid.uuid4()), "seq": seq, "type": kind,
+            "payload_hash": payload_hash(data if hash_of is None else hash_of), "data": data}
