@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import get_locale
 from sqlalchemy import event
 
 from server import auth, errors
@@ -54,7 +55,8 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
-    app.jinja_env.globals["csrf_token"] = auth.csrf_token
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale,
+                                 has_endpoint=lambda name: name in app.view_functions)
 
     from server import cli
 
@@ -72,7 +74,10 @@ def _register_blueprints(app: Flask):
 
 
 def _choose_locale():
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+    """The reader's language from their browser; outside a request (CLI, demo), the default."""
+    if not has_request_context():
+        return None
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _security_headers(response):

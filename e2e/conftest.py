@@ -1,0 +1,94 @@
+"""End-to-end fixtures: a live Kerbside server in a thread, and a real Chromium.
+
+The server runs on SQLite in a temporary folder with the demo data loaded (a known
+coordinator password), on 127.0.0.1 with a free port, from werkzeug's `make_server`.
+Chromium is the system one (Debian's package) when present, else Playwright's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+
+import pytest
+from werkzeug.serving import make_server
+
+from server import create_app, operations
+from server.demo import load_demo
+from server.extensions import db
+from server.models import Area
+
+CHROMIUM = os.environ.get("KERBSIDE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+DEMO_PASSWORD = "demo-password-for-tests"
+PHONE = {"width": 360, "height": 740}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # The machines have no internet: stop Chromium phoning home at every start.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    if CHROMIUM:
+        args["executable_path"] = CHROMIUM
+    return args
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+    details: dict
+
+    def invite(self, role: str = "street_rep", name: str = "E2E volunteer") -> str:
+        """A fresh invite code for the demo area."""
+        with self.app.app_context():
+            area = db.session.query(Area).filter_by(slug=self.details["area"]).one()
+            code = operations.issue_invite(area, role, display_name=name)
+            db.session.commit()
+            return code
+
+    def run(self, work):
+        """Run `work()` inside the server's app context (to inspect or change the database)."""
+        with self.app.app_context():
+            try:
+                return work()
+            finally:
+                db.session.remove()
+
+
+def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer, object]:
+    folder = tmp_path_factory.mktemp(name)
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'kerbside.sqlite'}",
+        "SECRET_KEY": "e2e-secret",
+        "BLOB_DIR": str(folder / "blobs"),
+        # The browser tests sync often; the production rate limit would get in their way.
+        "SYNC_RATE_PER_MINUTE": 10_000,
+    })
+    with app.app_context():
+        db.create_all()
+        operations.init_state()
+        db.session.commit()
+        details = load_demo(coordinator_password=DEMO_PASSWORD, months=3)
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, details=details), server
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """A live server with the demo data, fresh for each test module."""
+    live, server = start_live_server(tmp_path_factory)
+    yield live
+    server.shutdown()
