@@ -42,7 +42,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    # Batch mode lets future migrations alter tables on SQLite too.
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=_choose_locale)
     assets.init_app(app)
     # `server.api` is also the name of the API package, so the extension is named in full.
