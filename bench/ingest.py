@@ -1,0 +1,520 @@
+"""Ingest benchmark: street visits pushed over HTTP to a real gunicorn, against a direct-insert ceiling.
+
+Run it as `python bench/ingest.py`. It measures, in one run:
+
+1. SQLite: one device pushes every visit, in batches of 100, to gunicorn with one worker.
+2. PostgreSQL: ten devices at once, each pushing its share in batches of 100, to gunicorn
+   with several workers.
+3. The ceiling for each database: the same rows (submission, answers, change rows and
+   mutation log) inserted directly with SQLAlchemy Core `executemany`, 100 visits per
+   transaction, from one thread.
+
+Every request body is built before the clock starts. After each run the script checks that
+every result was `applied` and that the database holds exactly the expected submissions
+and answers; it stops with an error otherwise, because figures for wrong results mean
+nothing. It prints a table and writes the "ingest" section of docs/benchmarks.md.
+
+The PostgreSQL database (--database-url, or BENCH_DATABASE_URL) is emptied: the script drops
+and creates its tables there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from sqlalchemy import func, insert, select, text, update  # noqa: E402
+
+from bench.report import machine, write_section  # noqa: E402
+from server import create_app, operations  # noqa: E402
+from server.changes import my_submission_record  # noqa: E402
+from server.extensions import db  # noqa: E402
+from server.models import Answer, Area, Change, ChangeCounter, MutationLog, Submission  # noqa: E402
+from server.models import Device as DeviceRow  # noqa: E402
+from server.seed_content import STREET_FORM  # noqa: E402
+from sync.protocol import payload_hash  # noqa: E402
+from sync.validation import compile_form  # noqa: E402
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench"
+SITES = 40
+GRADES = "ABCD"
+TARGET_SUBS_PER_S = 2000
+TARGET_RATIO = 0.40
+
+try:  # orjson parses the answers faster, leaving more of the two cores to the server
+    import orjson
+
+    def _loads(raw: bytes):
+        return orjson.loads(raw)
+except ImportError:  # pragma: no cover - the standard library does the same, slower
+    def _loads(raw: bytes):
+        return json.loads(raw)
+
+
+class BenchError(RuntimeError):
+    """The run produced wrong results: no figure is reported."""
+
+
+# -- the data -------------------------------------------------------------------------------
+
+
+LINE_KEYS = [line["key"] for section in STREET_FORM["sections"] for line in section["lines"] if line["type"] == "grade"]
+
+
+def make_visits(count: int, site_ids: list[str], seed: int = 20261122) -> list[dict]:
+    """`count` street visits of 12 graded lines, as a device would make them."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+    visits = []
+    for n in range(count):
+        visits.append({
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "form": {"id": "street", "version": 1},
+            "site_id": rng.choice(site_ids),
+            "observed_at": (start + timedelta(minutes=7 * n)).isoformat(),
+            "answers": {key: {"grade": rng.choice(GRADES)} for key in LINE_KEYS},
+            "location": {"lat": round(53.5 + rng.random() / 50, 6), "lng": round(-2.64 + rng.random() / 50, 6),
+                         "accuracy_m": 12.0},
+        })
+    return visits
+
+
+def make_mutations(visits: list[dict], seed: int) -> list[dict]:
+    """One `submission.create` mutation per visit, its payload_hash computed the canonical way."""
+    rng = random.Random(seed)
+    return [
+        {"mid": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "seq": n + 1, "type": "submission.create",
+         "payload_hash": payload_hash(data), "data": data}
+        for n, data in enumerate(visits)
+    ]
+
+
+def batched(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def _app(url: str, instance: str):
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-only", "BLOB_DIR": os.path.join(instance, "blobs")})
+
+
+def _has_migrations() -> bool:
+    versions = os.path.join(ROOT, "server", "migrations", "versions")
+    return os.path.isdir(versions) and any(name.endswith(".py") for name in os.listdir(versions))
+
+
+def fresh_database(url: str, instance: str, devices: int) -> dict:
+    """Empty schema, the street form published, one area with sites, and one invite per device."""
+    app = _app(url, instance)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+            db.drop_all()
+            db.session.commit()
+        if _has_migrations():
+            from server.cli import upgrade_database
+
+            upgrade_database()
+        else:
+            db.create_all()
+            operations.init_state()
+        area = operations.create_area("bench", "Bench Street")
+        sites = operations.create_sites(area, [
+            {"name": f"Site {n}", "lat": 53.54 + n / 1000, "lng": -2.63} for n in range(SITES)
+        ])
+        version = operations.draft_form_version("street", STREET_FORM)
+        operations.publish_form_version(version)
+        codes = [operations.issue_invite(area, "street_rep", display_name=f"Bench volunteer {n}") for n in range(devices)]
+        db.session.commit()
+        details = {"area_id": area.id, "site_ids": [s.id for s in sites], "codes": codes}
+        db.session.remove()
+        db.engine.dispose()
+    return details
+
+
+def count_rows(url: str, instance: str) -> dict:
+    app = _app(url, instance)
+    with app.app_context():
+        counts = {
+            name: db.session.execute(select(func.count()).select_from(model)).scalar_one()
+            for name, model in (("submissions", Submission), ("answers", Answer), ("mutation_log", MutationLog))
+        }
+        counts["my_submissions_changes"] = db.session.execute(
+            select(func.count()).select_from(Change).where(Change.collection == "my_submissions")
+        ).scalar_one()
+        db.session.remove()
+        db.engine.dispose()
+    return counts
+
+
+def check_counts(counts: dict, visits: int, label: str):
+    expected = {"submissions": visits, "answers": visits * len(LINE_KEYS), "mutation_log": visits,
+                "my_submissions_changes": visits}
+    print(f"  {label}: rows in the database {counts}")
+    if counts != expected:
+        raise BenchError(f"{label}: the database holds {counts}, expected {expected}")
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    instance: str
+    workers: int
+    worker_class: str
+    threads: int
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def start(self):
+        env = dict(os.environ)
+        env.update({
+            "DATABASE_URL": self.url,
+            "SECRET_KEY": "bench-only-secret",
+            "KERBSIDE_INSTANCE": self.instance,
+            "KERBSIDE_BLOB_DIR": os.path.join(self.instance, "blobs"),
+            "KERBSIDE_SYNC_RATE_PER_MINUTE": "1000000",
+            "KERBSIDE_SYNC_MAX_CONCURRENT": "1000",
+        })
+        command = [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-k", self.worker_class,
+                   "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "120"]
+        if self.worker_class == "gthread":
+            command += ["--threads", str(self.threads)]
+        command.append("server:create_app()")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"gunicorn exited with code {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                # Every worker imports the app before it accepts; give all of them the time to.
+                time.sleep(1.0)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise BenchError("gunicorn did not start listening within 60 s")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def description(self) -> str:
+        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        return f"gunicorn {self.workers} {self.worker_class} worker{'s' if self.workers > 1 else ''}{threads}"
+
+
+class Device:
+    """One enrolled device with its own keep-alive connection and pull cursor."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.token = None
+        self.cursor = None
+        self.latencies: list[float] = []
+        self.applied = 0
+        self.problems: list = []
+
+    def post(self, path: str, body: bytes, token: str | None = None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        self.connection.request("POST", path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        raw = response.read()
+        return response.status, _loads(raw)
+
+    def enrol(self, code: str, name: str):
+        status, body = self.post("/api/sync/v1/enrol", json.dumps(
+            {"protocol": 1, "code": code, "device_name": name}).encode())
+        if status != 201:
+            raise BenchError(f"enrolment failed: {status} {body.get('code')}")
+        self.token = body["token"]
+        # The first pull fills the replica (area, sites, form): a device does it once, untimed.
+        has_more = True
+        while has_more:
+            status, page = self.post("/api/sync/v1", self._body(b"[]"), self.token)
+            if status != 200:
+                raise BenchError(f"first pull failed: {status} {page.get('code')}")
+            self.cursor, has_more = page["cursor"], page["has_more"]
+
+    def _body(self, mutations: bytes) -> bytes:
+        return (b'{"protocol":1,"limit":500,"cursor":' + json.dumps(self.cursor).encode()
+                + b',"mutations":' + mutations + b"}")
+
+    def push_all(self, batches: list[tuple[list[str], bytes]]):
+        """Send each pre-built batch in turn; record latency; check every answer."""
+        for mids, mutations in batches:
+            body = self._body(mutations)
+            started = time.perf_counter()
+            status, page = self.post("/api/sync/v1", body, self.token)
+            self.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                self.problems.append(f"HTTP {status}: {page.get('code')} {page.get('message')}")
+                return
+            results = page["results"]
+            if [r["mid"] for r in results] != mids:
+                self.problems.append("results do not match the batch's mids")
+            for result in results:
+                if result["status"] == "applied":
+                    self.applied += 1
+                else:
+                    self.problems.append(result)
+            self.cursor = page["cursor"]
+
+
+def http_run(url: str, instance: str, visits: int, devices: int, batch: int, workers: int,
+             worker_class: str, threads: int) -> dict:
+    """Push `visits` over HTTP from `devices` devices at once; return the figures."""
+    details = fresh_database(url, instance, devices)
+    all_visits = make_visits(visits, details["site_ids"])
+    shares = [all_visits[d::devices] for d in range(devices)]
+    # Every request body is built before the clock starts: the client's cost is not measured.
+    prepared = []
+    for d, share in enumerate(shares):
+        mutations = make_mutations(share, seed=d)
+        prepared.append([
+            ([m["mid"] for m in chunk], json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode())
+            for chunk in batched(mutations, batch)
+        ])
+    server = Server(url, instance, workers, worker_class, threads).start()
+    try:
+        clients = [Device(server.port) for _ in range(devices)]
+        for n, (client, code) in enumerate(zip(clients, details["codes"])):
+            client.enrol(code, f"Bench phone {n}")
+        gate = threading.Barrier(devices + 1)
+
+        def run(client, batches):
+            gate.wait()
+            try:
+                client.push_all(batches)
+            except Exception as exc:  # a dead connection is a result to report, not to hide
+                client.problems.append(repr(exc))
+
+        threads_ = [threading.Thread(target=run, args=(c, b)) for c, b in zip(clients, prepared)]
+        for thread in threads_:
+            thread.start()
+        gate.wait()
+        started = time.perf_counter()
+        for thread in threads_:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.stop()
+    problems = [p for c in clients for p in c.problems]
+    applied = sum(c.applied for c in clients)
+    if problems or applied != visits:
+        raise BenchError(f"{applied} of {visits} applied; first problems: {problems[:3]}")
+    check_counts(count_rows(url, instance), visits, f"HTTP, {devices} device(s)")
+    latencies = sorted(lat for c in clients for lat in c.latencies)
+    return {
+        "server": server.description(),
+        "devices": devices,
+        "seconds": elapsed,
+        "subs_per_s": visits / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+    }
+
+
+# -- the ceiling --------------------------------------------------------------------------------
+
+
+def ceiling_run(url: str, instance: str, visits: int, batch: int) -> dict:
+    """The same rows inserted directly with Core executemany, one transaction per batch, one thread."""
+    details = fresh_database(url, instance, 1)
+    all_visits = make_visits(visits, details["site_ids"])
+    mutations = make_mutations(all_visits, seed=0)
+    validator = compile_form(STREET_FORM)
+    app = _app(url, instance)
+    with app.app_context():
+        area = db.session.get(Area, details["area_id"])
+        person_id = operations.create_person("Ceiling volunteer", roles=[("street_rep", area)]).id
+        device = DeviceRow(person_id=person_id, name="Ceiling phone", token_hash=uuid.uuid4().hex)
+        db.session.add(device)
+        db.session.commit()
+        device_id = device.id
+        now = datetime.now(timezone.utc)
+        prepared = []
+        for chunk in batched(mutations, batch):
+            submissions, answers, logs = [], [], []
+            for m in chunk:
+                data = m["data"]
+                observed = datetime.fromisoformat(data["observed_at"])
+                submissions.append({
+                    "id": data["id"], "form_id": "street", "form_version": 1, "kind": "street",
+                    "area_id": details["area_id"], "site_id": data["site_id"], "person_id": person_id,
+                    "device_id": device_id, "observed_at": observed, "observed_offset": "+00:00",
+                    "received_at": now, "notes": "", "lat": data["location"]["lat"], "lng": data["location"]["lng"],
+                    "accuracy_m": data["location"]["accuracy_m"], "payload_hash": m["payload_hash"], "data": data,
+                    "review_status": "pending",
+                })
+                answers.extend({
+                    "submission_id": data["id"], "line_key": key, "theme": validator.lines[key].theme,
+                    "grade": answer["grade"], "value": None, "note": None, "photos": None,
+                    "area_id": details["area_id"], "site_id": data["site_id"], "kind": "street", "observed_at": observed,
+                } for key, answer in data["answers"].items())
+                logs.append({"mid": m["mid"], "device_id": device_id, "seq": m["seq"], "type": m["type"],
+                             "payload_hash": m["payload_hash"], "status": "applied", "result": {}, "data": None,
+                             "received_at": now})
+            prepared.append((submissions, answers, logs))
+        db.session.remove()
+
+        engine = db.engine
+        started = time.perf_counter()
+        for submissions, answers, logs in prepared:
+            with engine.begin() as connection:
+                connection.execute(insert(Submission.__table__), submissions)
+                connection.execute(insert(Answer.__table__), answers)
+                last = connection.execute(
+                    update(ChangeCounter.__table__).where(ChangeCounter.__table__.c.id == 1)
+                    .values(value=ChangeCounter.__table__.c.value + len(submissions))
+                    .returning(ChangeCounter.__table__.c.value)
+                ).scalar_one()
+                seqs = range(last - len(submissions) + 1, last + 1)
+                connection.execute(insert(Change.__table__), [
+                    {"seq": seq, "collection": "my_submissions", "record_id": s["id"], "op": "put", "area_id": None,
+                     "person_id": person_id, "data": my_submission_record(s), "created_at": now}
+                    for seq, s in zip(seqs, submissions)
+                ])
+                connection.execute(insert(MutationLog.__table__),
+                                   [log | {"change_seq": seq} for log, seq in zip(logs, seqs)])
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    check_counts(count_rows(url, instance), visits, "ceiling")
+    return {"seconds": elapsed, "subs_per_s": visits / elapsed}
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def report(args, sqlite: dict | None, postgres: dict | None) -> str:
+    rows = []
+    for label, case in (("SQLite", sqlite), ("PostgreSQL", postgres)):
+        if not case:
+            continue
+        http_, ceiling = case["http"], case["ceiling"]
+        ratio = http_["subs_per_s"] / ceiling["subs_per_s"]
+        rows.append(
+            f"| {label} | {http_['devices']} | {http_['server']} | {http_['subs_per_s']:,.0f} | "
+            f"{ceiling['subs_per_s']:,.0f} | {ratio:.0%} | {http_['p50_ms']:.0f} | {http_['p95_ms']:.0f} |"
+        )
+        case["ratio"] = ratio
+    table = "\n".join([
+        "| Database | Devices | Server | HTTP subs/s | Ceiling subs/s | Ratio | p50 batch ms | p95 batch ms |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ])
+    verdict = ""
+    if postgres:
+        met_speed = postgres["http"]["subs_per_s"] >= TARGET_SUBS_PER_S
+        met_ratio = postgres["ratio"] >= TARGET_RATIO
+        verdict = (
+            f"\nTargets (PostgreSQL, 10 devices): at least {TARGET_SUBS_PER_S:,} submissions/s — "
+            f"{'met' if met_speed else 'NOT met'}; at least {TARGET_RATIO:.0%} of the ceiling — "
+            f"{'met' if met_ratio else 'NOT met'}.\n"
+        )
+    return f"""## Ingest
+
+`python bench/ingest.py` pushes {args.visits:,} street visits of {len(LINE_KEYS)} graded lines over HTTP,
+{args.batch} per `POST /api/sync/v1` (each request also pulls the device's new changes, as a phone
+does), to gunicorn started as a subprocess. Request bodies are built before timing; every
+result must be `applied`, and afterwards the database must hold exactly {args.visits:,} submissions
+and {args.visits * len(LINE_KEYS):,} answers, or the script fails. The ceiling inserts the same rows
+(submission, answers, change rows, mutation log) with SQLAlchemy Core `executemany`, one
+transaction per {args.batch} visits, from one thread, on the same kind of database. Ratio = HTTP / ceiling.
+The client and the server share the machine ({machine()}).
+
+{table}
+{verdict}"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visits", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--devices", type=int, default=10, help="devices at once on PostgreSQL")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for PostgreSQL")
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="run one case only")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the direct-insert ceiling")
+    parser.add_argument("--no-write", action="store_true", help="print, but leave docs/benchmarks.md alone")
+    args = parser.parse_args(argv)
+
+    sqlite = postgres = None
+    instance = tempfile.mkdtemp(prefix="kerbside-bench-")
+    try:
+        if args.only in (None, "sqlite"):
+            path = os.path.join(instance, "bench.sqlite")
+            sqlite_url = "sqlite:///" + path
+            print(f"SQLite: 1 device, {args.visits:,} visits ...", flush=True)
+            sqlite = {"http": http_run(sqlite_url, instance, args.visits, 1, args.batch, 1, "sync", 1)}
+            print(f"  {sqlite['http']['subs_per_s']:,.0f} submissions/s", flush=True)
+            if not args.no_ceiling:
+                os.remove(path)
+                sqlite["ceiling"] = ceiling_run(sqlite_url, instance, args.visits, args.batch)
+                print(f"  ceiling {sqlite['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)
+        if args.only in (None, "postgresql"):
+            print(f"PostgreSQL: {args.devices} devices, {args.visits:,} visits ...", flush=True)
+            postgres = {"http": http_run(args.database_url, instance, args.visits, args.devices, args.batch,
+                                         args.workers, args.worker_class, args.threads)}
+            print(f"  {postgres['http']['subs_per_s']:,.0f} submissions/s ({postgres['http']['server']})", flush=True)
+            if not args.no_ceiling:
+                postgres["ceiling"] = ceiling_run(args.database_url, instance, args.visits, args.batch)
+                print(f"  ceiling {postgres['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)
+    except BenchError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
+
+    if args.no_ceiling:
+        return 0
+    markdown = report(args, sqlite, postgres)
+    print()
+    print(markdown)
+    if not args.no_write:
+        write_section("ingest", markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
