@@ -155,11 +155,11 @@ def street_answers(grade="B", **overrides):
 
 
 def visit(site, *, form_version=1, answers=None, observed_at=None, submission_id=None, form_id="street"):
-    """`submission.create` data for a street visit."""
+    """`submission.create` data for a visit to `site` (None: the caller adds `new_site`)."""
     return {
         "id": submission_id or str(uuid.uuid4()),
         "form": {"id": form_id, "version": form_version},
-        "site_id": site.id,
+        **({"site_id": site.id} if site is not None else {}),
         "observed_at": observed_at or datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc).isoformat(),
         "answers": answers if answers is not None else street_answers(),
     }
