@@ -1,0 +1,105 @@
+"""The shape of a push: one transaction, set-based inserts, one validator per form version.
+
+These tests count what reaches the database driver during one sync request. A per-row
+implementation (one INSERT per visit and per answer, or a commit per item) would give
+INSERT counts that grow with the batch (about 14 per visit of 12 lines) and one COMMIT per
+visit; a validator built per submission would be compiled once per visit instead of once
+per form version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import pytest
+from sqlalchemy import event, func, select
+
+from server import push
+from server.extensions import db
+from server.models import Answer, Submission
+from server.seed_content import STREET_FORM
+from server import operations
+from tests.conftest import mutation, visit
+
+
+@contextlib.contextmanager
+def counting_statements():
+    """Count the statements sent to the driver (an executemany counts once) and the commits."""
+    counts: Counter = Counter()
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+        counts[statement.lstrip().split(None, 1)[0].upper()] += 1
+
+    def on_commit(conn):
+        counts["COMMIT"] += 1
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", before_cursor_execute)
+        event.remove(engine, "commit", on_commit)
+
+
+@pytest.fixture
+def street_rep(make_area, make_site, publish_forms, enrol):
+    area = make_area()
+    site = make_site(area)
+    publish_forms()
+    token, _body = enrol(area)
+    return token, site
+
+
+def push_visits(sync, token, site, count):
+    response = sync(token, [mutation(visit(site), seq=n + 1) for n in range(count)])
+    assert response.status_code == 200, response.get_json()
+    statuses = {result["status"] for result in response.get_json()["results"]}
+    assert statuses == {"applied"}, response.get_json()["results"][:2]
+    return response
+
+
+def test_a_push_is_one_transaction_whatever_its_size(street_rep, sync):
+    token, site = street_rep
+    with counting_statements() as small:
+        push_visits(sync, token, site, 10)
+    with counting_statements() as large:
+        push_visits(sync, token, site, 100)
+
+    # Submissions, answers, change rows and log rows: a fixed number of set-based inserts.
+    assert large["INSERT"] == small["INSERT"], (small, large)
+    assert large["INSERT"] <= 6, large
+    # Every statement of the request, reads included, is independent of the batch size.
+    assert sum(large.values()) == sum(small.values()), (small, large)
+    # One commit, and the answer leaves only after it: the rows are there when we look.
+    assert large["COMMIT"] == 1, large
+    assert db.session.execute(select(func.count()).select_from(Submission)).scalar_one() == 110
+    assert db.session.execute(select(func.count()).select_from(Answer)).scalar_one() == 110 * 12
+
+
+def test_the_validator_is_compiled_once_per_form_version(street_rep, sync, monkeypatch):
+    token, site = street_rep
+    compiled = []
+    real_compile = push.compile_form
+
+    def counting_compile(definition):
+        compiled.append(definition.get("title"))
+        return real_compile(definition)
+
+    monkeypatch.setattr(push, "compile_form", counting_compile)
+    monkeypatch.setattr(push, "_validators", {})
+
+    push_visits(sync, token, site, 100)
+    push_visits(sync, token, site, 100)
+    assert len(compiled) == 1
+
+    # A new version of the form gets its own validator, once; the old one is still served.
+    second = operations.draft_form_version("street", STREET_FORM)
+    operations.publish_form_version(second)
+    db.session.commit()
+    response = sync(token, [mutation(visit(site, form_version=second.version), seq=n) for n in range(50)]
+                    + [mutation(visit(site, form_version=1), seq=50 + n) for n in range(50)])
+    assert {r["status"] for r in response.get_json()["results"]} == {"applied"}
+    assert len(compiled) == 2
