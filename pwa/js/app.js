@@ -1,0 +1,248 @@
+// The field app's entry point: routes, the always-visible sync status, updates and sync triggers.
+
+import { h, clear } from "./dom.js";
+import { t, LANGUAGE, ageText, clockText } from "./messages.js";
+import { STORES, getAll, getMeta, setMeta, deleteMeta } from "./db.js";
+import { syncNow, onSyncChange, requestBackgroundSync, PROTOCOL, SYNC_BASE } from "./sync.js";
+import { showJoin, showHome, showDraft, showDeal, showMine, showAttention, showSettings, startDraft } from "./screens.js";
+
+const UNSENT_WARNING_MS = 3 * 24 * 3600 * 1000;
+const TIMER_MS = 30000;
+const IDLE_PULL_MS = 5 * 60000;
+
+const main = document.getElementById("main");
+const statusBar = document.getElementById("status");
+const banner = document.getElementById("banner");
+const nav = document.getElementById("nav");
+
+const app = {
+  version: document.documentElement.dataset.version || "",
+  person: null,
+  areas: [],
+  registration: null,
+  flashText: "",
+  go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  flash(text) {
+    this.flashText = text;
+  },
+  async join(code, deviceName) {
+    if (!code) return t("join_failed", { message: t("invite_code") });
+    let response;
+    try {
+      response = await fetch(`${SYNC_BASE}/enrol`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ protocol: PROTOCOL, code, device_name: deviceName || navigator.userAgent.slice(0, 60) }),
+      });
+    } catch (error) {
+      return t("join_offline");
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 201) return t("join_failed", { message: body.message || response.status });
+    // The token lives only in the meta store, never inside a queued item.
+    await setMeta("token", body.token);
+    await setMeta("device_id", body.device_id);
+    await setMeta("device_name", deviceName);
+    await setMeta("person", body.person);
+    await setMeta("areas", body.areas);
+    await deleteMeta("blocked");
+    await deleteMeta("signed_out");
+    await askPersistence();
+    await loadIdentity();
+    this.go("#/");
+    await syncNow({ force: true, version: this.version });
+    return "";
+  },
+  queued() {
+    requestBackgroundSync(this.registration);
+    syncNow({ force: true, version: this.version });
+  },
+  async signedOut() {
+    this.person = null;
+    this.flash(t("signed_out"));
+    this.go("#/join");
+  },
+};
+
+async function askPersistence() {
+  if (!navigator.storage || !navigator.storage.persist) {
+    await setMeta("persisted", null);
+    return;
+  }
+  const already = await navigator.storage.persisted();
+  await setMeta("persisted", already || (await navigator.storage.persist()));
+}
+
+async function loadIdentity() {
+  const token = await getMeta("token");
+  app.person = token ? await getMeta("person") : null;
+  app.areas = (await getMeta("areas")) || [];
+}
+
+// -- the status line, on every screen -------------------------------------------------------
+
+async function drawStatus(outcome) {
+  if (!app.person) {
+    clear(statusBar);
+    return;
+  }
+  const waiting = await getAll(STORES.outbox);
+  const attention = await getAll(STORES.attention);
+  const lastSync = await getMeta("last_sync");
+  const blocked = await getMeta("blocked");
+  const state = (await getMeta("sync")) || {};
+  const now = Date.now();
+  const oldest = waiting.reduce((first, item) => Math.min(first, item.queued_at), now);
+  const lines = [
+    h("p", { id: "waiting-count", "data-count": waiting.length },
+      waiting.length ? t("waiting", { count: waiting.length, age: ageText(now - oldest) }) : t("nothing_waiting")),
+    h("p", { id: "last-sync" }, lastSync ? t("last_synced", { time: clockText(lastSync) }) : t("never_synced")),
+  ];
+  if (waiting.length && now - oldest > UNSENT_WARNING_MS) lines.push(h("p", { class: "warning" }, t("unsent_warning")));
+  if (!navigator.onLine) lines.push(h("p", {}, t("offline")));
+  else if (state.last_error && waiting.length) lines.push(h("p", {}, t("retry_later")));
+  if (attention.length) lines.push(h("p", {}, h("a", { href: "#/attention", id: "attention-link" }, t("attention_count", { count: attention.length }))));
+  if (blocked && blocked.kind === "auth") {
+    lines.push(h("p", { class: "warning" }, t("join_again", { message: blocked.message }), " ", h("a", { href: "#/join" }, t("join_again_button"))));
+  } else if (blocked && blocked.kind === "update") {
+    lines.push(h("p", { class: "warning" }, t("update_app")));
+  }
+  const send = h("button", { type: "button", class: "small", id: "send-now", disabled: !waiting.length || (outcome && outcome.state === "running") },
+    outcome && outcome.state === "running" ? t("sending") : t("send_now"));
+  send.addEventListener("click", () => runSync(true));
+  statusBar.replaceChildren(h("div", { class: "status-text" }, lines), send);
+}
+
+async function runSync(force) {
+  if (!app.person) return;
+  await drawStatus({ state: "running" });
+  await syncNow({ force, version: app.version });
+}
+
+onSyncChange(() => {
+  drawStatus();
+  // Lists on screen may have changed: redraw them, but never a form being filled.
+  if (!location.hash.startsWith("#/draft/")) route();
+});
+
+// -- routes ---------------------------------------------------------------------------------
+
+function drawNav() {
+  const links = [["#/", "nav_home"], ["#/deal", "nav_deal"], ["#/mine", "nav_mine"], ["#/settings", "nav_settings"]];
+  nav.replaceChildren(...(app.person ? links.map(([href, id]) => h("a", { href, "aria-current": routeBase() === href ? "page" : null }, t(id))) : []));
+}
+
+function routeBase() {
+  const hash = location.hash || "#/";
+  const parts = hash.split("/");
+  return parts.length > 1 && parts[1] ? `#/${parts[1]}` : "#/";
+}
+
+let routing = Promise.resolve();
+
+function route() {
+  routing = routing.then(drawRoute, drawRoute);
+  return routing;
+}
+
+async function drawRoute() {
+  const hash = location.hash || "#/";
+  const [, page, argument] = hash.split("/");
+  const joinCode = new URLSearchParams(location.search).get("code") || (page === "join" ? decodeURIComponent(argument || "") : "");
+  await loadIdentity();
+  drawNav();
+  drawStatus();
+  const flash = app.flashText;
+  app.flashText = "";
+  if (!app.person || page === "join") {
+    showJoin(main, app, joinCode);
+  } else if (page === "new") {
+    const id = await startDraft(app, decodeURIComponent(argument || ""));
+    history.replaceState(null, "", id ? `#/draft/${id}` : "#/");
+    await (id ? showDraft(main, app, id) : showHome(main, app));
+  } else if (page === "draft") await showDraft(main, app, argument);
+  else if (page === "deal") await showDeal(main, app);
+  else if (page === "mine") await showMine(main, app);
+  else if (page === "attention") await showAttention(main, app);
+  else if (page === "settings") await showSettings(main, app);
+  else await showHome(main, app);
+  if (flash) main.prepend(h("p", { class: "flash", role: "status" }, flash));
+}
+
+window.addEventListener("hashchange", async () => {
+  await route();
+  main.focus();
+});
+
+// -- updates: a new version waits until the person reloads into it -------------------------
+
+function showBanner(text, button) {
+  banner.replaceChildren(h("p", {}, text), button || "");
+  banner.hidden = false;
+}
+
+function offerUpdate(worker) {
+  const reload = h("button", { type: "button", class: "primary", id: "update-reload" }, t("update_reload"));
+  reload.addEventListener("click", () => {
+    let reloading = false;
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (reloading) return;
+      reloading = true;
+      location.reload();
+    });
+    worker.postMessage({ type: "skip-waiting" });
+  });
+  showBanner(t("update_available"), reload);
+}
+
+function watchInstalling(registration, worker) {
+  const firstInstall = !navigator.serviceWorker.controller;
+  worker.addEventListener("statechange", () => {
+    if (worker.state === "installed" && !firstInstall) offerUpdate(worker);
+    if (worker.state === "activated" && firstInstall) showBanner(t("ready_offline"));
+  });
+}
+
+async function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+  app.registration = registration;
+  if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);
+  if (registration.installing) watchInstalling(registration, registration.installing);
+  registration.addEventListener("updatefound", () => watchInstalling(registration, registration.installing));
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "synced") {
+      drawStatus();
+      if (!location.hash.startsWith("#/draft/")) route();
+    }
+  });
+}
+
+// -- start ----------------------------------------------------------------------------------
+
+async function start() {
+  document.documentElement.lang = LANGUAGE;
+  await route();
+  registerWorker().catch(() => showBanner(t("offline")));
+  if (app.person) {
+    askPersistence();
+    runSync(true);
+  }
+  window.addEventListener("online", () => runSync(true));
+  window.addEventListener("offline", () => drawStatus());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") runSync(false);
+  });
+  setInterval(async () => {
+    drawStatus();
+    if (!app.person || !navigator.onLine) return;
+    const waiting = await getAll(STORES.outbox);
+    const lastSync = (await getMeta("last_sync")) || 0;
+    if (waiting.length || Date.now() - lastSync > IDLE_PULL_MS) runSync(false);
+  }, TIMER_MS);
+}
+
+start();

@@ -1,0 +1,439 @@
+// The screens of the field app. Each draws into <main> from what IndexedDB holds.
+
+import { h, clear, uniqueId } from "./dom.js";
+import { t, ageText, clockText } from "./messages.js";
+import { STORES, getAll, getOne, getMeta, setMeta, replicaAll, replicaGet, clearEverything } from "./db.js";
+import { renderForm, readChange, missingAnswers } from "./forms.js";
+import { newDraft, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent } from "./outbox.js";
+
+const FORM_ROLES = { street: ["street_rep"], checklist: ["street_rep", "mystery_shopper"], mystery_shop: ["mystery_shopper"] };
+const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
+
+function screen(main, title, ...children) {
+  clear(main);
+  document.title = `${title} · ${t("app_name")}`;
+  main.append(h("h1", {}, title), ...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
+
+export async function currentForms(person) {
+  const roles = new Set((person.roles || []).map((role) => role.role));
+  const latest = new Map();
+  for (const form of await replicaAll("forms")) {
+    if (form.status !== "published") continue;
+    const known = latest.get(form.id);
+    if (!known || form.version > known.version) latest.set(form.id, form);
+  }
+  return [...latest.values()]
+    .filter((form) => (FORM_ROLES[form.kind] || []).some((role) => roles.has(role)))
+    .sort((a, b) => Object.keys(FORM_ROLES).indexOf(a.kind) - Object.keys(FORM_ROLES).indexOf(b.kind));
+}
+
+async function siteName(siteId) {
+  const site = siteId ? await replicaGet("sites", siteId) : null;
+  return site ? site.name : t("unknown_site");
+}
+
+function itemSite(item) {
+  return item.new_site ? t("new_site_label", { name: item.new_site }) : item.site_name || t("unknown_site");
+}
+
+// -- join ------------------------------------------------------------------------------
+
+export function showJoin(main, app, prefill = "") {
+  const codeId = uniqueId("code");
+  const nameId = uniqueId("device");
+  const message = h("p", { class: "notice", role: "alert", hidden: true });
+  const code = h("input", { id: codeId, name: "code", autocomplete: "off", autocapitalize: "characters", required: true, value: prefill, spellcheck: "false" });
+  const deviceName = h("input", { id: nameId, name: "device_name", autocomplete: "off", value: "" });
+  const scan = h("input", { type: "file", accept: "image/*", capture: "environment", id: uniqueId("qr"), class: "visually-hidden-file" });
+  const scanning = "BarcodeDetector" in globalThis;
+  scan.addEventListener("change", async () => {
+    const file = scan.files && scan.files[0];
+    if (!file) return;
+    try {
+      const codes = await new globalThis.BarcodeDetector({ formats: ["qr_code"] }).detect(await createImageBitmap(file));
+      const raw = codes.length ? codes[0].rawValue : "";
+      const found = raw.match(/code=([\w-]+)/) || raw.match(/^([\w-]+)$/);
+      if (!found) throw new Error("no code");
+      code.value = found[1];
+    } catch (error) {
+      message.textContent = t("scan_failed");
+      message.hidden = false;
+    }
+  });
+  const form = h("form", { class: "stack", novalidate: true },
+    h("label", { for: codeId }, t("invite_code")), code,
+    h("label", { for: nameId }, t("device_name")), deviceName,
+    h("button", { type: "submit", class: "primary" }, t("join_button")),
+    scanning ? h("label", { for: scan.id, class: "button secondary" }, t("scan_qr")) : null,
+    scanning ? scan : null);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.hidden = true;
+    const problem = await app.join(code.value.trim(), deviceName.value.trim());
+    if (problem) {
+      message.textContent = problem;
+      message.hidden = false;
+      code.focus();
+    }
+  });
+  screen(main, t("join_title"), h("p", {}, t("join_intro")), message, form);
+}
+
+// -- home ------------------------------------------------------------------------------
+
+export async function showHome(main, app) {
+  const person = app.person;
+  const forms = await currentForms(person);
+  const drafts = (await getAll(STORES.drafts)).sort((a, b) => b.updated_at - a.updated_at);
+  const attention = await getAll(STORES.attention);
+  const notices = await replicaAll("device");
+  const start = forms.length
+    ? h("ul", { class: "actions" }, forms.map((form) => h("li", {},
+      h("a", { class: "button primary", href: `#/new/${encodeURIComponent(form.id)}` }, t(NEW_FORM_MESSAGES[form.kind] || "new_street")))))
+    : h("p", {}, t("no_forms"));
+  const draftList = drafts.length
+    ? h("ul", { class: "cards" }, await Promise.all(drafts.map(async (draft) => h("li", {},
+      h("a", { href: `#/draft/${draft.id}` }, t("draft_line", {
+        title: draft.title,
+        site: draft.site.mode === "new" ? t("new_site_label", { name: draft.site.new_name }) : draft.site.site_name || t("unknown_site"),
+        age: ageText(Date.now() - draft.updated_at),
+      }))))))
+    : h("p", {}, t("no_drafts"));
+  screen(main, t("home_title", { name: person.display_name || "" }),
+    attention.length ? h("p", { class: "warning" }, h("a", { href: "#/attention" }, t("attention_count", { count: attention.length }))) : null,
+    h("h2", {}, t("start_title")), start,
+    h("h2", {}, t("drafts_title")), draftList,
+    notices.length ? h("section", {}, h("h2", {}, t("notices_title")), h("ul", {}, notices.map((notice) => h("li", {}, notice.message)))) : null);
+}
+
+// -- filling a form --------------------------------------------------------------------
+
+function distanceMetres(a, b) {
+  const radians = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * radians;
+  const dLng = (b.lng - a.lng) * radians;
+  const x = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * radians) * Math.cos(b.lat * radians) * Math.sin(dLng / 2) ** 2;
+  return Math.round(6371000 * 2 * Math.atan2(Math.sqrt(x), Math.sqrt(1 - x)));
+}
+
+function sitePicker(draft, sites, persist) {
+  const searchId = uniqueId("search");
+  const newId_ = uniqueId("newsite");
+  const list = h("div", { class: "options site-options" });
+  const search = h("input", { id: searchId, type: "search", autocomplete: "off" });
+  const status = h("p", { class: "hint", role: "status" });
+  const newName = h("input", { id: newId_, value: draft.site.new_name || "", "data-site": "new-name" });
+  const newBox = h("div", { class: "stack", hidden: draft.site.mode !== "new" }, h("label", { for: newId_ }, t("site_new_name")), newName);
+  let nearest = null;
+
+  function draw() {
+    const query = search.value.trim().toLowerCase();
+    let shown;
+    if (nearest) shown = nearest;
+    else if (query) shown = sites.filter((site) => site.name.toLowerCase().includes(query)).slice(0, 8).map((site) => ({ site }));
+    else shown = [];
+    const chosen = sites.find((site) => site.id === draft.site.site_id);
+    if (chosen && draft.site.mode === "list" && !shown.some((row) => row.site.id === chosen.id)) shown.unshift({ site: chosen });
+    if (query && !shown.length) status.textContent = t("site_none_found");
+    list.replaceChildren(...shown.map((row) => h("label", { class: "choice" },
+      h("input", { type: "radio", name: "site", value: row.site.id, checked: draft.site.mode === "list" && draft.site.site_id === row.site.id }),
+      h("span", {}, row.metres === undefined ? row.site.name : t("site_distance", { name: row.site.name, metres: row.metres })))),
+    h("label", { class: "choice" }, h("input", { type: "radio", name: "site", value: "__new", checked: draft.site.mode === "new" }), h("span", {}, t("site_new"))));
+  }
+
+  search.addEventListener("input", () => {
+    nearest = null;
+    status.textContent = "";
+    draw();
+  });
+  list.addEventListener("change", (event) => {
+    if (event.target.name !== "site") return;
+    if (event.target.value === "__new") {
+      draft.site = { ...draft.site, mode: "new", site_id: null, site_name: "" };
+    } else {
+      const site = sites.find((known) => known.id === event.target.value);
+      draft.site = { ...draft.site, mode: "list", site_id: site.id, site_name: site.name };
+    }
+    newBox.hidden = draft.site.mode !== "new";
+    persist();
+  });
+  newName.addEventListener("input", () => {
+    draft.site = { ...draft.site, new_name: newName.value };
+    persist();
+  });
+  const near = h("button", { type: "button", class: "secondary" }, t("site_nearest"));
+  near.addEventListener("click", () => {
+    if (!navigator.geolocation) {
+      status.textContent = t("site_no_location");
+      return;
+    }
+    status.textContent = t("site_locating");
+    navigator.geolocation.getCurrentPosition((position) => {
+      const here = { lat: Math.round(position.coords.latitude * 1e6) / 1e6, lng: Math.round(position.coords.longitude * 1e6) / 1e6 };
+      draft.location = { ...here, accuracy_m: Math.round(position.coords.accuracy) };
+      persist();
+      nearest = sites.filter((site) => typeof site.lat === "number" && typeof site.lng === "number")
+        .map((site) => ({ site, metres: distanceMetres(here, site) }))
+        .sort((a, b) => a.metres - b.metres).slice(0, 5);
+      status.textContent = "";
+      draw();
+    }, () => {
+      status.textContent = t("site_no_location");
+    }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+  });
+  draw();
+  return h("fieldset", { class: "line", id: "line-site", "aria-describedby": "error-site" },
+    h("legend", {}, t("form_site")),
+    h("p", { id: "error-site", class: "field-error", hidden: true }),
+    h("label", { for: searchId }, t("site_search")), search, near, status, list, newBox);
+}
+
+async function loadPhotoUrls(draft) {
+  const urls = new Map();
+  for (const answer of Object.values(draft.answers)) {
+    for (const sha of answer.photos || []) {
+      const blob = await getOne(STORES.blobs, sha);
+      if (blob) urls.set(sha, URL.createObjectURL(new Blob([blob.bytes], { type: blob.type })));
+    }
+  }
+  return urls;
+}
+
+export async function startDraft(app, formId) {
+  const forms = await currentForms(app.person);
+  const form = forms.find((known) => known.id === formId);
+  if (!form) return null;
+  const draft = newDraft(form);
+  await saveDraft(draft);
+  return draft.id;
+}
+
+export async function showDraft(main, app, draftId) {
+  const draft = await getDraft(draftId);
+  if (!draft) {
+    app.go("#/");
+    return;
+  }
+  // A draft is always filled against its own form version, even after a newer one is published.
+  const definition = await replicaGet("forms", `${draft.form.id}@${draft.form.version}`);
+  if (!definition) {
+    screen(main, draft.title, h("p", { class: "notice" }, t("form_missing")));
+    return;
+  }
+  const areaIds = new Set((app.areas || []).map((area) => area.id));
+  const sites = (await replicaAll("sites")).filter((site) => !areaIds.size || areaIds.has(site.area_id)).sort((a, b) => a.name.localeCompare(b.name));
+  const urls = await loadPhotoUrls(draft);
+  const saved = h("p", { class: "hint", id: "autosave" });
+  let timer = null;
+  const persist = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      await saveDraft(draft);
+      saved.textContent = t("autosaved");
+    }, 250);
+  };
+  const context = {
+    blobUrl: (sha) => urls.get(sha) || "",
+    removePhoto: async (key, sha) => {
+      draft.answers[key] = { ...draft.answers[key], photos: (draft.answers[key].photos || []).filter((known) => known !== sha) };
+      await saveDraft(draft);
+      showDraft(main, app, draftId);
+    },
+  };
+  const whenId = uniqueId("when");
+  const when = h("input", { id: whenId, type: "datetime-local", required: true, value: draft.observed_local, "aria-describedby": "error-observed" });
+  when.addEventListener("change", () => {
+    draft.observed_local = when.value;
+    persist();
+  });
+  const notesId = uniqueId("notes");
+  const notes = h("textarea", { id: notesId, rows: 3, value: draft.notes || "" });
+  notes.addEventListener("input", () => {
+    draft.notes = notes.value;
+    persist();
+  });
+  const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
+  const body = renderForm(definition, draft, context);
+  body.addEventListener("change", async (event) => {
+    const target = event.target;
+    if (target.type === "file") {
+      try {
+        if (await readChange(draft, target)) {
+          await saveDraft(draft);
+          showDraft(main, app, draftId);
+        }
+      } catch (error) {
+        saved.textContent = t("photo_failed");
+      }
+      return;
+    }
+    if (await readChange(draft, target)) persist();
+  });
+  body.addEventListener("input", async (event) => {
+    if (event.target.tagName === "TEXTAREA" && (await readChange(draft, event.target))) persist();
+  });
+  const form = h("form", { class: "visit", novalidate: true },
+    summary,
+    sitePicker(draft, sites, persist),
+    h("div", { class: "line" }, h("label", { for: whenId }, t("observed_at")), when, h("p", { id: "error-observed", class: "field-error", hidden: true })),
+    body,
+    h("div", { class: "line" }, h("label", { for: notesId }, t("general_notes")), notes),
+    saved,
+    h("button", { type: "submit", class: "primary" }, t("save")),
+    h("button", { type: "button", class: "secondary", onclick: async () => {
+      if (globalThis.confirm(t("confirm_delete_draft"))) {
+        await deleteDraft(draft.id);
+        app.go("#/");
+      }
+    } }, t("delete_draft")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearTimeout(timer);
+    const missing = missingAnswers(definition, draft);
+    if (draft.site.mode === "new" ? !draft.site.new_name.trim() : !draft.site.site_id) missing.site = t("needs_site");
+    if (!draft.observed_local) missing.observed = t("needs_time");
+    for (const element of form.querySelectorAll(".field-error")) element.hidden = true;
+    if (Object.keys(missing).length) {
+      for (const [key, text] of Object.entries(missing)) {
+        const element = form.querySelector(`#error-${CSS.escape(key)}`);
+        if (element) {
+          element.textContent = text;
+          element.hidden = false;
+        }
+      }
+      const labels = new Map([["site", t("form_site")], ["observed", t("observed_at")]]);
+      for (const section of definition.sections) for (const line of section.lines) labels.set(line.key, line.label);
+      summary.replaceChildren(h("h2", {}, t("errors_title")), h("ul", {}, Object.keys(missing).map((key) => h("li", {},
+        h("a", { href: `#line-${key}`, onclick: (click) => {
+          click.preventDefault();
+          const target = form.querySelector(`#line-${CSS.escape(key)}`) || form.querySelector(`#${CSS.escape(whenId)}`);
+          target.scrollIntoView();
+          const focusable = target.matches("input") ? target : target.querySelector("input, textarea");
+          if (focusable) focusable.focus();
+        } }, labels.get(key) || key)))));
+      summary.hidden = false;
+      summary.focus();
+      return;
+    }
+    const area = (app.areas || []).length === 1 ? app.areas[0].id : null;
+    await saveDraft(draft);
+    await queueDraft(draft, area);
+    app.flash(t("saved"));
+    app.go("#/");
+    app.queued();
+  });
+  screen(main, `${definition.title}`, form);
+}
+
+// -- the agreement in the pocket -------------------------------------------------------
+
+function latestAgreements(agreements) {
+  const latest = new Map();
+  for (const agreement of agreements) {
+    if (agreement.status && agreement.status !== "published") continue;
+    const known = latest.get(agreement.id);
+    if (!known || agreement.version > known.version) latest.set(agreement.id, agreement);
+  }
+  return [...latest.values()];
+}
+
+export async function showDeal(main, app) {
+  const agreements = latestAgreements(await replicaAll("agreements"));
+  const actions = (await replicaAll("actions")).sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at))).slice(0, 20);
+  const parts = agreements.map((agreement) => h("section", { class: "deal" },
+    h("h2", {}, agreement.title),
+    agreement.summary ? h("p", {}, agreement.summary) : null,
+    h("h3", {}, t("themes")),
+    h("ul", {}, (agreement.themes || []).map((theme) => h("li", {}, h("strong", {}, theme.name), theme.strapline ? ` — ${theme.strapline}` : ""))),
+    h("h3", {}, t("our_part")),
+    h("ul", {}, (agreement.our_part || []).map((item) => h("li", {}, item.text))),
+    h("h3", {}, t("your_part")),
+    h("ul", {}, (agreement.your_part || []).map((item) => h("li", {}, item.text))),
+    h("h3", {}, t("standards")),
+    h("ul", {}, (agreement.standards || []).map((item) => h("li", {}, item.text)))));
+  const actionList = actions.length
+    ? h("ul", { class: "cards" }, actions.map((action) => h("li", {},
+      h("p", { class: "card-title" }, action.title),
+      h("p", {}, h("span", { class: `status status-${action.status}` }, t(`status_${action.status}`)), action.assigned_to ? ` · ${action.assigned_to}` : ""),
+      action.status === "not_doing" && action.reason ? h("p", {}, t("action_reason", { reason: action.reason })) : null,
+      action.public_note ? h("p", {}, action.public_note) : null)))
+    : h("p", {}, t("no_actions"));
+  screen(main, t("nav_deal"),
+    agreements.length ? parts : h("p", {}, t("no_agreement")),
+    h("h2", {}, t("you_said_we_did")), actionList);
+}
+
+// -- my visits -------------------------------------------------------------------------
+
+export async function showMine(main) {
+  const waiting = (await getAll(STORES.outbox)).sort((a, b) => b.queued_at - a.queued_at);
+  const received = (await replicaAll("my_submissions")).sort((a, b) => String(b.received_at).localeCompare(String(a.received_at))).slice(0, 50);
+  const rows = [];
+  for (const item of waiting) {
+    rows.push(h("li", { class: "waiting" }, h("p", { class: "card-title" }, `${item.title} — ${itemSite(item)}`),
+      h("p", {}, t("mine_waiting"), ` · ${ageText(Date.now() - item.queued_at)}`)));
+  }
+  for (const submission of received) {
+    const review = submission.review_status === "flagged"
+      ? t("review_flagged", { reason: submission.review_reason || "" })
+      : t(submission.review_status === "accepted" ? "review_accepted" : "review_pending");
+    rows.push(h("li", { class: "received", "data-id": submission.id },
+      h("p", { class: "card-title" }, `${t(`kind_${submission.kind}`)} — ${await siteName(submission.site_id)}`),
+      h("p", {}, `${t("mine_received", { time: clockText(submission.received_at) })} · ${review}`)));
+  }
+  screen(main, t("mine_title"), rows.length ? h("ul", { class: "cards" }, rows) : h("p", {}, t("mine_none")));
+}
+
+// -- needs attention -------------------------------------------------------------------
+
+export async function showAttention(main) {
+  const items = (await getAll(STORES.attention)).sort((a, b) => b.settled_at - a.settled_at);
+  const list = items.map((item) => {
+    const result = item.result || {};
+    const text = result.message || result.code || result.status;
+    return h("li", { class: "attention" },
+      h("p", { class: "card-title" }, t("attention_item", { title: item.title, site: itemSite(item) })),
+      h("p", {}, t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
+      result.errors && Object.keys(result.errors).length
+        ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
+        : null);
+  });
+  screen(main, t("attention_title"), list.length ? h("ul", { class: "cards" }, list) : h("p", {}, t("no_attention")),
+    h("p", {}, h("a", { href: "#/settings" }, t("export_title"))));
+}
+
+// -- settings --------------------------------------------------------------------------
+
+export async function unsentCount() {
+  return (await getAll(STORES.outbox)).length + (await getAll(STORES.drafts)).length + (await getAll(STORES.attention)).length;
+}
+
+export async function showSettings(main, app) {
+  const persisted = await getMeta("persisted");
+  const storage = persisted === true ? t("storage_persisted") : persisted === false ? t("storage_refused") : t("storage_unknown");
+  const signOutMessage = h("p", { class: "notice", role: "alert", hidden: true });
+  const signOut = async (exportFirst) => {
+    const count = await unsentCount();
+    if (count && !exportFirst) {
+      signOutMessage.textContent = t("sign_out_blocked", { count });
+      signOutMessage.hidden = false;
+      exportAndSignOut.hidden = false;
+      return;
+    }
+    if (count) await downloadUnsent();
+    await clearEverything();
+    await setMeta("signed_out", true);
+    app.signedOut();
+  };
+  const exportAndSignOut = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => signOut(true) }, t("export_and_sign_out"));
+  screen(main, t("settings_title"),
+    h("p", {}, t("signed_in_as", { name: app.person.display_name || "", device: (await getMeta("device_name")) || "" })),
+    h("h2", {}, t("storage_title")), h("p", { id: "storage-answer" }, storage),
+    h("h2", {}, t("export_title")), h("p", {}, t("export_intro")),
+    h("button", { type: "button", class: "primary", onclick: () => downloadUnsent() }, t("export_button")),
+    h("h2", {}, t("sign_out_title")), h("p", {}, t("sign_out_intro")),
+    h("button", { type: "button", class: "secondary", onclick: () => signOut(false) }, t("sign_out_button")),
+    signOutMessage, exportAndSignOut,
+    h("p", { class: "hint" }, t("version", { version: app.version })));
+}

@@ -1,0 +1,42 @@
+// The service worker: listeners only. Strategies, the precache list and sync live in modules.
+
+import { precacheAll, deleteStaleCaches, PRECACHE_URLS } from "./sw/precache.js";
+import { isApi, inScope, shellFirst, cacheFirst, networkFirst } from "./sw/strategies.js";
+import { syncNow, onSyncChange, SYNC_TAG } from "./js/sync.js";
+
+// A new version installs its files, then waits for the person to choose to reload.
+self.addEventListener("install", (event) => {
+  event.waitUntil(precacheAll());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(deleteStaleCaches());
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "skip-waiting") self.skipWaiting();
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || isApi(url) || !inScope(url)) return;
+  if (request.mode === "navigate") {
+    event.respondWith(shellFirst(request));
+  } else if (PRECACHE_URLS.includes(url.pathname) || url.pathname.startsWith(`${BUILD.scope}assets/`)) {
+    event.respondWith(cacheFirst(request));
+  } else {
+    event.respondWith(networkFirst(request));
+  }
+});
+
+// Background Sync: the browser wakes us when the connection is back, even with the app closed.
+self.addEventListener("sync", (event) => {
+  if (event.tag === SYNC_TAG) event.waitUntil(syncNow({ force: true, version: BUILD.version }));
+});
+
+onSyncChange(async (outcome) => {
+  const windows = await self.clients.matchAll({ type: "window" });
+  for (const client of windows) client.postMessage({ type: "synced", outcome });
+});
