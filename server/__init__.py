@@ -72,6 +72,10 @@ def _register_blueprints(app: Flask):
     extensions.api.register_blueprint(sync.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(web.bp)
+    from server import imports, pwa
+
+    app.register_blueprint(pwa.bp)
+    app.register_blueprint(imports.bp)
 
 
 def _choose_locale():
