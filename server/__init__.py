@@ -76,6 +76,10 @@ def _register_blueprints(app: Flask):
 
     app.register_blueprint(pwa.bp)
     app.register_blueprint(imports.bp)
+    from server import coordinator, public
+
+    app.register_blueprint(coordinator.bp)
+    app.register_blueprint(public.bp)
 
 
 def _choose_locale():

@@ -127,6 +127,19 @@ def draft_form_version(form_id: str, definition: dict, *, kind: str | None = Non
     return version
 
 
+def update_form_draft(version: FormVersion, definition: dict) -> FormVersion:
+    """Change a draft's definition; published versions are immutable. Drafts are not pulled, so no change row."""
+    if version.status != "draft":
+        raise OperationError("not_draft", _("Only a draft can be changed."))
+    definition = {**definition, "kind": version.form.kind}
+    problems = definition_errors(definition, _)
+    if problems:
+        raise OperationError("definition_invalid", _("The form has problems to fix before it can be saved."), problems)
+    version.definition = definition
+    db.session.flush()
+    return version
+
+
 def publish_form_version(version: FormVersion) -> FormVersion:
     """Publish a draft: from now on it is immutable and devices receive it."""
     if version.status != "draft":
@@ -172,6 +185,18 @@ def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> 
         definition=definition,
     )
     db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def update_agreement_draft(version: AgreementVersion, definition: dict) -> AgreementVersion:
+    """Change a draft agreement's definition; published versions are immutable."""
+    if version.status != "draft":
+        raise OperationError("not_draft", _("Only a draft can be changed."))
+    problems = agreement_errors(definition)
+    if problems:
+        raise OperationError("definition_invalid", _("The agreement has problems to fix before it can be saved."), problems)
+    version.definition = definition
     db.session.flush()
     return version
 

@@ -1,0 +1,164 @@
+""""You said, we did": the actions board, raising an action, and moving it through its lifecycle.
+
+Coordinators see every action of their area; partners see and update only the actions
+assigned to their organisation.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from server import operations
+from server.auth import allow
+from server.coordinator import bp, queries
+from server.coordinator.common import area_or_404, is_coordinator
+from server.extensions import db
+from server.models import Action, Person, Site, Submission
+from sync.merge import ACTION_TRANSITIONS
+
+STATUSES = ("open", "acknowledged", "in_progress", "done", "not_doing")
+PARTNER_AREA_ROLES = ("coordinator", "partner", "admin")
+
+
+def status_label(status: str) -> str:
+    """A status in words."""
+    return {
+        "open": _("Open"),
+        "acknowledged": _("Acknowledged"),
+        "in_progress": _("In progress"),
+        "done": _("Done"),
+        "not_doing": _("Not doing"),
+    }.get(status, status)
+
+
+@bp.app_template_global()
+def action_status_label(status: str) -> str:
+    return status_label(status)
+
+
+def _visible_actions(area):
+    query = select(Action).where(Action.area_id == area.id)
+    if not is_coordinator(area):
+        query = query.where(Action.assigned_to == _organisation())
+    return query
+
+
+def _organisation() -> str:
+    # A partner without an organisation sees nothing rather than everything unassigned.
+    return g.person.organisation or "\x00"
+
+
+def _action_or_404(area, action_id) -> Action:
+    action = db.session.get(Action, action_id)
+    if action is None or action.area_id != area.id:
+        abort(404)
+    if not is_coordinator(area) and action.assigned_to != _organisation():
+        abort(404)
+    return action
+
+
+def organisations(area) -> list[str]:
+    """Services and partners known here: partners' organisations and names already assigned."""
+    names = set(db.session.execute(select(Person.organisation).where(Person.organisation.is_not(None))).scalars())
+    names |= set(db.session.execute(select(Action.assigned_to).where(
+        Action.area_id == area.id, Action.assigned_to.is_not(None))).scalars())
+    return sorted(n for n in names if n)
+
+
+@bp.get("/<slug>/actions")
+@allow("partner", "coordinator")
+def actions_board(slug):
+    """Actions by status; partners see the ones assigned to them."""
+    area = area_or_404(slug, PARTNER_AREA_ROLES)
+    actions = db.session.execute(_visible_actions(area).order_by(Action.updated_at.desc())).scalars().all()
+    sites = {s.id: s.name for s in db.session.execute(select(Site).where(Site.area_id == area.id)).scalars()}
+    columns = [(status, [a for a in actions if a.status == status]) for status in STATUSES]
+    return render_template("coordinator/actions.html", area=area, columns=columns, sites=sites,
+                           lines=queries.street_lines(db.session, area.id), coordinating=is_coordinator(area))
+
+
+@bp.route("/<slug>/actions/new", methods=["GET", "POST"])
+@allow("coordinator")
+def new_action(slug):
+    """Raise an action from a C/D grade (site, line and visit filled in) or by hand."""
+    area = area_or_404(slug)
+    source = request.values
+    site = db.session.get(Site, source.get("site_id", "")) if source.get("site_id") else None
+    if site is not None and site.area_id != area.id:
+        abort(404)
+    submission = db.session.get(Submission, source.get("submission_id", "")) if source.get("submission_id") else None
+    if submission is not None and submission.area_id != area.id:
+        abort(404)
+    lines = queries.street_lines(db.session, area.id)
+    line_key = source.get("line_key") or None
+    if line_key not in lines:
+        line_key = None
+    errors = {}
+    if request.method == "POST":
+        try:
+            action = operations.raise_action(
+                area, request.form.get("title", ""), created_by=g.person, site=site, line_key=line_key,
+                submission=submission, description=request.form.get("description", ""),
+                assigned_to=_assignee(request.form))
+            db.session.commit()
+            flash(_("Action raised."))
+            return redirect(url_for("coordinator.action", slug=slug, action_id=action.id))
+        except operations.OperationError as problem:
+            db.session.rollback()
+            errors = problem.errors or {"title": [problem.message]}
+    suggestion = ""
+    if site is not None and line_key:
+        grade = ""
+        if submission is not None:
+            grade = (submission.data.get("answers", {}).get(line_key) or {}).get("grade") or ""
+        suggestion = _("%(line)s at %(site)s", line=lines[line_key]["label"], site=site.name)
+        if grade:
+            suggestion += f" ({grade})"
+    sites = db.session.execute(select(Site).where(Site.area_id == area.id).order_by(Site.name)).scalars().all()
+    return render_template("coordinator/action_new.html", area=area, site=site, submission=submission,
+                           line_key=line_key, lines=lines, title=request.form.get("title", suggestion),
+                           description=request.form.get("description", ""), errors=errors,
+                           organisations=organisations(area), sites=sites), (400 if errors else 200)
+
+
+def _assignee(form) -> str | None:
+    """The chosen organisation, or the one typed in when it is not in the list."""
+    typed = form.get("assigned_to_other", "").strip()
+    chosen = form.get("assigned_to", "").strip()
+    return typed or chosen or None
+
+
+@bp.route("/<slug>/actions/<action_id>", methods=["GET", "POST"])
+@allow("partner", "coordinator")
+def action(slug, action_id):
+    """An action in full, and moving it on: acknowledged, in progress, done, or not doing (with a reason)."""
+    area = area_or_404(slug, PARTNER_AREA_ROLES)
+    found = _action_or_404(area, action_id)
+    coordinating = is_coordinator(area)
+    errors = {}
+    if request.method == "POST":
+        patch = {"status": request.form.get("status", found.status),
+                 "public_note": request.form.get("public_note", found.public_note or "").strip()}
+        reason = request.form.get("reason", "").strip()
+        if patch["status"] == "not_doing" or reason:
+            patch["reason"] = reason or None
+        if coordinating and "assigned_to" in request.form:
+            patch["assigned_to"] = _assignee(request.form)
+        try:
+            operations.update_action(found, patch)
+            db.session.commit()
+            flash(_("Action updated."))
+            return redirect(url_for("coordinator.action", slug=slug, action_id=found.id))
+        except operations.OperationError as problem:
+            db.session.rollback()
+            found = _action_or_404(area, action_id)
+            errors = problem.errors or {"status": [problem.message]}
+    site = db.session.get(Site, found.site_id) if found.site_id else None
+    lines = queries.street_lines(db.session, area.id)
+    choices = [found.status] + sorted(ACTION_TRANSITIONS.get(found.status, ()), key=STATUSES.index)
+    return render_template("coordinator/action.html", area=area, action=found, site=site, lines=lines,
+                           choices=choices, errors=errors, coordinating=coordinating,
+                           organisations=organisations(area), form=request.form if errors else None), \
+        (400 if errors else 200)

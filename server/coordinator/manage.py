@@ -1,0 +1,293 @@
+"""Publishing forms and agreements, and looking after people: invites (code and QR), devices, revoking."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+
+import segno
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+
+from server import operations
+from server.auth import allow
+from server.coordinator import bp, queries
+from server.coordinator.common import area_or_404
+from server.extensions import db
+from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Role
+
+INVITE_ROLES = ("street_rep", "mystery_shopper")
+# Invite codes shown this session, so the QR image can be drawn without putting the code in a URL.
+SHOWN_INVITES = "shown_invites"
+
+
+def _forms_of(area):
+    return db.session.execute(
+        select(Form).where(or_(Form.area_id.is_(None), Form.area_id == area.id)).order_by(Form.kind, Form.id)
+    ).scalars().all()
+
+
+def _form_version_or_404(area, form_id: str, version: int) -> FormVersion:
+    found = db.session.get(FormVersion, (form_id, version))
+    if found is None or found.form.area_id not in (None, area.id):
+        abort(404)
+    return found
+
+
+def _parse_definition(text: str) -> tuple[dict | None, dict]:
+    try:
+        definition = json.loads(text)
+    except ValueError as problem:
+        return None, {"definition": [_("This is not valid JSON: %(problem)s", problem=str(problem))]}
+    if not isinstance(definition, dict):
+        return None, {"definition": [_("The definition must be a JSON object.")]}
+    return definition, {}
+
+
+def _pretty(definition: dict) -> str:
+    return json.dumps(definition, indent=2, ensure_ascii=False)
+
+
+# -- forms -------------------------------------------------------------------------------------
+
+
+@bp.get("/<slug>/forms")
+@allow("coordinator")
+def forms(slug):
+    """Every form the area uses with its versions: drafts, the published one, retired ones."""
+    area = area_or_404(slug)
+    return render_template("coordinator/forms.html", area=area, forms=_forms_of(area))
+
+
+@bp.post("/<slug>/forms/<form_id>/drafts")
+@allow("coordinator")
+def new_form_draft(slug, form_id):
+    """Start a new draft version from the newest version's definition."""
+    area = area_or_404(slug)
+    form = db.session.get(Form, form_id)
+    if form is None or form.area_id not in (None, area.id) or not form.versions:
+        abort(404)
+    draft = operations.draft_form_version(form.id, form.versions[-1].definition)
+    db.session.commit()
+    flash(_("Draft version %(version)s created. Change it, preview it, then publish it.", version=draft.version))
+    return redirect(url_for("coordinator.form_version", slug=slug, form_id=form.id, version=draft.version))
+
+
+@bp.route("/<slug>/forms/<form_id>/<int:version>", methods=["GET", "POST"])
+@allow("coordinator")
+def form_version(slug, form_id, version):
+    """A form version: its definition (editable while a draft) and a preview as the phone shows it."""
+    area = area_or_404(slug)
+    found = _form_version_or_404(area, form_id, version)
+    errors, text = {}, _pretty(found.definition)
+    if request.method == "POST":
+        text = request.form.get("definition", "")
+        definition, errors = _parse_definition(text)
+        if definition is not None:
+            try:
+                operations.update_form_draft(found, definition)
+                db.session.commit()
+                flash(_("Draft saved."))
+                return redirect(url_for("coordinator.form_version", slug=slug, form_id=form_id, version=version))
+            except operations.OperationError as problem:
+                db.session.rollback()
+                found = _form_version_or_404(area, form_id, version)
+                errors = problem.errors or {"definition": [problem.message]}
+    return render_template("coordinator/form_version.html", area=area, version=found, text=text,
+                           errors=errors), (400 if errors else 200)
+
+
+@bp.post("/<slug>/forms/<form_id>/<int:version>/publish")
+@allow("coordinator")
+def publish_form(slug, form_id, version):
+    """Publish a draft: devices pick it up on their next sync."""
+    area = area_or_404(slug)
+    found = _form_version_or_404(area, form_id, version)
+    try:
+        operations.publish_form_version(found)
+        db.session.commit()
+        flash(_("Version %(version)s published. Phones get it on their next sync.", version=version))
+    except operations.OperationError as problem:
+        db.session.rollback()
+        flash(problem.message)
+    return redirect(url_for("coordinator.forms", slug=slug))
+
+
+@bp.post("/<slug>/forms/<form_id>/<int:version>/retire")
+@allow("coordinator")
+def retire_form(slug, form_id, version):
+    """Retire a published version; what was filled in on it offline is still accepted."""
+    area = area_or_404(slug)
+    found = _form_version_or_404(area, form_id, version)
+    try:
+        operations.retire_form_version(found)
+        db.session.commit()
+        flash(_("Version %(version)s retired. Visits filled in on it are still accepted.", version=version))
+    except operations.OperationError as problem:
+        db.session.rollback()
+        flash(problem.message)
+    return redirect(url_for("coordinator.forms", slug=slug))
+
+
+# -- agreements -----------------------------------------------------------------------------------
+
+
+def _agreements_of(area):
+    return db.session.execute(select(Agreement).where(Agreement.area_id == area.id).order_by(Agreement.id)).scalars().all()
+
+
+def _agreement_version_or_404(area, agreement_id: str, version: int) -> AgreementVersion:
+    found = db.session.get(AgreementVersion, (agreement_id, version))
+    if found is None or found.agreement.area_id != area.id:
+        abort(404)
+    return found
+
+
+@bp.get("/<slug>/agreement")
+@allow("coordinator")
+def agreements(slug):
+    """The area's agreement and its versions."""
+    area = area_or_404(slug)
+    return render_template("coordinator/agreements.html", area=area, agreements=_agreements_of(area))
+
+
+@bp.post("/<slug>/agreement/<agreement_id>/drafts")
+@allow("coordinator")
+def new_agreement_draft(slug, agreement_id):
+    """Start a new draft of the agreement from its newest version."""
+    area = area_or_404(slug)
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None or agreement.area_id != area.id or not agreement.versions:
+        abort(404)
+    draft = operations.draft_agreement_version(agreement.id, area, agreement.versions[-1].definition)
+    db.session.commit()
+    flash(_("Draft version %(version)s created.", version=draft.version))
+    return redirect(url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement.id,
+                            version=draft.version))
+
+
+@bp.route("/<slug>/agreement/<agreement_id>/<int:version>", methods=["GET", "POST"])
+@allow("coordinator")
+def agreement_version(slug, agreement_id, version):
+    """An agreement version: editable while a draft, with a preview of our part and your part."""
+    area = area_or_404(slug)
+    found = _agreement_version_or_404(area, agreement_id, version)
+    errors, text = {}, _pretty(found.definition)
+    if request.method == "POST":
+        text = request.form.get("definition", "")
+        definition, errors = _parse_definition(text)
+        if definition is not None:
+            try:
+                operations.update_agreement_draft(found, definition)
+                db.session.commit()
+                flash(_("Draft saved."))
+                return redirect(url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement_id,
+                                        version=version))
+            except operations.OperationError as problem:
+                db.session.rollback()
+                found = _agreement_version_or_404(area, agreement_id, version)
+                errors = problem.errors or {"definition": [problem.message]}
+    return render_template("coordinator/agreement_version.html", area=area, version=found, text=text,
+                           errors=errors), (400 if errors else 200)
+
+
+@bp.post("/<slug>/agreement/<agreement_id>/<int:version>/publish")
+@allow("coordinator")
+def publish_agreement(slug, agreement_id, version):
+    """Publish a draft agreement; the one it replaces is retired."""
+    area = area_or_404(slug)
+    found = _agreement_version_or_404(area, agreement_id, version)
+    try:
+        operations.publish_agreement_version(found)
+        db.session.commit()
+        flash(_("Agreement version %(version)s published.", version=version))
+    except operations.OperationError as problem:
+        db.session.rollback()
+        flash(problem.message)
+    return redirect(url_for("coordinator.agreements", slug=slug))
+
+
+# -- people --------------------------------------------------------------------------------------
+
+
+def role_label(role: str) -> str:
+    return {"street_rep": _("Street rep"), "mystery_shopper": _("Mystery shopper")}.get(role, role)
+
+
+@bp.app_template_global()
+def volunteer_role_label(role: str) -> str:
+    return role_label(role)
+
+
+@bp.route("/<slug>/people", methods=["GET", "POST"])
+@allow("coordinator")
+def people(slug):
+    """Volunteers with their devices and last sync; invite a new street rep or mystery shopper."""
+    area = area_or_404(slug)
+    invite = None
+    errors = {}
+    if request.method == "POST":
+        role = request.form.get("role", "")
+        name = request.form.get("display_name", "").strip()
+        if role not in INVITE_ROLES:
+            errors["role"] = [_("Choose street rep or mystery shopper.")]
+        if not name:
+            errors["display_name"] = [_("Give the volunteer's name, as the coordinator will see it.")]
+        if not errors:
+            code = operations.issue_invite(area, role, created_by=g.person, display_name=name)
+            db.session.commit()
+            key = secrets.token_urlsafe(8)
+            # Only the latest few, to keep the session cookie small.
+            shown = dict(list(session.get(SHOWN_INVITES, {}).items())[-4:])
+            shown[key] = code
+            session[SHOWN_INVITES] = shown
+            invite = {"code": code, "key": key, "role": role, "name": name, "link": _join_link(code)}
+    volunteers = queries.volunteer_devices(db.session, area.id)
+    return render_template("coordinator/people.html", area=area, volunteers=volunteers, invite=invite,
+                           errors=errors, roles=INVITE_ROLES), (400 if errors else 200)
+
+
+def _join_link(code: str) -> str | None:
+    """The field app's address with the code after '#', so the app can fill it in; None without the app."""
+    from flask import current_app
+
+    if "pwa.shell" not in current_app.view_functions:
+        return None
+    return url_for("pwa.shell", _external=True) + "#invite=" + code
+
+
+@bp.get("/<slug>/people/invites/<key>.svg")
+@allow("coordinator")
+def invite_qr(slug, key):
+    """The QR image of an invite shown in this session: the join link, or the bare code."""
+    area_or_404(slug)
+    code = session.get(SHOWN_INVITES, {}).get(key)
+    if code is None:
+        abort(404)
+    qr = segno.make(_join_link(code) or code, error="m")
+    image = io.BytesIO()
+    qr.save(image, kind="svg", scale=6, border=4, dark="#000", light="#fff", title=_("Invite code"))
+    response = Response(image.getvalue(), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<slug>/devices/<device_id>/revoke")
+@allow("coordinator")
+def revoke_device(slug, device_id):
+    """Sign a device out: its next sync is refused, and nothing on it is lost."""
+    area = area_or_404(slug)
+    device = db.session.get(Device, device_id)
+    if device is None:
+        abort(404)
+    in_area = db.session.execute(select(Role.id).where(Role.person_id == device.person_id, Role.area_id == area.id,
+                                                       Role.role.in_(INVITE_ROLES))).first()
+    if in_area is None:
+        abort(404)
+    if device.revoked_at is None:
+        operations.revoke_device(device)
+        db.session.commit()
+        flash(_("“%(device)s” is signed out. Its volunteer can join again with a new invite code.", device=device.name))
+    return redirect(url_for("coordinator.people", slug=slug))

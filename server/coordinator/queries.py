@@ -1,0 +1,500 @@
+"""The coordinator's aggregations, as plain functions over a session.
+
+They read `Answer` rows (one per answered line, with area, site, theme, kind and time
+copied on) so SQL does the counting over a million rows; latest and previous grades come
+from window functions, which SQLite (3.25+) and PostgreSQL both have. Visits a coordinator
+flagged are left out of every figure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, case, func, literal_column, or_, select
+
+from server.models import (
+    Action,
+    AgreementVersion,
+    Agreement,
+    Answer,
+    Device,
+    Form,
+    FormVersion,
+    Person,
+    Site,
+    Submission,
+)
+from sync.validation import parse_datetime
+
+BAD = ("C", "D")
+GRADES = ("A", "B", "C", "D")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Half-open time range [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def last_days(cls, days: int, now: datetime | None = None) -> Period:
+        """The `days` days up to now (to the end of today, so today's visits count)."""
+        now = now or datetime.now(timezone.utc)
+        end = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+        return cls(end - timedelta(days=days), end)
+
+    @property
+    def last_day(self) -> datetime:
+        return self.end - timedelta(days=1)
+
+
+def month_bucket(session, column):
+    """'YYYY-MM' of a UTC timestamp column, on SQLite and on PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Literal SQL text (not bound parameters) so the same expression can be grouped on.
+        return func.to_char(func.timezone(literal_column("'UTC'"), column), literal_column("'YYYY-MM'"))
+    return func.strftime(literal_column("'%Y-%m'"), column)
+
+
+def _not_flagged(area_id: str):
+    flagged = select(Submission.id).where(Submission.area_id == area_id, Submission.review_status == "flagged")
+    return Answer.submission_id.not_in(flagged)
+
+
+def _street_grades(area_id: str):
+    return and_(Answer.area_id == area_id, Answer.kind == "street", Answer.grade.is_not(None), _not_flagged(area_id))
+
+
+# -- priority list -------------------------------------------------------------------------
+
+
+@dataclass
+class Priority:
+    site_id: str
+    site_name: str
+    line_key: str
+    theme: str
+    grade: str
+    previous_grade: str | None
+    observed_at: datetime
+    submission_id: str
+    since: datetime | None
+    visits: int
+
+    @property
+    def worsened(self) -> bool:
+        return self.previous_grade is not None and self.grade > self.previous_grade
+
+
+def priority_list(session, area_id: str, period: Period, limit: int | None = None) -> list[Priority]:
+    """Site × line pairs whose latest grade in the period is C or D, or worse than the one before.
+
+    Ranked D before C (before B), worsening first, then the longest-lasting problem first
+    (`since`: the first visit of the current unbroken run of C/D grades).
+    """
+    a = Answer
+    window = {"partition_by": (a.site_id, a.line_key), "order_by": (a.observed_at.desc(), a.submission_id.desc())}
+    ranked = (
+        select(
+            a.site_id, a.line_key, a.theme, a.grade, a.observed_at, a.submission_id,
+            func.row_number().over(**window).label("rn"),
+            func.lead(a.grade).over(**window).label("previous_grade"),
+            func.max(case((a.grade.not_in(BAD), a.observed_at)))
+            .over(partition_by=(a.site_id, a.line_key)).label("last_good_at"),
+        )
+        .where(_street_grades(area_id), a.observed_at < period.end)
+        .subquery()
+    )
+    r = ranked.c
+    latest = r.rn == 1
+    in_streak = and_(r.grade.in_(BAD), or_(r.last_good_at.is_(None), r.observed_at > r.last_good_at))
+    pairs = (
+        select(
+            r.site_id, r.line_key,
+            func.max(case((latest, r.theme))).label("theme"),
+            func.max(case((latest, r.grade))).label("grade"),
+            func.max(case((latest, r.previous_grade))).label("previous_grade"),
+            func.max(case((latest, r.observed_at))).label("observed_at"),
+            func.max(case((latest, r.submission_id))).label("submission_id"),
+            func.min(case((in_streak, r.observed_at))).label("since"),
+            func.count().label("visits"),
+        )
+        .group_by(r.site_id, r.line_key)
+        .subquery()
+    )
+    p = pairs.c
+    worsened = and_(p.previous_grade.is_not(None), p.grade > p.previous_grade)
+    query = (
+        select(p, Site.name.label("site_name"))
+        .join(Site, Site.id == p.site_id)
+        .where(p.observed_at >= period.start, or_(p.grade.in_(BAD), worsened))
+        .order_by(
+            p.grade.desc(),
+            case((worsened, 0), else_=1),
+            case((p.since.is_(None), 1), else_=0),
+            p.since,
+            p.observed_at,
+            Site.name,
+            p.line_key,
+        )
+    )
+    if limit:
+        query = query.limit(limit)
+    return [
+        Priority(site_id=row.site_id, site_name=row.site_name, line_key=row.line_key, theme=row.theme,
+                 grade=row.grade, previous_grade=row.previous_grade, observed_at=_aware(row.observed_at),
+                 submission_id=row.submission_id, since=_aware(row.since), visits=row.visits)
+        for row in session.execute(query)
+    ]
+
+
+def _aware(value):
+    """Timestamps from aggregates lose their column type on SQLite: parse and make them UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+# -- trends --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrendTable:
+    """Share of C/D grades per (month, key): `cells[(month, key)] = (graded, c_or_d)`."""
+
+    months: list[str]
+    keys: list[str]
+    cells: dict = field(default_factory=dict)
+
+    def share(self, month: str, key: str) -> float | None:
+        graded, bad = self.cells.get((month, key), (0, 0))
+        return bad / graded if graded else None
+
+    def counts(self, month: str, key: str) -> tuple[int, int]:
+        return self.cells.get((month, key), (0, 0))
+
+
+def months_between(period: Period) -> list[str]:
+    """Every 'YYYY-MM' the period touches, in order."""
+    months, year, month = [], period.start.year, period.start.month
+    last = period.last_day
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def trend_table(session, area_id: str, period: Period, by: str = "line") -> TrendTable:
+    """Month by month, the share of street grades that were C or D, by line or by theme."""
+    if by not in ("line", "theme"):
+        raise ValueError("by must be 'line' or 'theme'")
+    key = Answer.line_key if by == "line" else Answer.theme
+    month = month_bucket(session, Answer.observed_at)
+    query = (
+        select(month.label("month"), key.label("key"), func.count().label("graded"),
+               func.sum(case((Answer.grade.in_(BAD), 1), else_=0)).label("bad"))
+        .where(_street_grades(area_id), Answer.observed_at >= period.start, Answer.observed_at < period.end)
+        .group_by(month, key)
+    )
+    table = TrendTable(months=months_between(period), keys=[])
+    keys = set()
+    for row in session.execute(query):
+        table.cells[(row.month, row.key)] = (int(row.graded), int(row.bad or 0))
+        keys.add(row.key)
+    table.keys = sorted(keys)
+    return table
+
+
+def grade_shares_by_theme(session, area_id: str, period: Period) -> dict[str, dict[str, int]]:
+    """Count of each grade per theme over the period: {theme: {"A": n, ..., "total": n}}."""
+    query = (
+        select(Answer.theme, Answer.grade, func.count().label("n"))
+        .where(_street_grades(area_id), Answer.observed_at >= period.start, Answer.observed_at < period.end)
+        .group_by(Answer.theme, Answer.grade)
+    )
+    shares: dict[str, dict[str, int]] = {}
+    for row in session.execute(query):
+        theme = shares.setdefault(row.theme, {g: 0 for g in GRADES} | {"total": 0})
+        theme[row.grade] += row.n
+        theme["total"] += row.n
+    return shares
+
+
+@dataclass
+class SiteVisit:
+    submission_id: str
+    observed_at: datetime
+    review_status: str
+    grades: dict
+
+
+def site_history(session, site_id: str, limit: int = 60) -> list[SiteVisit]:
+    """A site's street visits, newest first, each with its grade per line."""
+    visits = session.execute(
+        select(Submission.id, Submission.observed_at, Submission.review_status)
+        .where(Submission.site_id == site_id, Submission.kind == "street")
+        .order_by(Submission.observed_at.desc(), Submission.id.desc())
+        .limit(limit)
+    ).all()
+    by_id = {v.id: SiteVisit(v.id, v.observed_at, v.review_status, {}) for v in visits}
+    if by_id:
+        for row in session.execute(
+            select(Answer.submission_id, Answer.line_key, Answer.grade)
+            .where(Answer.submission_id.in_(list(by_id)), Answer.grade.is_not(None))
+        ):
+            by_id[row.submission_id].grades[row.line_key] = row.grade
+    return list(by_id.values())
+
+
+# -- map -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SiteGrade:
+    site_id: str
+    name: str
+    lat: float | None
+    lng: float | None
+    worst: str | None
+    observed_at: datetime | None
+    submission_id: str | None
+    bad_lines: int = 0
+
+
+def latest_worst_grades(session, area_id: str, site_ids=None) -> list[SiteGrade]:
+    """Each street site of the area with the worst grade of its latest (unflagged) visit."""
+    ranked = (
+        select(
+            Submission.id, Submission.site_id, Submission.observed_at,
+            func.row_number().over(partition_by=Submission.site_id,
+                                   order_by=(Submission.observed_at.desc(), Submission.id.desc())).label("rn"),
+        )
+        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged")
+        .subquery()
+    )
+    latest = select(ranked.c.id, ranked.c.site_id, ranked.c.observed_at).where(ranked.c.rn == 1).subquery()
+    worst = (
+        select(latest.c.site_id, latest.c.id, latest.c.observed_at, func.max(Answer.grade).label("worst"),
+               func.sum(case((Answer.grade.in_(BAD), 1), else_=0)).label("bad_lines"))
+        .join(Answer, Answer.submission_id == latest.c.id)
+        .group_by(latest.c.site_id, latest.c.id, latest.c.observed_at)
+    )
+    found = {row.site_id: row for row in session.execute(worst)}
+    sites = street_sites(session, area_id)
+    if site_ids is not None:
+        sites = [s for s in sites if s.id in site_ids]
+    result = []
+    for site in sites:
+        row = found.get(site.id)
+        result.append(SiteGrade(site.id, site.name, site.lat, site.lng,
+                                row.worst if row else None, _aware(row.observed_at) if row else None,
+                                row.id if row else None, int(row.bad_lines or 0) if row else 0))
+    return result
+
+
+def latest_line_grades(session, area_id: str) -> dict[str, dict[str, str]]:
+    """Each site's latest grade per line: {site_id: {line_key: grade}}."""
+    a = Answer
+    ranked = (
+        select(a.site_id, a.line_key, a.grade,
+               func.row_number().over(partition_by=(a.site_id, a.line_key),
+                                      order_by=(a.observed_at.desc(), a.submission_id.desc())).label("rn"))
+        .where(_street_grades(area_id))
+        .subquery()
+    )
+    grades: dict[str, dict[str, str]] = {}
+    for row in session.execute(select(ranked.c.site_id, ranked.c.line_key, ranked.c.grade).where(ranked.c.rn == 1)):
+        grades.setdefault(row.site_id, {})[row.line_key] = row.grade
+    return grades
+
+
+def street_sites(session, area_id: str) -> list[Site]:
+    """The area's sites that reps walk: all but those only ever used for shops and checklists."""
+    kinds: dict[str, set] = {}
+    for site_id, kind in session.execute(
+        select(Submission.site_id, Submission.kind).where(Submission.area_id == area_id)
+        .group_by(Submission.site_id, Submission.kind)
+    ):
+        kinds.setdefault(site_id, set()).add(kind)
+    sites = session.execute(select(Site).where(Site.area_id == area_id).order_by(Site.name)).scalars().all()
+    return [s for s in sites if s.id not in kinds or "street" in kinds[s.id]]
+
+
+# -- coverage ------------------------------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    monitored: list  # (Site, visits in period)
+    overdue: list  # (Site, last visit or None)
+    volunteers: list  # (display name, role names, visits in period)
+    overdue_days: int
+
+    @property
+    def total_sites(self) -> int:
+        return len({s.id for s, _n in self.monitored} | {s.id for s, _l in self.overdue})
+
+
+def coverage(session, area_id: str, period: Period, overdue_days: int = 30) -> Coverage:
+    """Sites monitored in the period, sites not visited for `overdue_days` before its end, visits per volunteer."""
+    counted = and_(Submission.area_id == area_id, Submission.review_status != "flagged")
+    in_period = and_(counted, Submission.observed_at >= period.start, Submission.observed_at < period.end)
+    visits = dict(session.execute(
+        select(Submission.site_id, func.count()).where(in_period, Submission.kind == "street")
+        .group_by(Submission.site_id)
+    ).all())
+    last = {k: _aware(v) for k, v in session.execute(
+        select(Submission.site_id, func.max(Submission.observed_at))
+        .where(counted, Submission.kind == "street", Submission.observed_at < period.end)
+        .group_by(Submission.site_id)
+    ).all()}
+    cutoff = period.end - timedelta(days=overdue_days)
+    monitored, overdue = [], []
+    for site in street_sites(session, area_id):
+        if visits.get(site.id):
+            monitored.append((site, visits[site.id]))
+        if last.get(site.id) is None or last[site.id] < cutoff:
+            overdue.append((site, last.get(site.id)))
+    overdue.sort(key=lambda pair: (pair[1] is not None, pair[1] or datetime.min.replace(tzinfo=timezone.utc)))
+    volunteers = session.execute(
+        select(Person.id, Person.display_name, func.count(Submission.id).label("visits"))
+        .join(Submission, Submission.person_id == Person.id)
+        .where(in_period)
+        .group_by(Person.id, Person.display_name)
+        .order_by(func.count(Submission.id).desc(), Person.display_name)
+    ).all()
+    return Coverage(monitored=monitored, overdue=overdue,
+                    volunteers=[(row.display_name, row.visits) for row in volunteers], overdue_days=overdue_days)
+
+
+# -- mystery shops -------------------------------------------------------------------------
+
+# Which promised response time applies to a contact made by each channel.
+CHANNEL_STANDARD = {"phone": "answer_calls", "online": "reply_online"}
+
+
+@dataclass
+class ShopSummary:
+    shops: int
+    standards: list  # dicts: key, text, theme, kept, partly, not_kept, cant_tell, graded
+    channels: list  # dicts: channel, shops, answered, median_minutes, promised_minutes, within
+    street_by_theme: dict  # theme name -> (graded, c_or_d) for the same period
+
+
+def _promised_minutes(standard: dict) -> float | None:
+    if standard.get("minutes") is not None:
+        return float(standard["minutes"])
+    if standard.get("days") is not None:
+        return float(standard["days"]) * 24 * 60
+    return None
+
+
+def current_agreement(session, area_id: str) -> AgreementVersion | None:
+    """The area's published agreement version, if it has one."""
+    return session.execute(
+        select(AgreementVersion).join(Agreement)
+        .where(Agreement.area_id == area_id, AgreementVersion.status == "published")
+        .order_by(AgreementVersion.published_at.desc())
+    ).scalars().first()
+
+
+def mystery_shop_summary(session, area_id: str, period: Period) -> ShopSummary:
+    """Standards met and response times against the promised ones, beside street grades by theme."""
+    agreement = current_agreement(session, area_id)
+    definition = agreement.definition if agreement else {}
+    standards = {s["key"]: s for s in definition.get("standards", [])}
+    theme_names = {t["key"]: t["name"] for t in definition.get("themes", [])}
+    rows = session.execute(
+        select(Answer.submission_id, Answer.line_key, Answer.value)
+        .where(Answer.area_id == area_id, Answer.kind == "mystery_shop", _not_flagged(area_id),
+               Answer.observed_at >= period.start, Answer.observed_at < period.end)
+    ).all()
+    shops: dict[str, dict] = {}
+    for row in rows:
+        shops.setdefault(row.submission_id, {})[row.line_key] = row.value
+    met = {key: {"kept": 0, "partly": 0, "not_kept": 0, "cant_tell": 0} for key in standards}
+    for answers in shops.values():
+        for line_key, value in answers.items():
+            key = line_key.removeprefix("std_")
+            if line_key.startswith("std_") and key in met and value in met[key]:
+                met[key][value] += 1
+    standard_rows = []
+    for key, counts in met.items():
+        graded = counts["kept"] + counts["partly"] + counts["not_kept"]
+        standard_rows.append({"key": key, "text": standards[key]["text"],
+                              "theme": theme_names.get(standards[key].get("theme"), ""), "graded": graded, **counts})
+    channels: dict[str, dict] = {}
+    for answers in shops.values():
+        channel = answers.get("channel") or "unknown"
+        entry = channels.setdefault(channel, {"channel": channel, "shops": 0, "times": []})
+        entry["shops"] += 1
+        contacted, answered = parse_datetime(answers.get("contacted_at")), parse_datetime(answers.get("answered_at"))
+        if contacted and answered:
+            entry["times"].append((answered - contacted).total_seconds() / 60)
+    channel_rows = []
+    for channel, entry in sorted(channels.items()):
+        standard = standards.get(CHANNEL_STANDARD.get(channel, ""))
+        promised = _promised_minutes(standard) if standard else None
+        times = entry["times"]
+        channel_rows.append({
+            "channel": channel, "shops": entry["shops"], "answered": len(times),
+            "median_minutes": statistics.median(times) if times else None,
+            "promised_minutes": promised, "standard": standard["text"] if standard else None,
+            "within": sum(1 for t in times if promised is not None and t <= promised) if promised else None,
+        })
+    street = {theme: (counts["total"], counts["C"] + counts["D"])
+              for theme, counts in grade_shares_by_theme(session, area_id, period).items()}
+    return ShopSummary(shops=len(shops), standards=standard_rows, channels=channel_rows, street_by_theme=street)
+
+
+# -- labels, actions, people ---------------------------------------------------------------
+
+
+def street_lines(session, area_id: str | None = None) -> dict[str, dict]:
+    """Line key -> {label, theme} from the street forms' versions, the newest wording winning."""
+    versions = session.execute(
+        select(FormVersion).join(Form)
+        .where(Form.kind == "street", FormVersion.status != "draft",
+               or_(Form.area_id.is_(None), Form.area_id == area_id))
+        .order_by(FormVersion.published_at)
+    ).scalars().all()
+    lines: dict[str, dict] = {}
+    for version in versions:
+        for section in version.definition.get("sections", []):
+            for line in section.get("lines", []):
+                lines[line["key"]] = {"label": line.get("label", line["key"]), "theme": section.get("theme", "")}
+    return lines
+
+
+def open_actions_by_line(session, area_id: str) -> dict[tuple, Action]:
+    """The newest action not yet closed for each (site, line), to link from the priority list."""
+    actions = session.execute(
+        select(Action).where(Action.area_id == area_id, Action.status.not_in(("done", "not_doing")),
+                             Action.site_id.is_not(None))
+        .order_by(Action.created_at)
+    ).scalars().all()
+    return {(a.site_id, a.line_key): a for a in actions}
+
+
+def volunteer_devices(session, area_id: str) -> list[tuple[Person, list[str], list[Device]]]:
+    """The area's street reps and mystery shoppers, each with their roles and devices."""
+    from server.models import Role
+
+    people = session.execute(
+        select(Person).join(Role).where(Role.area_id == area_id, Role.role.in_(("street_rep", "mystery_shopper")))
+        .order_by(Person.display_name).distinct()
+    ).scalars().all()
+    devices: dict[str, list] = {}
+    if people:
+        for device in session.execute(
+            select(Device).where(Device.person_id.in_([p.id for p in people])).order_by(Device.created_at)
+        ).scalars():
+            devices.setdefault(device.person_id, []).append(device)
+    return [(p, sorted({r.role for r in p.roles if r.area_id == area_id}), devices.get(p.id, [])) for p in people]

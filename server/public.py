@@ -1,0 +1,62 @@
+"""Each area's public page: the agreement, aggregated grades, what was done, and how to join.
+
+Readable without signing in. It shows counts and actions only: never a volunteer's
+name or device, and nothing that would tell a service which mystery shopper tested it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_babel import gettext as _
+from sqlalchemy import case, select
+
+from server.auth import allow
+from server.coordinator import charts, queries
+from server.extensions import db
+from server.models import Action, Area, Form, FormVersion, Site
+
+bp = Blueprint("public", __name__)
+
+PUBLIC_PERIOD_DAYS = 90
+STATUS_ORDER = ("in_progress", "acknowledged", "open", "done", "not_doing")
+
+
+@bp.get("/area/<slug>")
+@allow("public")
+def area(slug):
+    """The public page of one area."""
+    found = db.session.execute(select(Area).where(Area.slug == slug)).scalar_one_or_none()
+    if found is None:
+        abort(404)
+    period = queries.Period.last_days(PUBLIC_PERIOD_DAYS)
+    agreement = queries.current_agreement(db.session, found.id)
+    themes = queries.grade_shares_by_theme(db.session, found.id, period)
+    strips = []
+    for n, (theme, counts) in enumerate(sorted(themes.items())):
+        words = ", ".join(_("%(grade)s: %(share)s", grade=g, share=_share(counts.get(g, 0), counts["total"]))
+                          for g in "ABCD")
+        strips.append((theme, counts, charts.grade_strip(f"public-strip-{n}", _("Grades for %(theme)s", theme=theme),
+                                                         counts, words)))
+    order = case({status: n for n, status in enumerate(STATUS_ORDER)}, value=Action.status, else_=len(STATUS_ORDER))
+    actions = db.session.execute(
+        select(Action, Site.name.label("site_name")).outerjoin(Site, Site.id == Action.site_id)
+        .where(Action.area_id == found.id).order_by(order, Action.updated_at.desc())
+    ).all()
+    street_form = _current_street_form(found)
+    return render_template("public/area.html", area=found, agreement=agreement, strips=strips, period=period,
+                           actions=actions, street_form=street_form, share=_share,
+                           lines=queries.street_lines(db.session, found.id))
+
+
+def _share(n: int, total: int) -> str:
+    return f"{round(100 * n / total)}%" if total else "–"
+
+
+def _current_street_form(area: Area) -> FormVersion | None:
+    """The street form version reps are using now, so residents can see what is checked."""
+    return db.session.execute(
+        select(FormVersion).join(Form)
+        .where(Form.kind == "street", FormVersion.status == "published",
+               (Form.area_id == area.id) | Form.area_id.is_(None))
+        .order_by(Form.area_id.is_(None), FormVersion.published_at.desc())
+    ).scalars().first()

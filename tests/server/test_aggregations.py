@@ -1,0 +1,155 @@
+"""The coordinator's aggregations: a known set of visits gives a known priority list, trend table and coverage.
+
+Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from server import operations
+from server.coordinator import queries
+from server.extensions import db
+from server.models import Person, Submission
+from tests.conftest import mutation, street_answers, visit
+
+
+def when(month: int, day: int) -> str:
+    return datetime(2026, month, day, 10, 0, tzinfo=timezone.utc).isoformat()
+
+
+@pytest.fixture
+def known(make_area, make_site, publish_forms, enrol, sync):
+    """Five sites and nine visits by two reps; one visit flagged by the coordinator."""
+    publish_forms()
+    area = make_area("known", "Known")
+    other = make_area("elsewhere", "Elsewhere")
+    s1, s2, s3, s4, s5 = (make_site(area, name) for name in ("S1 Canal", "S2 Mill", "S3 Park", "S4 Wharf", "S5 Quay"))
+    elsewhere = make_site(other, "Elsewhere Street")
+    ann, _ = enrol(area, name="Ann")
+    bob, _ = enrol(area, name="Bob")
+    other_rep, _ = enrol(other, name="Olu")
+    flagged_id = "00000000-0000-4000-8000-00000000f1a9"
+    by_ann = [
+        visit(s1, observed_at=when(1, 10), answers=street_answers("B")),
+        visit(s1, observed_at=when(2, 10), answers=street_answers("B", litter={"grade": "D", "note": "Bins overflowing"})),
+        visit(s2, observed_at=when(1, 5), answers=street_answers("B", graffiti={"grade": "C"}, noise={"grade": "A"})),
+        visit(s2, observed_at=when(2, 5), answers=street_answers("B", graffiti={"grade": "C"}, noise={"grade": "A"})),
+        visit(s2, observed_at=when(3, 5), answers=street_answers("B", graffiti={"grade": "C"}, noise={"grade": "B"})),
+    ]
+    by_bob = [
+        visit(s3, observed_at=when(1, 1), answers=street_answers("B", litter={"grade": "D"})),
+        visit(s3, observed_at=when(3, 1), answers=street_answers("B", litter={"grade": "A"})),
+        visit(s4, observed_at=when(2, 1), answers=street_answers("B", fly_tipping={"grade": "C"})),
+        visit(s4, observed_at=when(3, 1), answers=street_answers("B", fly_tipping={"grade": "D"}), submission_id=flagged_id),
+    ]
+    for token, visits in ((ann, by_ann), (bob, by_bob),
+                          (other_rep, [visit(elsewhere, observed_at=when(2, 2), answers=street_answers("D"))])):
+        results = sync(token, [mutation(v, seq=n) for n, v in enumerate(visits, 1)]).get_json()["results"]
+        assert {r["status"] for r in results} == {"applied"}, results
+    coordinator = operations.create_person("Coord", email="c@example.org", password="pw", roles=[("coordinator", area)])
+    operations.review_submission(db.session.get(Submission, flagged_id), "flagged", coordinator, "Wrong street")
+    db.session.commit()
+    return {"area": area, "sites": (s1, s2, s3, s4, s5)}
+
+
+Q1 = queries.Period(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+
+
+def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
+    rows = queries.priority_list(db.session, known["area"].id, Q1)
+    assert [(r.site_name, r.line_key, r.grade, r.previous_grade) for r in rows] == [
+        ("S1 Canal", "litter", "D", "B"),
+        ("S2 Mill", "graffiti", "C", "C"),  # C since 5 January: longer than S4's
+        ("S4 Wharf", "fly_tipping", "C", None),  # the flagged D visit does not count
+        ("S2 Mill", "noise", "B", "A"),  # not C/D, but worse than before
+    ]
+    assert rows[0].worsened and not rows[1].worsened
+    assert rows[1].since == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
+    assert rows[1].visits == 3
+    assert rows[0].since == datetime(2026, 2, 10, 10, tzinfo=timezone.utc)
+    assert rows[3].since is None
+
+
+def test_priority_list_links_to_the_latest_visit(known):
+    rows = queries.priority_list(db.session, known["area"].id, Q1)
+    latest = db.session.get(Submission, rows[1].submission_id)
+    assert latest.observed_at == datetime(2026, 3, 5, 10, tzinfo=timezone.utc)
+
+
+def test_priority_list_as_of_an_earlier_period(known):
+    february = queries.Period(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, tzinfo=timezone.utc))
+    rows = queries.priority_list(db.session, known["area"].id, february)
+    # S3's D from January was last seen before February: not a priority for February.
+    assert [(r.site_name, r.line_key, r.grade) for r in rows] == [
+        ("S1 Canal", "litter", "D"), ("S2 Mill", "graffiti", "C"), ("S4 Wharf", "fly_tipping", "C")]
+
+
+def test_priority_list_limit(known):
+    assert len(queries.priority_list(db.session, known["area"].id, Q1, limit=2)) == 2
+
+
+def test_trend_table_by_theme(known):
+    table = queries.trend_table(db.session, known["area"].id, Q1, by="theme")
+    assert table.months == ["2026-01", "2026-02", "2026-03"]
+    assert table.keys == ["Green and Clean", "Home Sweet Home", "Peace and Quiet"]
+    assert table.counts("2026-01", "Green and Clean") == (15, 2)
+    assert table.counts("2026-02", "Green and Clean") == (15, 3)
+    assert table.counts("2026-03", "Green and Clean") == (10, 1)
+    assert table.counts("2026-03", "Peace and Quiet") == (8, 0)
+    assert table.share("2026-02", "Green and Clean") == pytest.approx(0.2)
+
+
+def test_trend_table_by_line(known):
+    table = queries.trend_table(db.session, known["area"].id, Q1, by="line")
+    assert table.counts("2026-01", "litter") == (3, 1)
+    assert table.counts("2026-02", "litter") == (3, 1)
+    assert table.counts("2026-03", "litter") == (2, 0)
+    assert table.share("2026-03", "graffiti") == pytest.approx(0.5)
+    assert len(table.keys) == 12
+
+
+def test_coverage(known):
+    s1, s2, s3, s4, s5 = known["sites"]
+    period = queries.Period(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+    result = queries.coverage(db.session, known["area"].id, period, overdue_days=30)
+    assert {(s.name, n) for s, n in result.monitored} == {("S1 Canal", 1), ("S2 Mill", 2), ("S3 Park", 1), ("S4 Wharf", 1)}
+    # Never visited first, then the longest unvisited.
+    assert [s.name for s, _last in result.overdue] == ["S5 Quay", "S4 Wharf", "S1 Canal", "S3 Park"]
+    assert result.volunteers == [("Ann", 3), ("Bob", 2)]
+    assert result.total_sites == 5
+
+
+def test_latest_worst_grades(known):
+    grades = {g.name: g.worst for g in queries.latest_worst_grades(db.session, known["area"].id)}
+    assert grades == {"S1 Canal": "D", "S2 Mill": "C", "S3 Park": "B", "S4 Wharf": "C", "S5 Quay": None}
+
+
+def test_site_history_newest_first(known):
+    s2 = known["sites"][1]
+    history = queries.site_history(db.session, s2.id)
+    assert [v.grades["noise"] for v in history] == ["B", "A", "A"]
+
+
+def test_grade_shares_by_theme(known):
+    shares = queries.grade_shares_by_theme(db.session, known["area"].id, Q1)
+    assert shares["Green and Clean"]["total"] == 40
+    assert shares["Green and Clean"]["D"] == 2
+    assert shares["Green and Clean"]["C"] == 4
+
+
+def test_month_bucket_agrees_with_python(known):
+    from sqlalchemy import select
+    from server.models import Answer
+
+    months = set(db.session.execute(select(queries.month_bucket(db.session, Answer.observed_at))).scalars())
+    assert months == {"2026-01", "2026-02", "2026-03"}
+
+
+def test_people_scoped_to_area(known):
+    people = queries.volunteer_devices(db.session, known["area"].id)
+    assert [p.display_name for p, _roles, _devices in people] == ["Ann", "Bob"]
+    assert all(len(devices) == 1 for _p, _r, devices in people)
+    assert db.session.query(Person).count() == 4
