@@ -1,0 +1,132 @@
+"""The reference client over real HTTP: the urllib transport, against a stub and the real app."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from server import operations
+from server.extensions import db
+from server.models import Submission
+from sync.client import Client
+from sync.transport import TransportError, UrllibTransport
+from tests.conftest import visit
+
+
+class Stub(BaseHTTPRequestHandler):
+    """Answers from a script: path -> (status, headers, body, delay)."""
+
+    script: dict = {}
+    seen: list = []
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        Stub.seen.append((self.path, self.headers.get("Authorization"), json.loads(self.rfile.read(length) or b"null")))
+        status, headers, body, delay = self.script[self.path]
+        if delay:
+            threading.Event().wait(delay)
+        raw = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args):
+        pass  # keep test output quiet
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting, which is what the timeout test wants
+
+
+@pytest.fixture
+def stub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    Stub.script, Stub.seen = {}, []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", Stub
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_http_error_is_a_response_with_its_json_and_retry_after(stub):
+    url, handler = stub
+    handler.script["/busy"] = (503, {"Retry-After": "17"}, {"code": "unavailable"}, 0)
+    response = UrllibTransport(url)("POST", "/busy", json={"protocol": 1, "note": "é"})
+    assert response.status == 503 and response.json == {"code": "unavailable"}
+    assert response.retry_after() == 17.0 and response.header("retry-after") == "17"
+    assert handler.seen == [("/busy", None, {"protocol": 1, "note": "é"})]
+
+
+def test_non_json_error_body_gives_no_json(stub):
+    url, handler = stub
+    handler.script["/html"] = (502, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None, 0)
+    response = UrllibTransport(url)("POST", "/html", json={})
+    assert response.status == 502 and response.json is None and response.retry_after() is None
+
+
+def test_timeout_raises_transport_error(stub):
+    url, handler = stub
+    handler.script["/slow"] = (200, {}, {}, 2)
+    with pytest.raises(TransportError):
+        UrllibTransport(url, timeout=0.3)("POST", "/slow", json={})
+
+
+def test_refused_connection_raises_transport_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    with pytest.raises(TransportError):
+        UrllibTransport(f"http://127.0.0.1:{port}", timeout=2)("POST", "/api/sync/v1", json={})
+
+
+def test_offline_client_keeps_its_item_and_backs_off(tmp_path, stub):
+    url, handler = stub
+    handler.script["/api/sync/v1/enrol"] = (201, {}, {"device_id": "d1", "token": "kbd_secret", "areas": [],
+                                                      "person": {"id": "p1"}, "server_epoch": "ep_1"}, 0)
+    handler.script["/api/sync/v1"] = (200, {}, {}, 2)
+    phone = Client(str(tmp_path / "phone.sqlite"), UrllibTransport(url, timeout=0.3))
+    phone.enrol("ABCD-EFGH-JKLM", "phone")
+    mid = phone.queue("site.update", {"id": "s1", "base_version": 1, "patch": {"notes": "x"}})
+    report = phone.sync_once()
+    assert report.status == "offline"
+    (item,) = phone.outbox()
+    assert item["mid"] == mid and item["attempts"] == 1 and item["last_error"] == "network_error"
+    assert handler.seen[-1][1] == "Bearer kbd_secret"
+    phone.close()
+
+
+def test_client_syncs_with_the_real_server_over_http(app, tmp_path, make_area, make_site, publish_forms):
+    area = make_area()
+    site = make_site(area)
+    street = publish_forms()["street"].version
+    code = operations.issue_invite(area, "street_rep")
+    data, site_id = visit(site, form_version=street), site.id
+    db.session.commit()  # on SQLite an open transaction here would hold the write lock the server needs
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        phone = Client(str(tmp_path / "phone.sqlite"), f"http://127.0.0.1:{http.server_port}")
+        phone.enrol(code, "phone")
+        phone.queue_submission(data)
+        report = phone.sync_once()
+        assert report.status == "ok" and report.applied == 1 and phone.outbox() == []
+        assert site_id in phone.replica("sites")
+        phone.close()
+    finally:
+        http.shutdown()
+        thread.join(5)
+    assert db.session.execute(select(func.count()).select_from(Submission)).scalar_one() == 1
