@@ -539,7 +539,8 @@ class Client:
         report.pages += 1
         results = {r.get("mid"): r for r in body.get("results") or [] if isinstance(r, dict)}
         with self._transaction() as db:
-            self._note_epoch(db, body["server_epoch"], now, report)
+            if body.get("server_epoch"):
+                self._note_epoch(db, body["server_epoch"], now, report)
             for item in batch:
                 self._apply_result(db, item, results.get(item.mid), now, report)
             if body.get("reset"):

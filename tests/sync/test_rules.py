@@ -261,3 +261,13 @@ def test_note_is_text_of_at_most_2000_characters():
     validator = FormValidator(STREET_FORM)
     assert validator.validate(street_answers(noise={"grade": "B", "note": "é" * 2000})) == {}
     assert set(validator.validate(street_answers(noise={"grade": "B", "note": "x" * 2001}))) == {"answers.noise"}
+
+
+def test_sync_package_imports_no_server_flask_or_sqlalchemy():
+    import subprocess
+    import sys
+
+    code = ("import sys, sync.client, sync.transport, sync.cursor, sync.merge, sync.validation; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'sqlalchemy', 'server'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
