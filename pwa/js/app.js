@@ -21,12 +21,15 @@ const app = {
   areas: [],
   registration: null,
   flashText: "",
+  flashKeep: 0,
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
   },
+  // A message that stays through redraws until the person navigates again.
   flash(text) {
     this.flashText = text;
+    this.flashKeep = 1;
   },
   async join(code, deviceName) {
     if (!code) return t("join_failed", { message: t("invite_code") });
@@ -122,10 +125,17 @@ async function runSync(force) {
   await syncNow({ force, version: app.version });
 }
 
-onSyncChange(() => {
+let retryTimer = null;
+
+onSyncChange((outcome) => {
   drawStatus();
-  // Lists on screen may have changed: redraw them, but never a form being filled.
-  if (!location.hash.startsWith("#/draft/")) route();
+  // Backoff with jitter (or the server's Retry-After): try again by itself when it is up.
+  clearTimeout(retryTimer);
+  if (outcome && (outcome.state === "retry" || outcome.state === "waiting")) {
+    const wait = Math.max(outcome.next_at || 0, outcome.not_before || 0) - Date.now();
+    retryTimer = setTimeout(() => runSync(false), Math.max(1000, wait + 50));
+  }
+  refreshLists();
 });
 
 // -- routes ---------------------------------------------------------------------------------
@@ -148,6 +158,16 @@ function route() {
   return routing;
 }
 
+function fillingForm() {
+  return /^#\/(draft|new)\//.test(location.hash);
+}
+
+// Lists on screen may have changed after a sync: redraw them, but never a form being filled.
+function refreshLists() {
+  routing = routing.then(() => (fillingForm() ? null : drawRoute()), () => null);
+  return routing;
+}
+
 async function drawRoute() {
   const hash = location.hash || "#/";
   const [, page, argument] = hash.split("/");
@@ -156,7 +176,6 @@ async function drawRoute() {
   drawNav();
   drawStatus();
   const flash = app.flashText;
-  app.flashText = "";
   if (!app.person || page === "join") {
     showJoin(main, app, joinCode);
   } else if (page === "new") {
@@ -173,6 +192,8 @@ async function drawRoute() {
 }
 
 window.addEventListener("hashchange", async () => {
+  if (app.flashKeep > 0) app.flashKeep -= 1;
+  else app.flashText = "";
   await route();
   main.focus();
 });
@@ -216,7 +237,7 @@ async function registerWorker() {
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data && event.data.type === "synced") {
       drawStatus();
-      if (!location.hash.startsWith("#/draft/")) route();
+      refreshLists();
     }
   });
 }

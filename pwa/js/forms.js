@@ -7,7 +7,7 @@ import { isoWithOffset } from "./outbox.js";
 
 export const GRADES = ["A", "B", "C", "D"];
 export const KEPT_VALUES = ["kept", "partly", "not_kept", "cant_tell"];
-const OPTION_MESSAGES = { phone: "phone", online: "online", in_person: "in_person", yes: "yes", partly: "partly", no: "no" };
+const OPTION_MESSAGES = { phone: "phone", online: "online", in_person: "in_person", yes: "yes", partly: "option_partly", no: "no" };
 
 export function formLines(definition) {
   return definition.sections.flatMap((section) => section.lines);

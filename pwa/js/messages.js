@@ -79,6 +79,7 @@ export const CATALOGUES = {
     online: "Online",
     in_person: "In person",
     yes: "Yes",
+    option_partly: "Partly",
     no: "No",
     general_notes: "Anything else (optional)",
     save: "Save and send",

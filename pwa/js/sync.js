@@ -231,8 +231,9 @@ async function syncRound(options) {
   }
   const state = (await getMeta("sync")) || {};
   const now = Date.now();
-  if (now < (state.not_before || 0)) return { state: "waiting" };
-  if (!options.force && now < (state.next_at || 0)) return { state: "waiting" };
+  const waiting = { state: "waiting", next_at: state.next_at || 0, not_before: state.not_before || 0 };
+  if (now < waiting.not_before) return waiting;
+  if (!options.force && now < waiting.next_at) return waiting;
   let batchLimit = BATCH_ITEMS;
   try {
     for (let round = 0; round < MAX_ROUNDS; round += 1) {

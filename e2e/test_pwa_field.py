@@ -1,0 +1,344 @@
+"""The field app in a real Chromium at a phone's size, against a live server.
+
+Each test uses its own persistent browser profile (so the service worker, caches and
+IndexedDB survive closing the browser) and its own volunteer. Tests that change the
+server's forms or deploy a new app version run last in this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+from server import operations
+from server.blobs import store
+from server.extensions import db
+from server.models import Area, Blob, Device, FormVersion, MutationLog, Person, Role, Submission
+from server.pwa import DEFAULT_SOURCE_DIR
+from server.seed_content import STREET_FORM
+
+ICON = os.path.join(DEFAULT_SOURCE_DIR, "icons", "icon-192.png")
+SYNC_TIMEOUT_MS = 20_000
+
+
+def launch(playwright, profile, offline=False):
+    """A Chromium with a persistent profile, at a phone's size; optionally with no network."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=PHONE, service_workers="allow",
+    )
+    if offline:
+        go_offline(context)
+    page = context.pages[0] if context.pages else context.new_page()
+    return context, page
+
+
+def _no_network(route):
+    route.abort("internetdisconnected")
+
+
+def go_offline(context):
+    """No signal. Chromium's offline emulation does not cover the service worker's own fetches
+    (its Background Sync would still reach the server), so every request that reaches the
+    network is refused too; what the service worker answers from its cache never gets there."""
+    context.set_offline(True)
+    context.route("**/*", _no_network)
+
+
+def go_online(context):
+    context.unroute("**/*", _no_network)
+    context.set_offline(False)
+
+
+def new_volunteer(live, name, roles=("street_rep", "mystery_shopper")) -> str:
+    """A volunteer holding `roles` in the demo area; returns their invite code."""
+
+    def work():
+        area = db.session.query(Area).filter_by(slug=live.details["area"]).one()
+        person = operations.create_person(name, roles=[(role, area) for role in roles])
+        code = operations.issue_invite(area, roles[0], person=person)
+        db.session.commit()
+        return code
+
+    return live.run(work)
+
+
+def join(page, live, code):
+    """Open the app online, join with `code`, and wait until it works offline and has its forms."""
+    page.goto(f"{live.url}/app/")
+    page.get_by_label("Invite code").fill(code)
+    page.get_by_role("button", name="Join").click()
+    expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    page.wait_for_function(
+        """async () => {
+            const registration = await navigator.serviceWorker.getRegistration();
+            const keys = await caches.keys();
+            return registration && registration.active && registration.active.state === "activated"
+                && keys.some((key) => key.startsWith("kerbside-static-"));
+        }""",
+        timeout=SYNC_TIMEOUT_MS,
+    )
+
+
+def waiting_count(page):
+    return page.locator("#waiting-count")
+
+
+def choose_site(page, search, name):
+    page.get_by_label("Find a site by name").fill(search)
+    page.get_by_label(name, exact=True).check()
+
+
+def fill_street_visit(page, site, grade_index=1, photo=False):
+    """Fill the street monitoring form: one grade per line, optionally a photo on the first line."""
+    page.goto(page.url.split("#")[0] + "#/") if "#/draft" in page.url else None
+    page.get_by_role("link", name="Street monitoring visit").click()
+    choose_site(page, site.split()[0], site)
+    lines = page.locator("fieldset.line:has(.grades)")
+    expect(lines.first).to_be_visible()
+    for index in range(lines.count()):
+        lines.nth(index).locator("label.grade").nth(grade_index).click()
+    if photo:
+        lines.first.locator("summary").click()
+        with open(ICON, "rb") as handle:
+            lines.first.locator("input[type=file]").set_input_files(
+                files=[{"name": "litter.png", "mimeType": "image/png", "buffer": handle.read()}])
+        expect(page.locator("fieldset.line:has(.grades)").first.locator("ul.photos img")).to_have_count(1)
+    save(page)
+
+
+def fill_mystery_shop(page):
+    page.get_by_role("link", name="Mystery shop").click()
+    choose_site(page, "contact centre", "Council contact centre (phone)")
+    page.get_by_label("Report a missed bin").check()
+    page.locator("fieldset", has_text="How you made contact").get_by_label("Phone", exact=True).check()
+    page.get_by_label("When you made contact").fill("2026-11-20T10:00")
+    page.locator("fieldset", has_text="Were you treated").get_by_label("Yes", exact=True).check()
+    page.get_by_label("What happened, in your own words").fill("Answered after 4 minutes; bin collected next day.")
+    save(page)
+
+
+def save(page):
+    page.get_by_role("button", name="Save and send").click()
+    expect(page.get_by_text("Saved. It will be sent by itself")).to_be_visible()
+
+
+def submissions_of(live, name):
+    """(submission, answers with photos) stored for the volunteer called `name`."""
+
+    def work():
+        person = db.session.query(Person).filter_by(display_name=name).one()
+        rows = db.session.query(Submission).filter_by(person_id=person.id).all()
+        return [(s.id, s.kind, s.form_version, s.data) for s in rows]
+
+    return live.run(work)
+
+
+def idb(page, store):
+    """Everything in one IndexedDB store of the app, read in the page."""
+    return page.evaluate(
+        """(store) => new Promise((resolve, reject) => {
+            const open = indexedDB.open("kerbside");
+            open.onsuccess = () => {
+                const request = open.result.transaction(store).objectStore(store).getAll();
+                request.onsuccess = () => { open.result.close(); resolve(request.result.map((row) => ({...row, bytes: undefined}))); };
+                request.onerror = () => reject(request.error);
+            };
+        })""",
+        store,
+    )
+
+
+# -- the main journey --------------------------------------------------------------------------
+
+
+def test_offline_visits_survive_restart_and_sync_exactly_once(live_server, playwright, tmp_path):
+    profile = tmp_path / "phone"
+    code = new_volunteer(live_server, "Rep Offline")
+    context, page = launch(playwright, profile)
+    join(page, live_server, code)
+
+    go_offline(context)
+    response = page.reload()
+    assert response.from_service_worker
+    expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible()
+
+    fill_street_visit(page, "Canal Street", grade_index=2, photo=True)
+    fill_street_visit(page, "Mill Lane", grade_index=0)
+    fill_street_visit(page, "Station Road", grade_index=3)
+    fill_mystery_shop(page)
+    expect(waiting_count(page)).to_have_attribute("data-count", "4")
+    expect(waiting_count(page)).to_contain_text("Waiting to send: 4")
+    context.close()
+
+    # The browser was closed; it comes back with no signal.
+    context, page = launch(playwright, profile, offline=True)
+    response = page.goto(f"{live_server.url}/app/")
+    assert response.from_service_worker
+    expect(waiting_count(page)).to_have_attribute("data-count", "4")
+    assert submissions_of(live_server, "Rep Offline") == []
+
+    go_online(context)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+
+    stored = submissions_of(live_server, "Rep Offline")
+    assert sorted(kind for _id, kind, _v, _d in stored) == ["mystery_shop", "street", "street", "street"]
+    assert len({submission_id for submission_id, *_rest in stored}) == 4
+    photos = [sha for *_rest, data in stored for answer in data["answers"].values() for sha in answer.get("photos", [])]
+    assert len(photos) == 1
+
+    def photo_row():
+        blob = db.session.get(Blob, photos[0])
+        return blob.content_type, store().get(photos[0])[:3]
+
+    assert live_server.run(photo_row) == ("image/jpeg", b"\xff\xd8\xff")
+
+    page.get_by_role("link", name="My visits").click()
+    received = page.locator("li.received")
+    expect(received).to_have_count(4)
+    expect(received.first).to_contain_text("Received")
+    context.close()
+
+
+def test_connection_lost_after_commit_is_a_duplicate_not_a_second_copy(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Dropped")
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    go_offline(context)
+    fill_street_visit(page, "Hope Street")
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+
+    dropped = []
+
+    def drop_after_commit(route):
+        body = route.request.post_data_json or {}
+        if body.get("mutations") and not dropped:
+            route.fetch()  # the server receives and commits the push...
+            dropped.append(body["mutations"][0]["mid"])
+            route.abort("connectionreset")  # ...and its answer never reaches the phone
+        else:
+            route.continue_()
+
+    context.route("**/api/sync/v1", drop_after_commit)
+    go_online(context)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    assert dropped
+
+    sent = idb(page, "sent")
+    assert [item["result"]["status"] for item in sent] == ["duplicate"]
+    assert len(submissions_of(live_server, "Rep Dropped")) == 1
+    assert live_server.run(lambda: db.session.query(MutationLog).filter_by(mid=dropped[0]).count()) == 1
+    context.close()
+
+
+def test_rejected_visit_is_listed_under_needs_attention_with_the_servers_message(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Rejected")
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    go_offline(context)
+    fill_street_visit(page, "Queen Street")
+
+    def remove_street_rep_role():
+        person = db.session.query(Person).filter_by(display_name="Rep Rejected").one()
+        db.session.query(Role).filter_by(person_id=person.id, role="street_rep").delete()
+        db.session.commit()
+
+    live_server.run(remove_street_rep_role)
+    go_online(context)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    page.locator("#attention-link").click()
+    expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
+    expect(page.locator("li.attention")).to_contain_text("The server said: Your role in this area does not include this kind of form.")
+    assert submissions_of(live_server, "Rep Rejected") == []
+    context.close()
+
+
+# -- changes on the server while the phone is away ----------------------------------------------
+
+
+def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Versions", roles=("street_rep",))
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    page.get_by_role("link", name="Street monitoring visit").click()
+    choose_site(page, "Church", "Church Walk")
+    lines = page.locator("fieldset.line:has(.grades)")
+    lines.nth(0).locator("label.grade").nth(0).click()
+    draft_url = page.url
+    old_version = idb(page, "drafts")[0]["form"]["version"]
+    go_offline(context)
+
+    def republish():
+        current = db.session.query(FormVersion).filter_by(form_id="street", status="published").one()
+        renamed = json.loads(json.dumps(STREET_FORM))
+        renamed["sections"][0]["lines"][0]["label"] = "Groups gathering or disorderly behaviour"
+        operations.publish_form_version(operations.draft_form_version("street", renamed))
+        operations.retire_form_version(current)
+        db.session.commit()
+        return current.version
+
+    assert live_server.run(republish) == old_version
+    go_online(context)
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("button", name="Send now").is_visible()
+    expect(page.get_by_text(f"Version {old_version} of")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+
+    page.goto(draft_url)
+    lines = page.locator("fieldset.line:has(.grades)")
+    expect(lines.first.locator("legend")).to_have_text("Groups loitering and/or disorderly behaviour (NI 17)")
+    for index in range(1, lines.count()):
+        lines.nth(index).locator("label.grade").nth(1).click()
+    save(page)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    assert [version for _id, _kind, version, _data in submissions_of(live_server, "Rep Versions")] == [old_version]
+
+    # A new visit now uses the new version.
+    page.get_by_role("link", name="Street monitoring visit").click()
+    expect(page.locator("fieldset.line:has(.grades)").first.locator("legend")).to_have_text("Groups gathering or disorderly behaviour")
+    context.close()
+
+
+def test_new_app_version_offers_update_and_the_queue_survives(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Update")
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    first_version = page.locator("html").get_attribute("data-version")
+    # The API is out of reach (the app and its worker are not): visits stay queued.
+    context.route("**/api/**", lambda route: route.abort("internetdisconnected"))
+    fill_street_visit(page, "Union Street")
+    fill_street_visit(page, "Ash Grove")
+    page.get_by_role("link", name="Street monitoring visit").click()
+    choose_site(page, "Beech", "Beech Avenue")
+    expect(waiting_count(page)).to_have_attribute("data-count", "2")
+    page.get_by_role("link", name="Home").click()
+
+    # Deploy: new sources (a changed message and a newer IndexedDB schema), rebuilt by the server.
+    deployed = tmp_path / "pwa-next"
+    shutil.copytree(DEFAULT_SOURCE_DIR, deployed)
+    messages = deployed / "js" / "messages.js"
+    messages.write_text(messages.read_text().replace('nav_mine: "My visits"', 'nav_mine: "My visits and reviews"'))
+    db_module = deployed / "js" / "db.js"
+    db_module.write_text(db_module.read_text().replace("DB_VERSION = 1", "DB_VERSION = 2"))
+    live_server.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / "build-next"))
+    try:
+        page.evaluate("navigator.serviceWorker.getRegistration().then((registration) => registration.update())")
+        expect(page.get_by_text("Update available")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+        page.get_by_role("button", name="Reload to update").click()
+        expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+        assert page.locator("html").get_attribute("data-version") != first_version
+        expect(waiting_count(page)).to_have_attribute("data-count", "2")
+        assert len(idb(page, "drafts")) == 1
+        assert page.evaluate("indexedDB.databases().then((all) => all.find((d) => d.name === 'kerbside').version)") == 2
+
+        context.unroute("**/api/**")
+        page.get_by_role("button", name="Send now").click()
+        expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+        assert len(submissions_of(live_server, "Rep Update")) == 2
+    finally:
+        live_server.app.config.pop("PWA_SOURCE_DIR")
+        live_server.app.config.pop("PWA_BUILD_DIR")
+    context.close()
