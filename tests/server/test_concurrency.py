@@ -108,7 +108,7 @@ def run_writers_and_puller(app, take_seqs) -> dict:
             while not writers_done.is_set():
                 page()
                 time.sleep(0.005)
-            while page()["has_more"] or False:
+            while page()["has_more"]:
                 pass
             page()  # one more after the last commit, as the next sync would
 

@@ -6,6 +6,7 @@ own storage (a crash mid-page), and each test checks what the device and the ser
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -201,7 +202,7 @@ def test_backoff_grows_with_each_failure_and_stays_within_five_minutes(device, w
 
 
 def test_deferred_photo_is_sent_after_blob_upload(device, world, server, clock):
-    sha256 = __import__("hashlib").sha256(PNG).hexdigest()
+    sha256 = hashlib.sha256(PNG).hexdigest()
     data = street_visit(world, answers=street_answers(litter={"grade": "C", "photos": [sha256]}))
     mid = device.queue_submission(data)
 
