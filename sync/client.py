@@ -500,9 +500,11 @@ class Client:
             if body.get("server_epoch"):
                 self._note_epoch(db, body["server_epoch"], now, report)
             if response.status == 401:
-                # Nothing is dropped: the items wait for the device to join again.
-                self._set(db, "needs_enrolment", body.get("code") or "token_invalid")
-                report.status, report.code = "needs_enrolment", body.get("code") or "token_invalid"
+                # Nothing is dropped: the items wait for the device to join again. A HEAD
+                # answer has no body to say why, hence the generic code.
+                refusal = body.get("code") or "token_rejected"
+                self._set(db, "needs_enrolment", refusal)
+                report.status, report.code = "needs_enrolment", refusal
             elif response.status == 426:
                 self._set(db, "update_required", PROTOCOL_VERSION)
                 report.status, report.code = "update_required", code

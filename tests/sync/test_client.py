@@ -312,6 +312,21 @@ def test_revoked_token_keeps_outbox_and_asks_to_rejoin(device, world, server):
     assert device.outbox() == [] and submissions_on_server() == 3
 
 
+def test_revoked_token_during_photo_upload_keeps_visit_and_photo(device, world, server):
+    sha256 = device.add_blob(PNG)
+    mid = device.queue_submission(street_visit(world, answers=street_answers(litter={"grade": "C", "photos": [sha256]})))
+    operations.revoke_device(db.session.get(Device, device.device_id))
+    db.session.commit()
+
+    report = device.sync_once()
+
+    assert server.calls[-1][0] == "HEAD" and server.calls[-1][3].status == 401
+    assert report.status == "needs_enrolment" and device.needs_enrolment
+    assert [i["mid"] for i in device.outbox()] == [mid] and device.outbox()[0]["attempts"] == 0
+    device.enrol(invite(world["area"]), "Test phone")
+    assert device.sync_once().applied == 1 and submissions_on_server() == 1
+
+
 def test_426_stops_and_keeps_outbox(device, world, server):
     def newer_server(method, path, *, json=None, **kwargs):
         if json is not None:
