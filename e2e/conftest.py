@@ -1,7 +1,8 @@
 """End-to-end fixtures: a live Kerbside server in a thread, and a real Chromium.
 
-The server runs on SQLite in a temporary folder with the demo data loaded (a known
-coordinator password), on 127.0.0.1 with a free port, from werkzeug's `make_server`.
+The server runs with the demo data loaded (a known coordinator password), on 127.0.0.1
+with a free port, from werkzeug's `make_server`: on SQLite in a temporary folder, or on
+TEST_DATABASE_URL's database when it is set (CI's PostgreSQL pass), emptied first.
 Chromium is the system one (Debian's package) when present, else Playwright's own.
 """
 
@@ -67,14 +68,16 @@ class LiveServer:
 
 def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer, object]:
     folder = tmp_path_factory.mktemp(name)
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder / 'kerbside.sqlite'}"
     app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'kerbside.sqlite'}",
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "e2e-secret",
         "BLOB_DIR": str(folder / "blobs"),
         # The browser tests sync often; the production rate limit would get in their way.
         "SYNC_RATE_PER_MINUTE": 10_000,
     })
     with app.app_context():
+        db.drop_all()
         db.create_all()
         operations.init_state()
         db.session.commit()
@@ -92,3 +95,5 @@ def live_server(tmp_path_factory):
     live, server = start_live_server(tmp_path_factory)
     yield live
     server.shutdown()
+    with live.app.app_context():
+        db.engine.dispose()

@@ -109,9 +109,11 @@ def _instance_secret(instance_path: str) -> str:
 def _tune_sqlite(engine):
     """WAL for concurrent readers; writers take the lock at BEGIN so none fails mid-transaction.
 
-    pysqlite's own transaction handling is switched off and every transaction starts with
-    BEGIN IMMEDIATE: a push reads, then writes, and a deferred transaction upgraded to a
-    writer while another committed would fail with "database is locked" instead of waiting.
+    pysqlite's own transaction handling is switched off. A request that may write (any
+    method but GET/HEAD/OPTIONS), and work outside requests, starts with BEGIN IMMEDIATE:
+    a push reads, then writes, and a deferred transaction upgraded to a writer after
+    another committed fails at once with "database is locked" instead of waiting. Page
+    views and exports only read, so they begin deferred and never hold up a device.
     """
 
     @event.listens_for(engine, "connect")
@@ -126,4 +128,5 @@ def _tune_sqlite(engine):
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

@@ -60,8 +60,13 @@ def demo_command(host, port, no_serve):
         f"  Street rep invite: {details['invite']}\n"
         f"  Mystery shopper invite: {details['shopper_invite']}\n"
     )
+    # End this command's transaction: on SQLite it would hold the write lock while serving.
+    db.session.remove()
     if not no_serve:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Flask refuses app.run() inside its own CLI; werkzeug's server is what it would use.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
 @click.command("serve")

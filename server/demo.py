@@ -50,9 +50,10 @@ def load_demo(*, months: int = 6, seed: int = 7, coordinator_password: str | Non
     invite = operations.issue_invite(area, "street_rep", created_by=coordinator, display_name="New street rep")
     shopper_invite = operations.issue_invite(area, "mystery_shopper", created_by=coordinator,
                                              display_name="New mystery shopper")
+    details = {"area": area.slug, "email": COORDINATOR_EMAIL, "partner_email": PARTNER_EMAIL, "password": password,
+               "invite": invite, "shopper_invite": shopper_invite}
     db.session.commit()
-    return {"area": area.slug, "email": COORDINATOR_EMAIL, "partner_email": PARTNER_EMAIL, "password": password,
-            "invite": invite, "shopper_invite": shopper_invite}
+    return details
 
 
 def _build(rng: random.Random, months: int) -> Area:
