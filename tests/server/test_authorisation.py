@@ -28,7 +28,15 @@ def test_a_route_without_a_rule_is_refused(app, client):
 
 
 def _sample_path(rule):
-    values = {name: "x" * 64 if name == "sha256" else "nothing-here" for name in rule.arguments}
+    """A URL for `rule` with made-up arguments of the right kind."""
+    from werkzeug.routing import IntegerConverter
+
+    values = {}
+    for name in rule.arguments:
+        if isinstance(rule._converters[name], IntegerConverter):
+            values[name] = 987654
+        else:
+            values[name] = "x" * 64 if name == "sha256" else "nothing-here"
     return rule.build(values)[1]
 
 
