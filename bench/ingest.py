@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from sqlalchemy import func, insert, select, text, update  # noqa: E402
+from sqlalchemy import func, insert, make_url, select, text, update  # noqa: E402
 
 from bench.report import machine, write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
@@ -234,6 +234,28 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def cpu_seconds(self, database: str | None) -> float:
+        """CPU time used so far by the gunicorn workers and the PostgreSQL backends of `database`."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    stat = handle.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            parent = int(fields[1])
+            worker = parent == self.process.pid
+            backend = database is not None and cmdline.startswith("postgres: ") and f" {database} " in cmdline
+            if worker or backend:
+                total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
     def description(self) -> str:
         threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
         return f"gunicorn {self.workers} {self.worker_class} worker{'s' if self.workers > 1 else ''}{threads}"
@@ -330,11 +352,15 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         threads_ = [threading.Thread(target=run, args=(c, b)) for c, b in zip(clients, prepared)]
         for thread in threads_:
             thread.start()
+        database = make_url(url).database if url.startswith("postgresql") else None
+        cpu_before, client_before = server.cpu_seconds(database), time.process_time()
         gate.wait()
         started = time.perf_counter()
         for thread in threads_:
             thread.join()
         elapsed = time.perf_counter() - started
+        server_cpu = server.cpu_seconds(database) - cpu_before
+        client_cpu = time.process_time() - client_before
     finally:
         server.stop()
     problems = [p for c in clients for p in c.problems]
@@ -348,6 +374,9 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         "devices": devices,
         "seconds": elapsed,
         "subs_per_s": visits / elapsed,
+        # CPU per batch does not depend on what else runs on the machine, unlike the rate.
+        "server_cpu_ms": 1000 * server_cpu / len(latencies),
+        "client_cpu_ms": 1000 * client_cpu / len(latencies),
         "p50_ms": 1000 * statistics.median(latencies),
         "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
     }
@@ -433,12 +462,14 @@ def report(args, sqlite: dict | None, postgres: dict | None) -> str:
         ratio = http_["subs_per_s"] / ceiling["subs_per_s"]
         rows.append(
             f"| {label} | {http_['devices']} | {http_['server']} | {http_['subs_per_s']:,.0f} | "
-            f"{ceiling['subs_per_s']:,.0f} | {ratio:.0%} | {http_['p50_ms']:.0f} | {http_['p95_ms']:.0f} |"
+            f"{ceiling['subs_per_s']:,.0f} | {ratio:.0%} | {http_['p50_ms']:.0f} | {http_['p95_ms']:.0f} | "
+            f"{http_['server_cpu_ms']:.0f} | {http_['client_cpu_ms']:.0f} |"
         )
         case["ratio"] = ratio
     table = "\n".join([
-        "| Database | Devices | Server | HTTP subs/s | Ceiling subs/s | Ratio | p50 batch ms | p95 batch ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Database | Devices | Server | HTTP subs/s | Ceiling subs/s | Ratio | p50 batch ms | p95 batch ms "
+        "| Server CPU ms/batch | Client CPU ms/batch |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     verdict = ""
@@ -487,7 +518,8 @@ def main(argv=None) -> int:
             sqlite_url = "sqlite:///" + path
             print(f"SQLite: 1 device, {args.visits:,} visits ...", flush=True)
             sqlite = {"http": http_run(sqlite_url, instance, args.visits, 1, args.batch, 1, "sync", 1)}
-            print(f"  {sqlite['http']['subs_per_s']:,.0f} submissions/s", flush=True)
+            print(f"  {sqlite['http']['subs_per_s']:,.0f} submissions/s; server CPU "
+                  f"{sqlite['http']['server_cpu_ms']:.0f} ms per batch", flush=True)
             if not args.no_ceiling:
                 os.remove(path)
                 sqlite["ceiling"] = ceiling_run(sqlite_url, instance, args.visits, args.batch)
@@ -496,7 +528,8 @@ def main(argv=None) -> int:
             print(f"PostgreSQL: {args.devices} devices, {args.visits:,} visits ...", flush=True)
             postgres = {"http": http_run(args.database_url, instance, args.visits, args.devices, args.batch,
                                          args.workers, args.worker_class, args.threads)}
-            print(f"  {postgres['http']['subs_per_s']:,.0f} submissions/s ({postgres['http']['server']})", flush=True)
+            print(f"  {postgres['http']['subs_per_s']:,.0f} submissions/s ({postgres['http']['server']}); server CPU "
+                  f"{postgres['http']['server_cpu_ms']:.0f} ms per batch (workers + PostgreSQL)", flush=True)
             if not args.no_ceiling:
                 postgres["ceiling"] = ceiling_run(args.database_url, instance, args.visits, args.batch)
                 print(f"  ceiling {postgres['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
+from server import bulk
 from server.extensions import db
 from server.models import Change, ChangeCounter, utcnow
 
@@ -45,8 +46,9 @@ def write_changes(changes: list[PendingChange], session=None) -> list[int]:
     seqs = take_seqs(session, len(changes))
     if seqs:
         now = utcnow()
-        session.execute(
-            insert(Change),
+        bulk.insert_rows(
+            session,
+            Change.__table__,
             [
                 {
                     "seq": seq,

@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from server import changes, schemas
+from server import bulk, changes, schemas
 from server.extensions import db
 from server.models import (
     Action,
@@ -492,10 +492,8 @@ def _insert_effects(items: list[Item]):
                                                   area_id=record.area_id)]
     if sites:
         db.session.execute(insert(Site.__table__), sites)
-    if submissions:
-        db.session.execute(insert(Submission.__table__), submissions)
-    if answers:
-        db.session.execute(insert(Answer.__table__), answers)
+    bulk.insert_rows(db.session, Submission.__table__, submissions)
+    bulk.insert_rows(db.session, Answer.__table__, answers)
     db.session.flush()
 
 
