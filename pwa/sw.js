@@ -37,6 +37,7 @@ self.addEventListener("sync", (event) => {
 });
 
 onSyncChange(async (outcome) => {
-  const windows = await self.clients.matchAll({ type: "window" });
+  // Pages opened before the first install are not controlled, and must hear it too.
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   for (const client of windows) client.postMessage({ type: "synced", outcome });
 });

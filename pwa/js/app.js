@@ -131,6 +131,11 @@ onSyncChange((outcome) => {
   drawStatus();
   // Backoff with jitter (or the server's Retry-After): try again by itself when it is up.
   clearTimeout(retryTimer);
+  if (outcome && outcome.state === "busy" && navigator.locks) {
+    // The service worker is syncing: when it lets go, look again (and plan any retry here,
+    // since a service worker keeps no timers).
+    navigator.locks.request("kerbside-sync", { mode: "shared" }, () => null).then(() => runSync(false));
+  }
   if (outcome && (outcome.state === "retry" || outcome.state === "waiting")) {
     const wait = Math.max(outcome.next_at || 0, outcome.not_before || 0) - Date.now();
     retryTimer = setTimeout(() => runSync(false), Math.max(1000, wait + 50));
@@ -209,10 +214,16 @@ function offerUpdate(worker) {
   const reload = h("button", { type: "button", class: "primary", id: "update-reload" }, t("update_reload"));
   reload.addEventListener("click", () => {
     let reloading = false;
-    navigator.serviceWorker.addEventListener("controllerchange", () => {
+    const reloadOnce = () => {
       if (reloading) return;
       reloading = true;
       location.reload();
+    };
+    // A controlled page hears controllerchange; a page opened before the first install
+    // is not controlled, so the new worker's activation is the signal too.
+    navigator.serviceWorker.addEventListener("controllerchange", reloadOnce);
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") reloadOnce();
     });
     worker.postMessage({ type: "skip-waiting" });
   });
@@ -220,7 +231,8 @@ function offerUpdate(worker) {
 }
 
 function watchInstalling(registration, worker) {
-  const firstInstall = !navigator.serviceWorker.controller;
+  // An update when a version is already active; the first install when none is.
+  const firstInstall = !registration.active;
   worker.addEventListener("statechange", () => {
     if (worker.state === "installed" && !firstInstall) offerUpdate(worker);
     if (worker.state === "activated" && firstInstall) showBanner(t("ready_offline"));
@@ -231,7 +243,7 @@ async function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
   const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
   app.registration = registration;
-  if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);
+  if (registration.waiting && registration.active) offerUpdate(registration.waiting);
   if (registration.installing) watchInstalling(registration, registration.installing);
   registration.addEventListener("updatefound", () => watchInstalling(registration, registration.installing));
   navigator.serviceWorker.addEventListener("message", (event) => {
