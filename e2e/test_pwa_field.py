@@ -14,15 +14,19 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
+from axe_playwright_python.sync_playwright import Axe
+
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 from server import operations
 from server.blobs import store
 from server.extensions import db
 from server.models import Area, Blob, Device, FormVersion, MutationLog, Person, Role, Submission
-from server.pwa import DEFAULT_SOURCE_DIR
+from server.pwa import DEFAULT_SOURCE_DIR, strip_module
+from sync.protocol import canonical_json, payload_hash
 from server.seed_content import STREET_FORM
 
 ICON = os.path.join(DEFAULT_SOURCE_DIR, "icons", "icon-192.png")
+SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "screenshots")
 SYNC_TIMEOUT_MS = 20_000
 
 
@@ -151,6 +155,125 @@ def idb(page, store):
         })""",
         store,
     )
+
+
+# -- every screen: accessible, installable, pictured -----------------------------------------------
+
+
+def check_screen(page, name):
+    """No serious or critical axe-core violations; a 360x740 screenshot for the docs."""
+    page.wait_for_load_state()
+    violations = [v for v in Axe().run(page).response["violations"] if v["impact"] in ("serious", "critical")]
+    assert violations == [], f"{name}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}" for v in violations)
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=os.path.join(SCREENSHOTS, f"pwa-{name}.png"))
+
+
+def test_every_screen_is_accessible_and_the_app_is_installable(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Screens")
+    context, page = launch(playwright, tmp_path / "phone")
+    page.goto(f"{live_server.url}/app/")
+    expect(page.get_by_role("heading", name="Join")).to_be_visible()
+    check_screen(page, "join")
+    join(page, live_server, code)
+
+    installability = context.new_cdp_session(page).send("Page.getInstallabilityErrors")
+    assert installability == {"installabilityErrors": []}
+
+    fill_street_visit(page, "Canal Street", grade_index=1)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    go_offline(context)
+    fill_street_visit(page, "Mill Lane", grade_index=2)
+    page.get_by_role("link", name="Street monitoring visit").click()
+    choose_site(page, "Park", "Park Avenue")
+    page.locator("fieldset.line:has(.grades)").first.locator("label.grade").nth(2).click()
+    page.locator("fieldset.line:has(.grades)").first.locator("summary").click()
+    check_screen(page, "street-form")
+    page.get_by_role("button", name="Save and send").click()
+    expect(page.get_by_role("heading", name="Some answers are missing")).to_be_visible()
+    check_screen(page, "street-form-missing")
+    page.get_by_role("link", name="Home").click()
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+    check_screen(page, "home")
+
+    page.get_by_role("link", name="Agreement checklist").click()
+    expect(page.get_by_role("heading", name="Our part (the council and partners)")).to_be_visible()
+    check_screen(page, "checklist")
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("link", name="Mystery shop").click()
+    expect(page.get_by_role("heading", name="The contact")).to_be_visible()
+    check_screen(page, "mystery-shop")
+
+    def remove_street_rep_role():
+        person = db.session.query(Person).filter_by(display_name="Rep Screens").one()
+        db.session.query(Role).filter_by(person_id=person.id, role="street_rep").delete()
+        db.session.commit()
+
+    live_server.run(remove_street_rep_role)
+    page.get_by_role("link", name="Home").click()
+    go_online(context)
+    expect(page.locator("#attention-link")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    page.locator("#attention-link").click()
+    expect(page.locator("li.attention")).to_have_count(1)
+    check_screen(page, "attention")
+
+    page.get_by_role("link", name="The Deal").click()
+    expect(page.get_by_role("heading", name="You said, we did")).to_be_visible()
+    check_screen(page, "deal")
+    page.get_by_role("link", name="My visits").click()
+    expect(page.locator("li.received")).to_have_count(1)
+    check_screen(page, "mine")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("#storage-answer")).not_to_be_empty()
+    check_screen(page, "settings")
+    # Two drafts are still on the phone: signing out needs an export first.
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_text("items are not sent yet")).to_be_visible()
+    context.close()
+
+
+# -- canonical JSON: the phone and the server hash the same bytes ------------------------------------
+
+TRICKY = {
+    "plain": "text",
+    "é": "naïve café — “quoted”",
+    "\U0001F600": "a key beyond the BMP",
+    "\uFB01": "a BMP key above the surrogates",
+    "esc\"apes": "quote \" backslash \\ newline \n tab \t bell \u0007 del \u007f nul \u0000 sep \u2028",
+    "nested": {"b": [1, 2, {"z": None, "a": True}], "a": {"f": False}},
+    "numbers": [0, -3, 9007199254740991, 53.541234, -2.63, 0.5, 1e-05, 1.5e-07, 123456.789, 1e21, -0.0, 2.0],
+    "emoji": "👩🏽‍🚒 🇬🇧",
+    "arabic": "شارع القناة",
+}
+
+
+def js_canonical(page, data):
+    """canonicalJson, payloadHash and JSON.stringify of `data`, computed by the app's own module."""
+    with open(os.path.join(DEFAULT_SOURCE_DIR, "js", "canonical.js"), encoding="utf-8") as handle:
+        source = strip_module(handle.read())
+    return page.evaluate(
+        "async (data) => {" + source + """
+            return {canonical: canonicalJson(data), hash: await payloadHash(data), sent: JSON.stringify(data),
+                    naive: JSON.stringify(Object.keys(data).sort())};
+        }""",
+        data,
+    )
+
+
+def test_javascript_and_python_canonical_json_give_the_same_hash(live_server, page):
+    page.goto(f"{live_server.url}/")  # a secure context, for crypto.subtle
+    made = js_canonical(page, TRICKY)
+    # The contract: the server hashes the data it parsed from what the phone sent.
+    received = json.loads(made["sent"])
+    assert made["canonical"].encode("utf-8") == canonical_json(received)
+    assert made["hash"] == payload_hash(received)
+    # Where JSON keeps every value's type, the bytes equal those of the original data too.
+    exact = {key: value for key, value in TRICKY.items() if key != "numbers"}
+    assert js_canonical(page, exact)["hash"] == payload_hash(exact)
+    # Negative control: JavaScript's default key sort would have hashed different bytes.
+    assert json.loads(made["naive"]) != sorted(TRICKY)
 
 
 # -- the main journey --------------------------------------------------------------------------
