@@ -44,7 +44,7 @@ def test_priority_to_action_to_public_page(page, browser, live_server):
     assert_accessible(page, "priority list")
     first_row = page.locator(".priority-table tbody tr").first
     site_name = first_row.locator("th").inner_text().strip()
-    first_row.get_by_role("link", name=re.compile("^Visit of")).click()
+    first_row.locator("a.evidence").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(site_name)
     expect(page.get_by_text("Received (server time)")).to_be_visible()
     assert_accessible(page, "visit")

@@ -20,7 +20,7 @@ from server.coordinator.common import area_or_404
 from server.extensions import db
 from server.models import Action, Answer, Site, Submission
 
-PAGE = 500
+PAGE = 250
 
 SUBMISSION_COLUMNS = ("submission_id", "form_id", "form_version", "kind", "site_id", "site_name", "observed_at",
                       "received_at", "review_status", "line_key", "theme", "grade", "note", "photos")

@@ -8,6 +8,7 @@ flagged are left out of every figure.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -82,7 +83,6 @@ class Priority:
     observed_at: datetime
     submission_id: str
     since: datetime | None
-    visits: int
 
     @property
     def worsened(self) -> bool:
@@ -90,65 +90,94 @@ class Priority:
 
 
 def priority_list(session, area_id: str, period: Period, limit: int | None = None) -> list[Priority]:
-    """Site × line pairs whose latest grade in the period is C or D, or worse than the one before.
+    """Site × line pairs graded C or D at the site's latest visit in the period, or worse than at the visit before.
 
     Ranked D before C (before B), worsening first, then the longest-lasting problem first
-    (`since`: the first visit of the current unbroken run of C/D grades).
+    (`since`: the first visit of the current unbroken run of C/D grades for that line).
+
+    Latest and previous visits come from a window over the area's submissions (one row
+    per visit, not per line); only those visits' answers are read, and the start of each
+    problem is found with two grouped scans, so nothing sorts the area's answer rows.
     """
-    a = Answer
-    window = {"partition_by": (a.site_id, a.line_key), "order_by": (a.observed_at.desc(), a.submission_id.desc())}
     ranked = (
         select(
-            a.site_id, a.line_key, a.theme, a.grade, a.observed_at, a.submission_id,
-            func.row_number().over(**window).label("rn"),
-            func.lead(a.grade).over(**window).label("previous_grade"),
-            func.max(case((a.grade.not_in(BAD), a.observed_at)))
-            .over(partition_by=(a.site_id, a.line_key)).label("last_good_at"),
+            Submission.id, Submission.site_id, Submission.observed_at,
+            func.row_number().over(partition_by=Submission.site_id,
+                                   order_by=(Submission.observed_at.desc(), Submission.id.desc())).label("rn"),
         )
-        .where(_street_grades(area_id), a.observed_at < period.end)
+        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged",
+               Submission.observed_at < period.end)
         .subquery()
     )
-    r = ranked.c
-    latest = r.rn == 1
-    in_streak = and_(r.grade.in_(BAD), or_(r.last_good_at.is_(None), r.observed_at > r.last_good_at))
-    pairs = (
-        select(
-            r.site_id, r.line_key,
-            func.max(case((latest, r.theme))).label("theme"),
-            func.max(case((latest, r.grade))).label("grade"),
-            func.max(case((latest, r.previous_grade))).label("previous_grade"),
-            func.max(case((latest, r.observed_at))).label("observed_at"),
-            func.max(case((latest, r.submission_id))).label("submission_id"),
-            func.min(case((in_streak, r.observed_at))).label("since"),
-            func.count().label("visits"),
-        )
-        .group_by(r.site_id, r.line_key)
-        .subquery()
-    )
-    p = pairs.c
-    worsened = and_(p.previous_grade.is_not(None), p.grade > p.previous_grade)
-    query = (
-        select(p, Site.name.label("site_name"))
-        .join(Site, Site.id == p.site_id)
-        .where(p.observed_at >= period.start, or_(p.grade.in_(BAD), worsened))
-        .order_by(
-            p.grade.desc(),
-            case((worsened, 0), else_=1),
-            case((p.since.is_(None), 1), else_=0),
-            p.since,
-            p.observed_at,
-            Site.name,
-            p.line_key,
-        )
-    )
-    if limit:
-        query = query.limit(limit)
-    return [
-        Priority(site_id=row.site_id, site_name=row.site_name, line_key=row.line_key, theme=row.theme,
-                 grade=row.grade, previous_grade=row.previous_grade, observed_at=_aware(row.observed_at),
-                 submission_id=row.submission_id, since=_aware(row.since), visits=row.visits)
-        for row in session.execute(query)
+    latest, previous = {}, {}
+    for row in session.execute(select(ranked.c.id, ranked.c.site_id, ranked.c.observed_at, ranked.c.rn)
+                               .where(ranked.c.rn <= 2)):
+        (latest if row.rn == 1 else previous)[row.site_id] = (row.id, _aware(row.observed_at))
+    latest = {site: visit for site, visit in latest.items() if visit[1] >= period.start}
+    if not latest:
+        return []
+    wanted = {visit[0] for visit in latest.values()} | {previous[s][0] for s in latest if s in previous}
+    grades: dict[str, dict[str, tuple]] = {}
+    for row in session.execute(select(Answer.submission_id, Answer.line_key, Answer.theme, Answer.grade)
+                               .where(Answer.submission_id.in_(wanted), Answer.grade.is_not(None))):
+        grades.setdefault(row.submission_id, {})[row.line_key] = (row.theme, row.grade)
+    candidates = []
+    for site_id, (submission_id, observed_at) in latest.items():
+        before = grades.get(previous[site_id][0], {}) if site_id in previous else {}
+        for line_key, (theme, grade) in grades.get(submission_id, {}).items():
+            previous_grade = before.get(line_key, (None, None))[1]
+            if grade in BAD or (previous_grade is not None and grade > previous_grade):
+                candidates.append((site_id, line_key, theme, grade, previous_grade, observed_at, submission_id))
+    since = _problem_starts(session, area_id, period, {c[0] for c in candidates if c[3] in BAD})
+    names = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(latest))).all())
+    rows = [
+        Priority(site_id=c[0], site_name=names.get(c[0], ""), line_key=c[1], theme=c[2], grade=c[3],
+                 previous_grade=c[4], observed_at=c[5], submission_id=c[6],
+                 since=since.get((c[0], c[1])) if c[3] in BAD else None)
+        for c in candidates
     ]
+    rows.sort(key=lambda r: (-ord(r.grade), not r.worsened, r.since is None, r.since or r.observed_at,
+                             r.observed_at, r.site_name, r.line_key))
+    return rows[:limit] if limit else rows
+
+
+def _problem_starts(session, area_id: str, period: Period, site_ids: set) -> dict[tuple, datetime]:
+    """For each (site, line): the first visit that graded it C or D after its last A or B, up to the period's end.
+
+    One grouped scan gives each line's last A/B and first grade; the site's own visit
+    times (one row per visit) then give the visit that followed. Every grade line of a
+    street form is required, so each visit after the last A/B graded the line C or D.
+    """
+    if not site_ids:
+        return {}
+    # The whole area in one grouped scan: a site filter here makes PostgreSQL misjudge the row count and sort.
+    scope = and_(_street_grades(area_id), Answer.observed_at < period.end)
+    marks = session.execute(
+        select(Answer.site_id, Answer.line_key,
+               func.max(case((Answer.grade.not_in(BAD), Answer.observed_at))).label("last_good"),
+               func.min(Answer.observed_at).label("first_seen"))
+        .where(scope)
+        .group_by(Answer.site_id, Answer.line_key)
+    ).all()
+    visits: dict[str, list] = {}
+    for site_id, observed_at in session.execute(
+        select(Submission.site_id, Submission.observed_at)
+        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged",
+               Submission.observed_at < period.end, Submission.site_id.in_(site_ids))
+        .order_by(Submission.site_id, Submission.observed_at)
+    ):
+        visits.setdefault(site_id, []).append(_aware(observed_at))
+    starts = {}
+    for row in marks:
+        times = visits.get(row.site_id, [])
+        last_good, first_seen = _aware(row.last_good), _aware(row.first_seen)
+        if last_good is None:
+            starts[(row.site_id, row.line_key)] = first_seen
+            continue
+        after = bisect.bisect_right(times, last_good)
+        if after < len(times):
+            starts[(row.site_id, row.line_key)] = times[after]
+    return starts
 
 
 def _aware(value):

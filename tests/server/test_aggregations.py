@@ -68,7 +68,6 @@ def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
     ]
     assert rows[0].worsened and not rows[1].worsened
     assert rows[1].since == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
-    assert rows[1].visits == 3
     assert rows[0].since == datetime(2026, 2, 10, 10, tzinfo=timezone.utc)
     assert rows[3].since is None
 

@@ -1,0 +1,254 @@
+"""Benchmark of the coordinator's pages at scale: priority list, trends page and CSV export.
+
+Fills a database with N street visits (12 graded lines each) across 20 areas using
+set-based Core inserts, then times the views through the Flask test client (server
+time, no network) for one area, and measures the export's peak memory in a child
+process. Run at 10,000 and 100,000 visits it reports how each grows.
+
+    python bench/dashboard.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_dash \
+        --database-url sqlite:////tmp/bench_dash.sqlite --visits 10000,100000
+
+Targets (issue 4): each page ≤ 250 ms median at 100,000 visits on PostgreSQL, growing
+less than linearly; the export's peak memory flat. The script prints figures; it never
+passes or fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sqlalchemy import insert, text  # noqa: E402
+
+from bench.report import write_section  # noqa: E402
+from server import create_app, operations  # noqa: E402
+from server.extensions import db  # noqa: E402
+from server.models import Answer, Area, Device, Person, Role, Site, Submission  # noqa: E402
+from server.seed_content import STREET_FORM  # noqa: E402
+
+AREAS = 20
+SITES_PER_AREA = 60
+LINES = [(line["key"], section["theme"]) for section in STREET_FORM["sections"] for line in section["lines"]]
+SPAN_DAYS = 730
+CHUNK = 20_000
+DEFAULT_URLS = ["sqlite:///" + os.path.join(tempfile.gettempdir(), "kerbside_bench_dash.sqlite"),
+                "postgresql+psycopg://postgres@127.0.0.1:5432/bench_dash"]
+
+
+def make_app(url: str):
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                       "BLOB_DIR": os.path.join(tempfile.gettempdir(), "kerbside_bench_blobs")})
+
+
+def fill(visits: int, seed: int = 4) -> dict:
+    """A fresh schema with `visits` street visits spread over 20 areas and two years."""
+    rng = random.Random(seed)
+    db.drop_all()
+    db.create_all()
+    operations.init_state()
+    form = operations.draft_form_version("street", STREET_FORM)
+    operations.publish_form_version(form)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    areas = [{"id": str(uuid.uuid4()), "slug": f"area-{n:02d}", "name": f"Area {n}", "description": "",
+              "created_at": now} for n in range(AREAS)]
+    db.session.execute(insert(Area), areas)
+    sites, people, devices, roles = [], [], [], []
+    for area in areas:
+        for n in range(SITES_PER_AREA):
+            sites.append({"id": str(uuid.uuid4()), "area_id": area["id"], "name": f"{area['name']} street {n}",
+                          "lat": 53.5 + rng.uniform(-0.02, 0.02), "lng": -2.6 + rng.uniform(-0.03, 0.03),
+                          "notes": "", "proposed": False, "version": 1, "field_versions": {},
+                          "created_at": now, "updated_at": now})
+        person_id = str(uuid.uuid4())
+        people.append({"id": person_id, "display_name": f"Rep of {area['name']}", "created_at": now})
+        devices.append({"id": str(uuid.uuid4()), "person_id": person_id, "name": "Phone",
+                        "token_hash": uuid.uuid4().hex + uuid.uuid4().hex, "created_at": now})
+        roles.append({"person_id": person_id, "area_id": area["id"], "role": "street_rep"})
+    admin_id = str(uuid.uuid4())
+    people.append({"id": admin_id, "display_name": "Bench admin", "email": "bench@example.org", "created_at": now})
+    roles.append({"person_id": admin_id, "area_id": None, "role": "admin"})
+    db.session.execute(insert(Site), sites)
+    db.session.execute(insert(Person), people)
+    db.session.execute(insert(Device), devices)
+    db.session.execute(insert(Role), roles)
+    db.session.commit()
+
+    rep = {area["id"]: (people[n]["id"], devices[n]["id"]) for n, area in enumerate(areas)}
+    tendency = {site["id"]: rng.choice([0, 0, 1, 1, 2]) for site in sites}
+    submissions, answers = [], []
+
+    def flush():
+        if submissions:
+            db.session.execute(insert(Submission), submissions)
+            db.session.execute(insert(Answer), answers)
+            db.session.commit()
+            submissions.clear()
+            answers.clear()
+
+    for n in range(visits):
+        site = sites[n % len(sites)]
+        observed = now - timedelta(days=SPAN_DAYS * rng.random(), minutes=rng.randrange(600))
+        person_id, device_id = rep[site["area_id"]]
+        submission_id = str(uuid.uuid4())
+        submissions.append({
+            "id": submission_id, "form_id": "street", "form_version": 1, "kind": "street",
+            "area_id": site["area_id"], "site_id": site["id"], "person_id": person_id, "device_id": device_id,
+            "observed_at": observed, "observed_offset": "+00:00", "received_at": observed + timedelta(hours=2),
+            "notes": "", "payload_hash": "sha256:" + uuid.uuid4().hex, "data": {"id": submission_id},
+            "review_status": "pending"})
+        for key, theme in LINES:
+            level = max(0, min(3, round(rng.gauss(tendency[site["id"]] * 0.7, 0.8))))
+            answers.append({"submission_id": submission_id, "line_key": key, "theme": theme, "grade": "ABCD"[level],
+                            "area_id": site["area_id"], "site_id": site["id"], "kind": "street",
+                            "observed_at": observed})
+        if len(answers) >= CHUNK:
+            flush()
+    flush()
+    with db.engine.begin() as connection:
+        if db.engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE"))
+        else:
+            connection.execute(text("ANALYZE"))
+    return {"admin_id": admin_id, "area": areas[0]["slug"]}
+
+
+def time_get(client, path: str, repeat: int) -> list[float]:
+    """Milliseconds per request, after one warm-up request."""
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    response.get_data()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = client.get(path)
+        response.get_data()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def export_memory(url: str, area: str) -> dict:
+    """Peak memory of streaming the submissions CSV, measured in a fresh child process."""
+    output = subprocess.run([sys.executable, os.path.abspath(__file__), "--export-child", "--database-url", url,
+                             "--area", area], capture_output=True, text=True, check=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def export_child(url: str, area: str):
+    """Stream the export through the view and report bytes, rows and peak memory (tracemalloc and RSS)."""
+    import resource
+    import tracemalloc
+
+    app = make_app(url)
+    with app.app_context():
+        client = app.test_client()
+        admin = db.session.execute(text("SELECT id FROM person WHERE email = 'bench@example.org'")).scalar()
+        with client.session_transaction() as session:
+            session["person_id"] = admin
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        response = client.get(f"/coordinator/{area}/exports/submissions.csv")
+        size = rows = 0
+        for chunk in response.response:
+            size += len(chunk)
+            rows += chunk.count(b"\n") if isinstance(chunk, bytes) else chunk.count("\n")
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(json.dumps({"bytes": size, "rows": rows - 1, "traced_peak_kib": peak // 1024,
+                          "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          "rss_before_kib": rss_before}))
+
+
+def run(url: str, sizes: list[int], repeat: int) -> list[dict]:
+    results = []
+    app = make_app(url)
+    for visits in sizes:
+        with app.app_context():
+            started = time.perf_counter()
+            info = fill(visits)
+            filled = time.perf_counter() - started
+            client = app.test_client()
+            with client.session_transaction() as session:
+                session["person_id"] = info["admin_id"]
+            area = info["area"]
+            row = {"database": db.engine.dialect.name, "visits": visits, "fill_s": round(filled, 1)}
+            for name, path in (("priorities", f"/coordinator/{area}/priorities"),
+                               ("trends", f"/coordinator/{area}/trends"),
+                               ("dashboard", f"/coordinator/{area}/"),
+                               ("export_csv", f"/coordinator/{area}/exports/submissions.csv")):
+                times = time_get(client, path, repeat if name != "export_csv" else max(3, repeat // 3))
+                row[name] = round(statistics.median(times), 1)
+            db.session.remove()
+        row["export"] = export_memory(url, area)
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    with app.app_context():
+        db.engine.dispose()
+    return results
+
+
+def markdown(results: list[dict], repeat: int) -> str:
+    lines = [
+        "## Coordinator dashboard (`bench/dashboard.py`)",
+        "",
+        f"{AREAS} areas × {SITES_PER_AREA} sites, street visits spread over two years, 12 graded lines each; "
+        f"one area's pages timed through the Flask test client (server time, median of {repeat} after a warm-up; "
+        "the export is read to the end). Export memory: a fresh child process streams the area's CSV; "
+        "`traced peak` is Python's tracemalloc peak while streaming, `RSS` the process's peak resident size.",
+        "",
+        "| database | visits | answer rows | priority list ms | trends ms | dashboard ms | CSV export ms | CSV rows | traced peak KiB | RSS peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r['database']} | {r['visits']:,} | {r['visits'] * len(LINES):,} | {r['priorities']} | {r['trends']} | "
+                     f"{r['dashboard']} | {r['export_csv']} | {r['export']['rows']:,} | {r['export']['traced_peak_kib']:,} | "
+                     f"{r['export']['rss_peak_kib'] // 1024} |")
+    lines.append("")
+    by_db: dict[str, list] = {}
+    for r in results:
+        by_db.setdefault(r["database"], []).append(r)
+    for database, rows in by_db.items():
+        if len(rows) >= 2:
+            small, large = rows[0], rows[-1]
+            factor = large["visits"] / small["visits"]
+            growth = ", ".join(f"{name} ×{large[name] / small[name]:.1f}" for name in ("priorities", "trends", "export_csv"))
+            memory = large["export"]["traced_peak_kib"] / max(1, small["export"]["traced_peak_kib"])
+            lines.append(f"- {database}: visits ×{factor:.0f} → {growth}; export traced memory ×{memory:.2f} "
+                         f"(for ×{large['export']['rows'] / max(1, small['export']['rows']):.0f} rows).")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", action="append", help="repeat for several databases (default: SQLite and bench_dash on PostgreSQL)")
+    parser.add_argument("--visits", default="10000,100000", help="comma-separated sizes")
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
+    parser.add_argument("--export-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--area", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.export_child:
+        export_child(args.database_url[0], args.area)
+        return
+    sizes = [int(v) for v in args.visits.split(",") if v.strip()]
+    results = []
+    for url in args.database_url or DEFAULT_URLS:
+        results += run(url, sizes, args.repeat)
+    report = markdown(results, args.repeat)
+    print(report)
+    if not args.no_report:
+        write_section("dashboard", report)
+
+
+if __name__ == "__main__":
+    main()
