@@ -39,7 +39,7 @@ def _copy(session, table: Table, columns: list[str], rows: list[dict]):
         column_type = table.c[name].type
         if isinstance(column_type, JSON):
             # As SQLAlchemy's JSON type stores them: json.dumps text, None as JSON null.
-            converters.append(json.dumps)
+            converters.append(_json_text)
         else:
             converters.append(column_type.bind_processor(dialect))
     quote = dialect.identifier_preparer.quote
@@ -62,3 +62,8 @@ def _copy(session, table: Table, columns: list[str], rows: list[dict]):
         raise
     finally:
         cursor.close()
+
+
+def _json_text(value) -> str:
+    # Most JSON cells of a visit's answers are empty: skip the encoder for them.
+    return "null" if value is None else json.dumps(value)

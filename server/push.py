@@ -14,6 +14,8 @@ Items whose photos are missing are `deferred` and leave no row, so they are judg
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from server.models import (
 )
 from server.operations import transition_message
 from sync.merge import action_transition_error, merge_patch
-from sync.protocol import payload_hash
+from sync.protocol import MUTATION_TYPES, payload_hash
 from sync.validation import FormValidator, compile_form, parse_datetime
 
 # Published form versions never change, so one validator per version serves every push.
@@ -109,13 +111,75 @@ def push(device: Device, person: Person, raw_mutations: list, area_ids: set, rol
 # -- 1. parse and check each item ---------------------------------------------------------
 
 
+# marshmallow costs more than the rest of a push's checks together, so the common,
+# well-formed item is checked by the two functions below. They accept only what the schema
+# accepts and return what it would load; anything else (None) goes through the schema,
+# which alone words the errors.
+
+_MUTATION_KEYS = frozenset(schemas.MutationSchema().fields)
+_SUBMISSION_KEYS = frozenset(schemas.SubmissionCreateSchema().fields)
+_PAYLOAD_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def quick_mutation(raw) -> dict | None:
+    """What MutationSchema loads from a well-formed mutation, or None to ask the schema."""
+    if type(raw) is not dict or raw.keys() != _MUTATION_KEYS:
+        return None
+    mid, seq, kind, digest, data = raw["mid"], raw["seq"], raw["type"], raw["payload_hash"], raw["data"]
+    if not (type(mid) is str and schemas.UUID_LIKE.match(mid) and type(seq) is int and seq >= 0
+            and type(kind) is str and kind in MUTATION_TYPES and type(digest) is str
+            and _PAYLOAD_HASH.match(digest) and type(data) is dict):
+        return None
+    return {"mid": mid, "seq": seq, "type": kind, "payload_hash": digest, "data": dict(data)}
+
+
+def _number(value, low, high) -> float | None:
+    if type(value) not in (int, float) or not math.isfinite(value) or not low <= value <= high:
+        return None
+    return float(value)
+
+
+def quick_submission(data: dict) -> dict | None:
+    """What SubmissionCreateSchema loads from a visit at a known site, or None to ask the schema."""
+    if not (data.keys() <= _SUBMISSION_KEYS and data.get("new_site") is None):
+        return None
+    sub_id, form, site_id, observed_at, answers = (data.get("id"), data.get("form"), data.get("site_id"),
+                                                   data.get("observed_at"), data.get("answers"))
+    area_id, notes, location = data.get("area_id"), data.get("notes", ""), data.get("location")
+    if not (type(sub_id) is str and schemas.UUID_LIKE.match(sub_id)
+            and type(form) is dict and form.keys() == {"id", "version"}
+            and type(form["id"]) is str and 1 <= len(form["id"]) <= 64
+            and type(form["version"]) is int and form["version"] >= 1
+            and type(site_id) is str and site_id
+            and (area_id is None or type(area_id) is str)
+            and type(observed_at) is str and parse_datetime(observed_at) is not None
+            and type(answers) is dict and all(type(key) is str for key in answers)
+            and type(notes) is str and len(notes) <= 4000):
+        return None
+    if location is not None:
+        if type(location) is not dict or not {"lat", "lng"} <= location.keys() <= {"lat", "lng", "accuracy_m"}:
+            return None
+        lat, lng = _number(location["lat"], -90, 90), _number(location["lng"], -180, 180)
+        accuracy = location.get("accuracy_m")
+        if accuracy is not None:
+            accuracy = _number(accuracy, 0, math.inf)
+            if accuracy is None:
+                return None
+        if lat is None or lng is None:
+            return None
+        location = {"lat": lat, "lng": lng, "accuracy_m": accuracy}
+    return {"id": sub_id, "form": {"id": form["id"], "version": form["version"]}, "site_id": site_id,
+            "new_site": None, "area_id": area_id, "observed_at": observed_at, "answers": dict(answers),
+            "notes": notes, "location": location}
+
+
 def _parse(items: list[Item]):
     envelope = schemas.MutationSchema()
     for item in items:
         if isinstance(item.raw, dict):
             item.mid = item.raw.get("mid") if isinstance(item.raw.get("mid"), str) else None
         try:
-            loaded = envelope.load(item.raw if isinstance(item.raw, dict) else {})
+            loaded = quick_mutation(item.raw) or envelope.load(item.raw if isinstance(item.raw, dict) else {})
         except ValidationError as exc:
             item.reject("validation_failed", _("This change is not in a form the server understands."), exc.messages)
             if item.mid is None:
@@ -161,7 +225,7 @@ def _check_submissions(ctx: Context, items: list[Item]):
     loaded: list[tuple[Item, dict]] = []
     for item in items:
         try:
-            loaded.append((item, schema.load(item.data)))
+            loaded.append((item, quick_submission(item.data) or schema.load(item.data)))
         except ValidationError as exc:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), exc.messages)
 

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import event, func, select
 
-from server import push
+from server import push, schemas
 from server.extensions import db
 from server.models import Answer, Submission
 from server.seed_content import STREET_FORM
@@ -103,3 +103,61 @@ def test_the_validator_is_compiled_once_per_form_version(street_rep, sync, monke
                     + [mutation(visit(site, form_version=1), seq=50 + n) for n in range(50)])
     assert {r["status"] for r in response.get_json()["results"]} == {"applied"}
     assert len(compiled) == 2
+
+
+# -- the quick checks must agree with the schemas they stand in for -------------------------
+
+VALID_VISIT = {
+    "id": "3ceaaf30-8142-48ea-91d9-3080f9b439fc", "form": {"id": "street", "version": 2},
+    "site_id": "612497e0-5989-4cc9-8ca7-f714f40a2e27", "observed_at": "2026-11-20T14:05:00+01:00",
+    "answers": {"litter": {"grade": "C", "note": "By the bins", "photos": ["ab" * 32]}},
+}
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"notes": "Dry day"},
+    {"notes": ""},
+    {"area_id": "a-1"},
+    {"area_id": None, "new_site": None},
+    {"location": None},
+    {"location": {"lat": 53, "lng": -2.63}},
+    {"location": {"lat": 53.54, "lng": -2.63, "accuracy_m": 12}},
+    {"location": {"lat": -90, "lng": 180, "accuracy_m": None}},
+])
+def test_quick_submission_loads_what_the_schema_loads(app, extra):
+    data = {**VALID_VISIT, **extra}
+    assert push.quick_submission(data) == schemas.SubmissionCreateSchema().load(data)
+
+
+@pytest.mark.parametrize("change", [
+    {"id": "not a uuid!"},
+    {"form": {"id": "street", "version": 0}},
+    {"form": {"id": "street", "version": "2"}},
+    {"form": {"id": "street", "version": 2, "extra": 1}},
+    {"site_id": ""},
+    {"site_id": None},
+    {"new_site": {"name": "Corner"}},
+    {"observed_at": "2026-11-20T14:05:00"},
+    {"answers": []},
+    {"notes": None},
+    {"notes": "x" * 4001},
+    {"location": {"lat": 91, "lng": 0}},
+    {"location": {"lat": True, "lng": 0}},
+    {"location": {"lat": "53.5", "lng": 0}},
+    {"location": {"lat": float("nan"), "lng": 0}},
+    {"location": {"lat": 0, "lng": 0, "accuracy_m": -1}},
+    {"location": {"lat": 0}},
+    {"surprise": 1},
+])
+def test_quick_submission_leaves_every_doubt_to_the_schema(app, change):
+    assert push.quick_submission({**VALID_VISIT, **change}) is None
+
+
+def test_quick_mutation_loads_what_the_schema_loads_and_leaves_doubts_to_it(app):
+    good = mutation(VALID_VISIT, seq=0)
+    assert push.quick_mutation(good) == schemas.MutationSchema().load(good)
+    for change in ({"seq": True}, {"seq": -1}, {"seq": "3"}, {"type": "site.delete"}, {"mid": "x"},
+                   {"payload_hash": "sha256:XYZ"}, {"data": []}, {"extra": 1}):
+        assert push.quick_mutation({**good, **change}) is None, change
+    assert push.quick_mutation(["not", "a", "dict"]) is None
