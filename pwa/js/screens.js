@@ -160,7 +160,7 @@ function sitePicker(draft, sites, persist) {
   });
   newName.addEventListener("input", () => {
     draft.site = { ...draft.site, new_name: newName.value };
-    persist();
+    persist(true);
   });
   const near = h("button", { type: "button", class: "secondary" }, t("site_nearest"));
   near.addEventListener("click", () => {
@@ -226,12 +226,13 @@ export async function showDraft(main, app, draftId) {
   const urls = await loadPhotoUrls(draft);
   const saved = h("p", { class: "hint", id: "autosave" });
   let timer = null;
-  const persist = () => {
+  // Choices are kept at once; typing is kept a moment after the last key.
+  const persist = (typing = false) => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       await saveDraft(draft);
       saved.textContent = t("autosaved");
-    }, 250);
+    }, typing ? 250 : 0);
   };
   const context = {
     blobUrl: (sha) => urls.get(sha) || "",
@@ -251,7 +252,7 @@ export async function showDraft(main, app, draftId) {
   const notes = h("textarea", { id: notesId, rows: 3, value: draft.notes || "" });
   notes.addEventListener("input", () => {
     draft.notes = notes.value;
-    persist();
+    persist(true);
   });
   const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
   const body = renderForm(definition, draft, context);
@@ -271,7 +272,7 @@ export async function showDraft(main, app, draftId) {
     if (await readChange(draft, target)) persist();
   });
   body.addEventListener("input", async (event) => {
-    if (event.target.tagName === "TEXTAREA" && (await readChange(draft, event.target))) persist();
+    if (event.target.tagName === "TEXTAREA" && (await readChange(draft, event.target))) persist(true);
   });
   const form = h("form", { class: "visit", novalidate: true },
     summary,
