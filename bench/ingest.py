@@ -234,9 +234,9 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
-    def cpu_seconds(self, database: str | None) -> float:
-        """CPU time used so far by the gunicorn workers and the PostgreSQL backends of `database`."""
-        total = 0.0
+    def cpu_seconds(self, database: str | None) -> tuple[float, float]:
+        """CPU time used so far by the gunicorn workers, and by the PostgreSQL backends of `database`."""
+        workers = backends = 0.0
         tick = os.sysconf("SC_CLK_TCK")
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -252,9 +252,12 @@ class Server:
             parent = int(fields[1])
             worker = parent == self.process.pid
             backend = database is not None and cmdline.startswith("postgres: ") and f" {database} " in cmdline
-            if worker or backend:
-                total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+            used = (int(fields[11]) + int(fields[12])) / tick
+            if worker:
+                workers += used
+            elif backend:
+                backends += used
+        return workers, backends
 
     def description(self) -> str:
         threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
@@ -359,7 +362,8 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         for thread in threads_:
             thread.join()
         elapsed = time.perf_counter() - started
-        server_cpu = server.cpu_seconds(database) - cpu_before
+        cpu_after = server.cpu_seconds(database)
+        workers_cpu, database_cpu = (after - before for after, before in zip(cpu_after, cpu_before))
         client_cpu = time.process_time() - client_before
     finally:
         server.stop()
@@ -375,7 +379,9 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         "seconds": elapsed,
         "subs_per_s": visits / elapsed,
         # CPU per batch does not depend on what else runs on the machine, unlike the rate.
-        "server_cpu_ms": 1000 * server_cpu / len(latencies),
+        "workers_cpu_ms": 1000 * workers_cpu / len(latencies),
+        "database_cpu_ms": 1000 * database_cpu / len(latencies),
+        "server_cpu_ms": 1000 * (workers_cpu + database_cpu) / len(latencies),
         "client_cpu_ms": 1000 * client_cpu / len(latencies),
         "p50_ms": 1000 * statistics.median(latencies),
         "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
@@ -529,7 +535,8 @@ def main(argv=None) -> int:
             postgres = {"http": http_run(args.database_url, instance, args.visits, args.devices, args.batch,
                                          args.workers, args.worker_class, args.threads)}
             print(f"  {postgres['http']['subs_per_s']:,.0f} submissions/s ({postgres['http']['server']}); server CPU "
-                  f"{postgres['http']['server_cpu_ms']:.0f} ms per batch (workers + PostgreSQL)", flush=True)
+                  f"{postgres['http']['server_cpu_ms']:.0f} ms per batch (workers {postgres['http']['workers_cpu_ms']:.0f} "
+                  f"+ PostgreSQL {postgres['http']['database_cpu_ms']:.0f})", flush=True)
             if not args.no_ceiling:
                 postgres["ceiling"] = ceiling_run(args.database_url, instance, args.visits, args.batch)
                 print(f"  ceiling {postgres['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)

@@ -1,17 +1,23 @@
-"""Set-based inserts: one statement per table, whatever the number of rows.
+"""Set-based writes: one statement per table, whatever the number of rows.
 
 On PostgreSQL new rows go in with one `COPY ... FROM STDIN` per table, inside the caller's
 transaction: no statement per row to bind and execute (a push of 100 visits writes 1,200
-answer rows), and psycopg formats the rows in C. Elsewhere SQLAlchemy's executemany is
-used: SQLite runs it row by row in C, without round trips.
+answer rows), and psycopg formats the rows in C. Inserts that must skip existing keys, and
+updates of one column, send one array per column to a single statement over `unnest(...)`.
+Elsewhere SQLAlchemy's executemany is used: SQLite runs it row by row in C, without round
+trips.
 """
 
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, Table, bindparam, insert, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+
+_statements: dict = {}
 
 
 def insert_rows(session, table: Table, rows: list[dict]) -> None:
@@ -19,10 +25,54 @@ def insert_rows(session, table: Table, rows: list[dict]) -> None:
     if not rows:
         return
     columns = list(rows[0])
-    if session.get_bind().dialect.name == "postgresql" and not _python_defaults(table, columns):
+    if _dialect(session).name == "postgresql" and not _python_defaults(table, columns):
         _copy(session, table, columns, rows)
     else:
         session.execute(insert(table), rows)
+
+
+def insert_new(session, table: Table, rows: list[dict], key: str) -> list:
+    """Insert the `rows` whose `key` is not taken yet (ON CONFLICT DO NOTHING); return their keys."""
+    if not rows:
+        return []
+    dialect = _dialect(session)
+    columns = list(rows[0])
+    if dialect.name == "postgresql" and not _python_defaults(table, columns):
+        quote = dialect.identifier_preparer.quote
+        statement = _statement(session, ("insert_new", table.name, tuple(columns), key), lambda: (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({_arrays(table, columns, dialect)}) "
+            f"ON CONFLICT ({quote(key)}) DO NOTHING RETURNING {quote(key)}"
+        ))
+        return list(session.execute(statement, _array_params(table, columns, rows, dialect)).scalars())
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    statement = module.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return list(session.scalars(statement, rows))
+
+
+def update_column(session, table: Table, key: str, column: str, values: dict) -> None:
+    """Set `column` to `values[k]` on the row whose `key` is k, for every k, in one statement."""
+    if not values:
+        return
+    dialect = _dialect(session)
+    if dialect.name == "postgresql":
+        quote = dialect.identifier_preparer.quote
+        name = dialect.identifier_preparer.format_table(table)
+        statement = _statement(session, ("update_column", table.name, key, column), lambda: (
+            f"UPDATE {name} SET {quote(column)} = v.val FROM unnest({_arrays(table, [key, column], dialect)}) "
+            f"AS v(k, val) WHERE {name}.{quote(key)} = v.k"
+        ))
+        rows = [{key: k, column: v} for k, v in values.items()]
+        session.execute(statement, _array_params(table, [key, column], rows, dialect))
+        return
+    session.execute(
+        update(table).where(table.c[key] == bindparam("b_key")).values({column: bindparam("b_value")}),
+        [{"b_key": k, "b_value": v} for k, v in values.items()],
+    )
+
+
+def _dialect(session):
+    return session.get_bind().dialect
 
 
 def _python_defaults(table: Table, columns: list[str]) -> bool:
@@ -31,17 +81,48 @@ def _python_defaults(table: Table, columns: list[str]) -> bool:
     return any(c.default is not None and c.name not in given for c in table.columns)
 
 
-def _copy(session, table: Table, columns: list[str], rows: list[dict]):
-    connection = session.connection()
-    dialect = connection.dialect
+def _json_text(value) -> str:
+    # As SQLAlchemy's JSON type stores values: json.dumps text, None as JSON null. Most JSON
+    # cells of a visit's answers are empty: skip the encoder for them.
+    return "null" if value is None else json.dumps(value)
+
+
+def _converters(table: Table, columns: list[str], dialect) -> list:
+    """Per column, the function that turns a Python value into what the driver sends, or None."""
     converters = []
     for name in columns:
         column_type = table.c[name].type
-        if isinstance(column_type, JSON):
-            # As SQLAlchemy's JSON type stores them: json.dumps text, None as JSON null.
-            converters.append(_json_text)
-        else:
-            converters.append(column_type.bind_processor(dialect))
+        converters.append(_json_text if isinstance(column_type, JSON) else column_type.bind_processor(dialect))
+    return converters
+
+
+def _statement(session, key, build):
+    statement = _statements.get(key)
+    if statement is None:
+        statement = _statements[key] = text(build())
+    return statement
+
+
+def _arrays(table: Table, columns: list[str], dialect) -> str:
+    return ", ".join(
+        f"CAST(:c{n} AS {'JSON' if isinstance(table.c[name].type, JSON) else table.c[name].type.compile(dialect=dialect)}[])"
+        for n, name in enumerate(columns)
+    )
+
+
+def _array_params(table: Table, columns: list[str], rows: list[dict], dialect) -> dict:
+    params = {}
+    for n, (name, convert) in enumerate(zip(columns, _converters(table, columns, dialect))):
+        values = [row[name] for row in rows]
+        params[f"c{n}"] = values if convert is None else [convert(value) for value in values]
+    return params
+
+
+def _copy(session, table: Table, columns: list[str], rows: list[dict]):
+    connection = session.connection()
+    dialect = connection.dialect
+    converting = [(n, convert) for n, convert in enumerate(_converters(table, columns, dialect)) if convert]
+    values_of = itemgetter(*columns)
     quote = dialect.identifier_preparer.quote
     sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
            f"({', '.join(quote(name) for name in columns)}) FROM STDIN")
@@ -49,10 +130,10 @@ def _copy(session, table: Table, columns: list[str], rows: list[dict]):
     try:
         with cursor.copy(sql) as copy:
             for row in rows:
-                copy.write_row([
-                    value if convert is None else convert(value)
-                    for value, convert in zip((row[name] for name in columns), converters)
-                ])
+                values = list(values_of(row)) if len(columns) > 1 else [row[columns[0]]]
+                for n, convert in converting:
+                    values[n] = convert(values[n])
+                copy.write_row(values)
     except Exception as exc:
         import psycopg
 
@@ -62,8 +143,3 @@ def _copy(session, table: Table, columns: list[str], rows: list[dict]):
         raise
     finally:
         cursor.close()
-
-
-def _json_text(value) -> str:
-    # Most JSON cells of a visit's answers are empty: skip the encoder for them.
-    return "null" if value is None else json.dumps(value)
