@@ -20,7 +20,7 @@ from server.extensions import db
 from server.models import Answer, Submission
 from server.seed_content import STREET_FORM
 from server import operations
-from tests.conftest import mutation, visit
+from tests.conftest import mutation, street_answers, visit
 
 
 @contextlib.contextmanager
@@ -161,3 +161,17 @@ def test_quick_mutation_loads_what_the_schema_loads_and_leaves_doubts_to_it(app)
                    {"payload_hash": "sha256:XYZ"}, {"data": []}, {"extra": 1}):
         assert push.quick_mutation({**good, **change}) is None, change
     assert push.quick_mutation(["not", "a", "dict"]) is None
+
+
+def test_the_sync_answer_holds_only_what_its_schema_declares(street_rep, sync):
+    """The sync view answers without dumping through SyncResponseSchema: nothing may differ."""
+    token, site = street_rep
+    bad = visit(site)
+    bad["answers"] = {}
+    good = mutation(visit(site))
+    photo = visit(site, answers=street_answers(litter={"grade": "C", "photos": ["ab" * 32]}))
+    for batch, statuses in (([good, mutation(bad), mutation(photo)], {"applied", "rejected", "deferred"}),
+                            ([good], {"duplicate"})):
+        body = sync(token, batch).get_json()
+        assert {r["status"] for r in body["results"]} == statuses
+        assert schemas.SyncResponseSchema().dump(body) == body
