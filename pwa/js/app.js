@@ -176,12 +176,15 @@ function refreshLists() {
 async function drawRoute() {
   const hash = location.hash || "#/";
   const [, page, argument] = hash.split("/");
-  const joinCode = new URLSearchParams(location.search).get("code") || (page === "join" ? decodeURIComponent(argument || "") : "");
+  // A coordinator's QR opens /app/#invite=<code>: in the fragment, the code never reaches a server log.
+  const invited = /^#invite=([\w-]+)$/.exec(hash);
+  const joinCode = (invited && invited[1]) || new URLSearchParams(location.search).get("code") ||
+    (page === "join" ? decodeURIComponent(argument || "") : "");
   await loadIdentity();
   drawNav();
   drawStatus();
   const flash = app.flashText;
-  if (!app.person || page === "join") {
+  if (!app.person || page === "join" || invited) {
     showJoin(main, app, joinCode);
   } else if (page === "new") {
     const id = await startDraft(app, decodeURIComponent(argument || ""));

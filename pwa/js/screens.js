@@ -53,7 +53,7 @@ export function showJoin(main, app, prefill = "") {
     try {
       const codes = await new globalThis.BarcodeDetector({ formats: ["qr_code"] }).detect(await createImageBitmap(file));
       const raw = codes.length ? codes[0].rawValue : "";
-      const found = raw.match(/code=([\w-]+)/) || raw.match(/^([\w-]+)$/);
+      const found = raw.match(/(?:code|invite)=([\w-]+)/) || raw.match(/^([\w-]+)$/);
       if (!found) throw new Error("no code");
       code.value = found[1];
     } catch (error) {
