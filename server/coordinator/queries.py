@@ -8,12 +8,12 @@ flagged are left out of every figure.
 
 from __future__ import annotations
 
-import bisect
 import statistics
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, exists, func, literal_column, or_, select, text
 
 from server.models import (
     Action,
@@ -97,7 +97,7 @@ def priority_list(session, area_id: str, period: Period, limit: int | None = Non
 
     Latest and previous visits come from a window over the area's submissions (one row
     per visit, not per line); only those visits' answers are read, and the start of each
-    problem is found with two grouped scans, so nothing sorts the area's answer rows.
+    problem is found by reading each line's history back only as far as its last A or B.
     """
     ranked = (
         select(
@@ -128,7 +128,7 @@ def priority_list(session, area_id: str, period: Period, limit: int | None = Non
             previous_grade = before.get(line_key, (None, None))[1]
             if grade in BAD or (previous_grade is not None and grade > previous_grade):
                 candidates.append((site_id, line_key, theme, grade, previous_grade, observed_at, submission_id))
-    since = _problem_starts(session, area_id, period, {c[0] for c in candidates if c[3] in BAD})
+    since = _problem_starts(session, area_id, period, {c[6] for c in candidates if c[3] in BAD})
     names = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(latest))).all())
     rows = [
         Priority(site_id=c[0], site_name=names.get(c[0], ""), line_key=c[1], theme=c[2], grade=c[3],
@@ -141,43 +141,63 @@ def priority_list(session, area_id: str, period: Period, limit: int | None = Non
     return rows[:limit] if limit else rows
 
 
-def _problem_starts(session, area_id: str, period: Period, site_ids: set) -> dict[tuple, datetime]:
-    """For each (site, line): the first visit that graded it C or D after its last A or B, up to the period's end.
+def _problem_starts(session, area_id: str, period: Period, latest_ids: set) -> dict[tuple, datetime]:
+    """For each line graded C or D at one of `latest_ids`: the first visit after the line's last A or B.
 
-    One grouped scan gives each line's last A/B and first grade; the site's own visit
-    times (one row per visit) then give the visit that followed. Every grade line of a
-    street form is required, so each visit after the last A/B graded the line C or D.
+    Only the recent history is read: per (site, line), an index scan backwards from the
+    period's end stops at the last A/B, and a scan forwards from there finds the site's
+    next visit (every grade line of a street form is required, so each visit after the
+    last A/B graded the line C or D). A line never graded A/B counts from its first grade.
     """
-    if not site_ids:
+    if not latest_ids:
         return {}
-    # The whole area in one grouped scan: a site filter here makes PostgreSQL misjudge the row count and sort.
-    scope = and_(_street_grades(area_id), Answer.observed_at < period.end)
-    marks = session.execute(
-        select(Answer.site_id, Answer.line_key,
-               func.max(case((Answer.grade.not_in(BAD), Answer.observed_at))).label("last_good"),
-               func.min(Answer.observed_at).label("first_seen"))
-        .where(scope)
-        .group_by(Answer.site_id, Answer.line_key)
-    ).all()
-    visits: dict[str, list] = {}
-    for site_id, observed_at in session.execute(
-        select(Submission.site_id, Submission.observed_at)
-        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged",
-               Submission.observed_at < period.end, Submission.site_id.in_(site_ids))
-        .order_by(Submission.site_id, Submission.observed_at)
-    ):
-        visits.setdefault(site_id, []).append(_aware(observed_at))
+    earlier = Answer.__table__.alias("earlier")
+    # Flagged visits are skipped row by row (a key lookup) rather than with NOT IN a list of
+    # the area's flagged visits, which PostgreSQL would cost per outer row and so JIT-compile.
+    flagged = exists().where(Submission.id == earlier.c.submission_id, Submission.review_status == "flagged")
+    in_scope = and_(earlier.c.site_id == Answer.site_id, earlier.c.line_key == Answer.line_key,
+                    earlier.c.area_id == area_id, earlier.c.kind == "street", earlier.c.grade.is_not(None),
+                    ~flagged, earlier.c.observed_at < period.end)
+    last_good = (select(earlier.c.observed_at)
+                 .where(in_scope, earlier.c.grade.not_in(BAD))
+                 .order_by(earlier.c.observed_at.desc()).limit(1)
+                 .correlate(Answer).scalar_subquery())
+    first_seen = (select(earlier.c.observed_at).where(in_scope)
+                  .order_by(earlier.c.observed_at).limit(1)
+                  .correlate(Answer).scalar_subquery())
+    marks = (select(Answer.site_id, Answer.line_key, last_good.label("last_good"), first_seen.label("first_seen"))
+             .where(Answer.submission_id.in_(latest_ids), Answer.grade.in_(BAD))
+             .subquery())
+    following = (select(Submission.observed_at)
+                 .where(Submission.site_id == marks.c.site_id, Submission.area_id == area_id,
+                        Submission.kind == "street", Submission.review_status != "flagged",
+                        Submission.observed_at > marks.c.last_good, Submission.observed_at < period.end)
+                 .order_by(Submission.observed_at).limit(1)
+                 .correlate(marks).scalar_subquery())
+    query = select(marks.c.site_id, marks.c.line_key, marks.c.last_good, marks.c.first_seen,
+                   following.label("following"))
     starts = {}
-    for row in marks:
-        times = visits.get(row.site_id, [])
-        last_good, first_seen = _aware(row.last_good), _aware(row.first_seen)
-        if last_good is None:
-            starts[(row.site_id, row.line_key)] = first_seen
-            continue
-        after = bisect.bisect_right(times, last_good)
-        if after < len(times):
-            starts[(row.site_id, row.line_key)] = times[after]
+    with _without_jit(session):
+        for row in session.execute(query):
+            start = row.first_seen if row.last_good is None else row.following
+            if start is not None:
+                starts[(row.site_id, row.line_key)] = _aware(start)
     return starts
+
+
+@contextmanager
+def _without_jit(session):
+    """PostgreSQL costs each correlated index probe pessimistically: a few hundred lines would
+    cross `jit_above_cost`, and compiling takes a second where running takes milliseconds."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    previous = session.execute(text("SELECT current_setting('jit')")).scalar()
+    session.execute(text("SELECT set_config('jit', 'off', true)"))
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('jit', :previous, true)"), {"previous": previous})
 
 
 def _aware(value):

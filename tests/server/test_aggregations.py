@@ -5,14 +5,18 @@ Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import insert
 
 from server import operations
 from server.coordinator import queries
 from server.extensions import db
-from server.models import Person, Submission
+from server.models import Answer, Person, Submission
+from server.seed_content import STREET_FORM
 from tests.conftest import mutation, street_answers, visit
 
 
@@ -152,3 +156,100 @@ def test_people_scoped_to_area(known):
     assert [p.display_name for p, _roles, _devices in people] == ["Ann", "Bob"]
     assert all(len(devices) == 1 for _p, _r, devices in people)
     assert db.session.query(Person).count() == 4
+
+
+# -- a random history, checked against figures worked out from every visit in Python -----------
+
+LINES = [(line["key"], section["theme"]) for section in STREET_FORM["sections"] for line in section["lines"]]
+SPRING = queries.Period(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 6, 1, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def history(make_area, make_site, publish_forms):
+    """Eight sites with a year of visits each grading every line; some flagged, some after the period.
+
+    Street 0 is written by hand: B, then C, then a flagged A, then D at the latest visit, so
+    its litter problem started with the C (the flagged A does not break the run). Street 1's
+    litter was never graded A or B, so its problem started at its first visit.
+    """
+    publish_forms()
+    area = make_area("history", "History")
+    make_area("next-door", "Next door")
+    sites = [make_site(area, f"Street {n}") for n in range(8)]
+    rep = operations.create_person("Rep", roles=[("street_rep", area)])
+    db.session.commit()
+    rng = random.Random(4)
+    visits = []  # (site_id, observed_at, flagged, {line_key: grade})
+
+    def add(site, observed_at, grades, flagged=False):
+        visits.append((site.id, observed_at, flagged, grades))
+
+    base = datetime(2025, 1, 1, 9, tzinfo=timezone.utc)
+    every = {key: "A" for key, _theme in LINES}
+    for days, grade, flagged in ((10, "B", False), (40, "C", False), (70, "A", True), (100, "D", False)):
+        add(sites[0], base + timedelta(days=days), every | {"litter": grade}, flagged)
+    for n, site in enumerate(sites[1:], 1):
+        badness = n % 4
+        for _visit in range(rng.randrange(8, 25)):
+            grades = {key: "ABCD"[max(0, min(3, round(rng.gauss(badness * 0.8, 0.9))))] for key, _theme in LINES}
+            if n == 1:
+                grades["litter"] = rng.choice("CD")
+            add(site, base + timedelta(days=rng.uniform(0, 200), minutes=rng.randrange(600)), grades,
+                flagged=rng.random() < 0.12)
+    submissions, answers = [], []
+    for site_id, observed_at, flagged, grades in visits:
+        submission_id = str(uuid.uuid4())
+        submissions.append({
+            "id": submission_id, "form_id": "street", "form_version": 1, "kind": "street", "area_id": area.id,
+            "site_id": site_id, "person_id": rep.id, "observed_at": observed_at, "observed_offset": "+00:00",
+            "received_at": observed_at, "notes": "", "payload_hash": "sha256:" + submission_id, "data": {},
+            "review_status": "flagged" if flagged else "accepted"})
+        answers += [{"submission_id": submission_id, "line_key": key, "theme": theme, "grade": grades[key],
+                     "area_id": area.id, "site_id": site_id, "kind": "street", "observed_at": observed_at}
+                    for key, theme in LINES]
+    db.session.execute(insert(Submission), submissions)
+    db.session.execute(insert(Answer), answers)
+    db.session.commit()
+    return {"area": area, "sites": sites, "visits": visits}
+
+
+def expected_priorities(visits, period):
+    """The priority list's (site, line, grade, previous grade, since), from every visit in turn."""
+    by_site: dict[str, list] = {}
+    for site_id, observed_at, flagged, grades in sorted(visits, key=lambda v: v[1]):
+        if not flagged and observed_at < period.end:
+            by_site.setdefault(site_id, []).append((observed_at, grades))
+    expected = set()
+    for site_id, seen in by_site.items():
+        latest_at, latest = seen[-1]
+        if latest_at < period.start:
+            continue
+        before = seen[-2][1] if len(seen) > 1 else {}
+        for key, grade in latest.items():
+            previous = before.get(key)
+            if grade not in "CD" and not (previous and grade > previous):
+                continue
+            since = None
+            if grade in "CD":
+                good = [n for n, (_at, grades) in enumerate(seen) if grades[key] in "AB"]
+                since = seen[good[-1] + 1][0] if good else seen[0][0]
+            expected.add((site_id, key, grade, previous, since))
+    return expected
+
+
+@pytest.mark.parametrize("period", [SPRING, queries.Period(datetime(2025, 1, 1, tzinfo=timezone.utc),
+                                                           datetime(2026, 1, 1, tzinfo=timezone.utc))])
+def test_priority_list_agrees_with_every_visit(history, period):
+    rows = queries.priority_list(db.session, history["area"].id, period)
+    got = {(r.site_id, r.line_key, r.grade, r.previous_grade, r.since) for r in rows}
+    expected = expected_priorities(history["visits"], period)
+    assert got == expected
+    assert sum(1 for row in expected if row[4] is not None) >= 10
+
+
+def test_priority_since_skips_flagged_visits_and_counts_from_the_first_visit(history):
+    rows = {(r.site_name, r.line_key): r for r in queries.priority_list(db.session, history["area"].id, SPRING)}
+    base = datetime(2025, 1, 1, 9, tzinfo=timezone.utc)
+    assert rows[("Street 0", "litter")].since == base + timedelta(days=40)
+    street_1 = [v for v in history["visits"] if v[0] == history["sites"][1].id and not v[2] and v[1] < SPRING.end]
+    assert rows[("Street 1", "litter")].since == min(v[1] for v in street_1)
