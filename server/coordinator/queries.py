@@ -244,21 +244,29 @@ def trend_table(session, area_id: str, period: Period, by: str = "line") -> Tren
     """Month by month, the share of street grades that were C or D, by line or by theme."""
     if by not in ("line", "theme"):
         raise ValueError("by must be 'line' or 'theme'")
-    key = Answer.line_key if by == "line" else Answer.theme
+    by_theme, by_line = trend_tables(session, area_id, period)
+    return by_line if by == "line" else by_theme
+
+
+def trend_tables(session, area_id: str, period: Period) -> tuple[TrendTable, TrendTable]:
+    """Both trend tables, (by theme, by line), from one grouped scan of the period's street grades."""
     month = month_bucket(session, Answer.observed_at)
     query = (
-        select(month.label("month"), key.label("key"), func.count().label("graded"),
+        select(month.label("month"), Answer.theme, Answer.line_key, func.count().label("graded"),
                func.sum(case((Answer.grade.in_(BAD), 1), else_=0)).label("bad"))
         .where(_street_grades(area_id), Answer.observed_at >= period.start, Answer.observed_at < period.end)
-        .group_by(month, key)
+        .group_by(month, Answer.theme, Answer.line_key)
     )
-    table = TrendTable(months=months_between(period), keys=[])
-    keys = set()
+    months = months_between(period)
+    by_theme, by_line = TrendTable(months=months, keys=[]), TrendTable(months=months, keys=[])
     for row in session.execute(query):
-        table.cells[(row.month, row.key)] = (int(row.graded), int(row.bad or 0))
-        keys.add(row.key)
-    table.keys = sorted(keys)
-    return table
+        counts = (int(row.graded), int(row.bad or 0))
+        for table, key in ((by_theme, row.theme), (by_line, row.line_key)):
+            graded, bad = table.cells.get((row.month, key), (0, 0))
+            table.cells[(row.month, key)] = (graded + counts[0], bad + counts[1])
+    for table in (by_theme, by_line):
+        table.keys = sorted({key for _month, key in table.cells})
+    return by_theme, by_line
 
 
 def grade_shares_by_theme(session, area_id: str, period: Period) -> dict[str, dict[str, int]]:

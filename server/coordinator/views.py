@@ -134,8 +134,7 @@ def trends(slug):
     area = area_or_404(slug)
     period = requested_period(365)
     lines = queries.street_lines(db.session, area.id)
-    by_theme = queries.trend_table(db.session, area.id, period, by="theme")
-    by_line = queries.trend_table(db.session, area.id, period, by="line")
+    by_theme, by_line = queries.trend_tables(db.session, area.id, period)
     theme_charts = [(key, _chart(f"theme-{n}", key, by_theme)) for n, key in enumerate(by_theme.keys)]
     line_order = [k for k in lines if k in by_line.keys] + [k for k in by_line.keys if k not in lines]
     line_charts = [(key, _chart(f"line-{n}", lines.get(key, {}).get("label", key), by_line, key))

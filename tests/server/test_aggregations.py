@@ -253,3 +253,21 @@ def test_priority_since_skips_flagged_visits_and_counts_from_the_first_visit(his
     assert rows[("Street 0", "litter")].since == base + timedelta(days=40)
     street_1 = [v for v in history["visits"] if v[0] == history["sites"][1].id and not v[2] and v[1] < SPRING.end]
     assert rows[("Street 1", "litter")].since == min(v[1] for v in street_1)
+
+
+def test_trend_tables_agree_with_every_visit(history):
+    by_theme, by_line = queries.trend_tables(db.session, history["area"].id, SPRING)
+    theme_of = dict(LINES)
+    expected_theme, expected_line = {}, {}
+    for _site, observed_at, flagged, grades in history["visits"]:
+        if flagged or not SPRING.start <= observed_at < SPRING.end:
+            continue
+        month = observed_at.strftime("%Y-%m")
+        for key, grade in grades.items():
+            for cells, cell in ((expected_theme, (month, theme_of[key])), (expected_line, (month, key))):
+                graded, bad = cells.get(cell, (0, 0))
+                cells[cell] = (graded + 1, bad + (grade in "CD"))
+    assert by_theme.cells == expected_theme and by_line.cells == expected_line
+    assert by_line.keys == sorted(theme_of) and by_theme.keys == sorted(set(theme_of.values()))
+    assert by_line.months == ["2025-03", "2025-04", "2025-05"]
+    assert queries.trend_table(db.session, history["area"].id, SPRING, by="theme").cells == expected_theme
