@@ -46,8 +46,11 @@ def _iso(moment) -> str:
     return moment.isoformat() if moment else ""
 
 
-def submission_rows(session, area_id: str, page: int = PAGE):
-    """Every graded line of the area's submissions, oldest visit first, read `page` visits at a time."""
+def _visits_with_lines(session, area_id: str, page: int):
+    """Each of the area's visits that graded a line, oldest first, as (its shared columns, its graded lines).
+
+    Read `page` visits at a time. The shared columns are formatted once per visit, not once per line.
+    """
     names = dict(session.execute(select(Site.id, Site.name).where(Site.area_id == area_id)).all())
     after = None
     while True:
@@ -62,36 +65,54 @@ def submission_rows(session, area_id: str, page: int = PAGE):
         if not visits:
             return
         after = (visits[-1].observed_at, visits[-1].id)
-        answers: dict[str, list] = {}
-        for row in session.execute(
+        lines: dict[str, list] = {}
+        for submission_id, line_key, theme, grade, note, photos in session.execute(
             select(Answer.submission_id, Answer.line_key, Answer.theme, Answer.grade, Answer.note, Answer.photos)
             .where(Answer.submission_id.in_([v.id for v in visits]), Answer.grade.is_not(None))
             .order_by(Answer.submission_id, Answer.line_key)
         ):
-            answers.setdefault(row.submission_id, []).append(row)
+            lines.setdefault(submission_id, []).append((line_key, theme, grade, note or "", " ".join(photos or ())))
         for v in visits:
-            for a in answers.get(v.id, ()):
-                yield (v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, ""),
-                       _iso(v.observed_at), _iso(v.received_at), v.review_status, a.line_key, a.theme, a.grade,
-                       a.note or "", " ".join(a.photos or ()))
+            if v.id in lines:
+                yield ((v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, ""),
+                        _iso(v.observed_at), _iso(v.received_at), v.review_status), lines[v.id])
         # Rows were read as plain tuples; nothing accumulates in the session between pages.
         if len(visits) < page:
             return
 
 
+def submission_rows(session, area_id: str, page: int = PAGE):
+    """Every graded line of the area's submissions, oldest visit first, read `page` visits at a time."""
+    for shared, lines in _visits_with_lines(session, area_id, page):
+        for line in lines:
+            yield shared + line
+
+
 def submissions_csv_chunks(session, area_id: str):
     """The submissions CSV, a page of rows per chunk."""
     yield _csv_line(SUBMISSION_COLUMNS)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    buffer, scratch = io.StringIO(), io.StringIO()
+    writer, line_writer = csv.writer(buffer), csv.writer(scratch)
     count = 0
-    for row in submission_rows(session, area_id):
-        writer.writerow(row)
-        count += 1
-        if count % 2000 == 0:
+    for shared, lines in _visits_with_lines(session, area_id, PAGE):
+        # The visit's columns are written once and put before each of its lines. CSV quotes
+        # each field on its own, so this is the text writing whole rows gives, unless a line
+        # holds a line break of its own: then its rows are written whole.
+        scratch.seek(0)
+        scratch.truncate()
+        line_writer.writerows(lines)
+        text = scratch.getvalue()
+        if text.count("\n") == len(lines) and text.count("\r") == len(lines):
+            prefix = _csv_line(shared)[:-2] + ","
+            buffer.write(prefix + ("\r\n" + prefix).join(text.split("\r\n")[:-1]) + "\r\n")
+        else:
+            writer.writerows([shared + line for line in lines])
+        count += len(lines)
+        if count >= 2000:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+            count = 0
     yield buffer.getvalue()
 
 
