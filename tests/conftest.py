@@ -169,3 +169,14 @@ def mutation(data, *, kind="submission.create", mid=None, seq=1, hash_of=None):
     """A mutation envelope around `data`, its hash computed the canonical way."""
     return {"mid": mid or str(uuid.uuid4()), "seq": seq, "type": kind,
             "payload_hash": payload_hash(data if hash_of is None else hash_of), "data": data}
+
+
+def sign_in(client, email, password="correct horse battery"):
+    """Sign in through the login form; returns the session's CSRF token for later posts."""
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf"]
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+    assert response.status_code == 302
+    with client.session_transaction() as session:
+        return session["csrf"]

@@ -80,23 +80,11 @@ def new_form_draft(slug, form_id):
 def form_version(slug, form_id, version):
     """A form version: its definition (editable while a draft) and a preview as the phone shows it."""
     area = area_or_404(slug)
-    found = _form_version_or_404(area, form_id, version)
-    errors, text = {}, _pretty(found.definition)
-    if request.method == "POST":
-        text = request.form.get("definition", "")
-        definition, errors = _parse_definition(text)
-        if definition is not None:
-            try:
-                operations.update_form_draft(found, definition)
-                db.session.commit()
-                flash(_("Draft saved."))
-                return redirect(url_for("coordinator.form_version", slug=slug, form_id=form_id, version=version))
-            except operations.OperationError as problem:
-                db.session.rollback()
-                found = _form_version_or_404(area, form_id, version)
-                errors = problem.errors or {"definition": [problem.message]}
-    return render_template("coordinator/form_version.html", area=area, version=found, text=text,
-                           errors=errors), (400 if errors else 200)
+    return _edit_draft(
+        area, lambda: _form_version_or_404(area, form_id, version), operations.update_form_draft,
+        "coordinator/form_version.html",
+        url_for("coordinator.form_version", slug=slug, form_id=form_id, version=version),
+    )
 
 
 @bp.post("/<slug>/forms/<form_id>/<int:version>/publish")
@@ -173,24 +161,31 @@ def new_agreement_draft(slug, agreement_id):
 def agreement_version(slug, agreement_id, version):
     """An agreement version: editable while a draft, with a preview of our part and your part."""
     area = area_or_404(slug)
-    found = _agreement_version_or_404(area, agreement_id, version)
+    return _edit_draft(
+        area, lambda: _agreement_version_or_404(area, agreement_id, version), operations.update_agreement_draft,
+        "coordinator/agreement_version.html",
+        url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement_id, version=version),
+    )
+
+
+def _edit_draft(area, load, update, template: str, here: str):
+    """Show a form or agreement version; on POST, save its edited definition while it is a draft."""
+    found = load()
     errors, text = {}, _pretty(found.definition)
     if request.method == "POST":
         text = request.form.get("definition", "")
         definition, errors = _parse_definition(text)
         if definition is not None:
             try:
-                operations.update_agreement_draft(found, definition)
+                update(found, definition)
                 db.session.commit()
                 flash(_("Draft saved."))
-                return redirect(url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement_id,
-                                        version=version))
+                return redirect(here)
             except operations.OperationError as problem:
                 db.session.rollback()
-                found = _agreement_version_or_404(area, agreement_id, version)
+                found = load()  # the rollback expired it
                 errors = problem.errors or {"definition": [problem.message]}
-    return render_template("coordinator/agreement_version.html", area=area, version=found, text=text,
-                           errors=errors), (400 if errors else 200)
+    return render_template(template, area=area, version=found, text=text, errors=errors), (400 if errors else 200)
 
 
 @bp.post("/<slug>/agreement/<agreement_id>/<int:version>/publish")

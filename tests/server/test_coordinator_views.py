@@ -13,20 +13,10 @@ from server import operations
 from server.extensions import db
 from server.models import Action, AgreementVersion, Device, FormVersion, Submission
 from server.seed_content import AGREEMENT
-from tests.conftest import mutation, street_answers, visit
+from tests.conftest import mutation, sign_in, street_answers, visit
 
 PASSWORD = "correct horse battery"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def sign_in(client, email):
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf"]
-    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    with client.session_transaction() as session:
-        return session["csrf"]
 
 
 @pytest.fixture

@@ -13,21 +13,11 @@ from server import operations
 from server.blobs import store
 from server.extensions import db
 from server.models import Blob, Submission
-from tests.conftest import mutation, street_answers, visit
+from tests.conftest import mutation, sign_in, street_answers, visit
 
 PASSWORD = "correct horse battery"
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x01" * 40
 PHOTO_SHA = hashlib.sha256(PHOTO).hexdigest()
-
-
-def sign_in(client, email):
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf"]
-    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    with client.session_transaction() as session:
-        return session["csrf"]
 
 
 def upload(client, csrf, document, name="kerbside-unsent.json"):
