@@ -101,6 +101,8 @@ export async function queueDraft(draft, areaId) {
   const hash = await payloadHash(data); // before the transaction: no other awaits inside it
   const label = draft.site.mode === "new" ? { new_site: data.new_site.name } : { site_name: draft.site.site_name };
   return transact([STORES.drafts, STORES.outbox, STORES.meta], "readwrite", async (t) => {
+    // Already queued (a second tap on Save): one visit is never two outbox items.
+    if (!(await requestDone(t.objectStore(STORES.drafts).get(draft.id)))) return null;
     const meta = t.objectStore(STORES.meta);
     const seq = ((await requestDone(meta.get("seq"))) || 0) + 1;
     meta.put(seq, "seq");

@@ -288,8 +288,19 @@ export async function showDraft(main, app, draftId) {
         app.go("#/");
       }
     } }, t("delete_draft")));
+  let saving = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    // A double tap must not re-save the draft after it was queued, and so queue it twice.
+    if (saving) return;
+    saving = true;
+    try {
+      await submitVisit();
+    } finally {
+      saving = false;
+    }
+  });
+  async function submitVisit() {
     clearTimeout(timer);
     const missing = missingAnswers(definition, draft);
     if (draft.site.mode === "new" ? !draft.site.new_name.trim() : !draft.site.site_id) missing.site = t("needs_site");
@@ -323,7 +334,7 @@ export async function showDraft(main, app, draftId) {
     app.flash(t("saved"));
     app.go("#/");
     app.queued();
-  });
+  }
   screen(main, `${definition.title}`, form);
 }
 
