@@ -56,8 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale,
-                                 has_endpoint=lambda name: name in app.view_functions)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)
 
     from server import cli
 

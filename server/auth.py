@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from server.extensions import db
-from server.models import Device, Person, Role
+from server.models import Device, Person
 
 AUDIENCES = frozenset({"public", "device", "coordinator", "partner", "admin"})
 WEB_ROLES = ("coordinator", "partner", "admin")
@@ -207,10 +207,7 @@ def csrf_protected(view):
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if request.method == "POST":
-            sent = request.form.get("csrf_token", "")
-            if not hmac.compare_digest(sent, session.get("csrf", "")):
-                abort(400, description=_("This form has expired. Reload the page and try again."))
+        check_csrf()
         return view(*args, **kwargs)
 
     return wrapped

@@ -62,6 +62,21 @@ class LocalBlobStore:
             return handle.read()
 
 
+def keep(sha256: str, data: bytes, content_type: str, device_id: str | None) -> bool:
+    """Store a checked photo and its row, bytes first so a row never points at nothing; False if already here."""
+    from server import bulk
+    from server.extensions import db
+    from server.models import Blob, utcnow
+
+    if db.session.get(Blob, sha256) is not None:
+        return False
+    store().put(sha256, data)
+    row = {"sha256": sha256, "content_type": content_type, "size": len(data), "device_id": device_id,
+           "created_at": utcnow()}
+    bulk.insert_new(db.session, Blob.__table__, [row], "sha256")
+    return True
+
+
 def store() -> BlobStore:
     """The app's blob store, made on first use from BLOB_DIR."""
     found = current_app.extensions.get("kerbside_blobs")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server import operations, push
 from server.auth import hash_password
 from server.extensions import db
-from server.models import Area, Device, Person, Role
+from server.models import Area, Device, Person
 from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_shop_form
 from sync.protocol import payload_hash
 

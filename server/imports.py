@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from server import auth, blobs, operations, push
 from server.auth import allow
 from server.extensions import db
-from server.models import Blob, Device, utcnow
+from server.models import Device
 from sync.protocol import MAX_MUTATIONS_PER_REQUEST
 
 bp = Blueprint("imports", __name__)
@@ -80,15 +80,8 @@ def _store_photos(photos: dict, device: Device) -> int:
         content_type = blobs.image_type(data)
         if content_type is None:
             raise ImportProblem(_("This export file holds a photo that is not a JPEG, PNG or WebP image."))
-        if db.session.get(Blob, sha256) is not None:
-            continue
-        blobs.store().put(sha256, data)  # bytes first, so a row never points at nothing
-        db.session.execute(
-            push._insert_ignoring_conflicts(Blob.__table__, ["sha256"]),
-            [{"sha256": sha256, "content_type": content_type, "size": len(data), "device_id": device.id,
-              "created_at": utcnow()}],
-        )
-        stored += 1
+        if blobs.keep(sha256, data, content_type, device.id):
+            stored += 1
     db.session.commit()
     return stored
 

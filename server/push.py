@@ -19,12 +19,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from server import bulk, changes, schemas
 from server.extensions import db
@@ -473,12 +472,6 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
 
 
 # -- 2. claim the mids ----------------------------------------------------------------------
-
-
-def _insert_ignoring_conflicts(table, index_elements):
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def _claim(ctx: Context, items: list[Item]) -> set[str]:

@@ -16,7 +16,6 @@ from server.errors import ApiError
 from server.extensions import db
 from server.limits import ConcurrencyGate, RateLimiter
 from server.models import Area, Blob, utcnow
-from server.push import _insert_ignoring_conflicts
 from sync.protocol import (
     MAX_BLOB_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
@@ -185,12 +184,7 @@ def blob(sha256):
                        {"body": [_("Not a JPEG, PNG or WebP image.")]})
     status = 200 if exists else 201
     if not exists:
-        blobs.store().put(sha256, data)  # bytes first, so a row never points at nothing
-        db.session.execute(
-            _insert_ignoring_conflicts(Blob.__table__, ["sha256"]),
-            [{"sha256": sha256, "content_type": content_type, "size": len(data), "device_id": g.device.id,
-              "created_at": utcnow()}],
-        )
+        blobs.keep(sha256, data, content_type, g.device.id)
         db.session.commit()
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from server import auth, blobs, operations
 from server.auth import allow
 from server.coordinator import bp, charts, queries
-from server.coordinator.common import area_or_404, is_coordinator, period_args, requested_period
+from server.coordinator.common import area_or_404, period_args, requested_period
 from server.extensions import db
 from server.models import Action, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
 
