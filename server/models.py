@@ -304,8 +304,6 @@ class Submission(db.Model):
     __table_args__ = (
         Index("ix_submission_area_observed", "area_id", "observed_at"),
         Index("ix_submission_site_observed", "site_id", "observed_at"),
-        Index("ix_submission_person_received", "person_id", "received_at"),
-        Index("ix_submission_form", "form_id", "form_version"),
     )
 
 
@@ -327,7 +325,6 @@ class Answer(db.Model):
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (
         CheckConstraint("grade IS NULL OR grade IN ('A','B','C','D')", name="grade_letter"),
-        Index("ix_answer_area_line_observed", "area_id", "line_key", "observed_at"),
         Index("ix_answer_site_line_observed", "site_id", "line_key", "observed_at"),
         Index("ix_answer_area_theme_observed", "area_id", "theme", "observed_at"),
     )
@@ -379,7 +376,7 @@ class MutationLog(db.Model):
 
     __tablename__ = "mutation_log"
     mid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    device_id: Mapped[str] = mapped_column(ForeignKey("device.id"), index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("device.id"))
     seq: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(32))
     payload_hash: Mapped[str] = mapped_column(String(80))
