@@ -9,7 +9,7 @@ from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from server import auth, errors
+from server import auth, errors, jsonio
 from server.config import DEFAULTS, from_environment
 from server import extensions
 from server.extensions import assets, babel, db, migrate
@@ -34,6 +34,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` on top."""
     app = Flask(__name__, instance_path=os.environ.get("KERBSIDE_INSTANCE") or None)
+    app.json = jsonio.JSONProvider(app)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(DEFAULTS)
     app.config.update(from_environment(app.instance_path))

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from server import blobs, operations, pull, push, schemas
+from server import blobs, jsonio, operations, pull, push, schemas
 from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
@@ -25,6 +25,7 @@ from sync.protocol import (
 )
 
 blp = Blueprint("sync", __name__, url_prefix="/api/sync/v1", description="Sync protocol v1 for field devices.")
+blp.ARGUMENTS_PARSER = jsonio.CachedJSONParser()
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RETRY_AFTER_CONFLICT_S = 1

@@ -1,0 +1,45 @@
+"""JSON in and out of the API with orjson, which parses and writes it several times faster.
+
+A push of 100 visits is about 100 KB of JSON each way; with the standard library, reading and
+writing it cost the worker more than the SQL that stores the visits. Output stays what
+Flask's provider writes, byte for byte in meaning: dates go through Flask's own converter
+(HTTP dates), keys need not be strings, and debug mode still pretty-prints.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import orjson
+from flask.json.provider import DefaultJSONProvider
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+class JSONProvider(DefaultJSONProvider):
+    def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
+        if kwargs:
+            return super().loads(s, **kwargs)
+        # orjson.JSONDecodeError is a ValueError, so Flask answers bad JSON as before.
+        return orjson.loads(s)
+
+    def response(self, *args: t.Any, **kwargs: t.Any):
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(orjson.dumps(obj, default=self.default, option=_OPTIONS) + b"\n",
+                                        mimetype=self.mimetype)
+
+
+class CachedJSONParser(FlaskParser):
+    """webargs reads the body Flask has already parsed, instead of parsing it a second time."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        body = req.get_json(silent=True)
+        if body is None:
+            return super()._raw_load_json(req)  # words the error for a body that is not JSON
+        return body
