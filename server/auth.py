@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from server.extensions import db
 from server.models import Device, Person
@@ -118,9 +119,11 @@ def authenticate_device():
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise DeviceAuthError("token_missing", _("This device is not signed in. Join with an invite code."))
+    # The person and their roles come in the same query: every sync needs them for its scope.
     device = db.session.execute(
         select(Device).where(Device.token_hash == token_hash(token.strip()))
-    ).scalar_one_or_none()
+        .options(joinedload(Device.person).joinedload(Person.roles))
+    ).unique().scalar_one_or_none()
     if device is None:
         raise DeviceAuthError("token_invalid", _("This device's sign-in is not recognised. Join again with a new invite code."))
     if device.revoked_at is not None:

@@ -3,15 +3,17 @@
 On PostgreSQL new rows go in with one `COPY ... FROM STDIN` per table, inside the caller's
 transaction: no statement per row to bind and execute (a push of 100 visits writes 1,200
 answer rows), and psycopg formats the rows in C. Inserts that must skip existing keys, and
-updates of one column, send one array per column to a single statement over `unnest(...)`.
+updates of one column, send the rows as one JSON parameter to a single statement over
+`json_populate_recordset(...)`.
 Elsewhere SQLAlchemy's executemany is used: SQLite runs it row by row in C, without round
 trips.
 """
 
 from __future__ import annotations
 
-import json
 from operator import itemgetter
+
+import orjson
 
 from sqlalchemy import JSON, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,12 +41,12 @@ def insert_new(session, table: Table, rows: list[dict], key: str) -> list:
     columns = list(rows[0])
     if dialect.name == "postgresql" and not _python_defaults(table, columns):
         quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in columns)
         statement = _statement(session, ("insert_new", table.name, tuple(columns), key), lambda: (
-            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-            f"({', '.join(quote(name) for name in columns)}) SELECT * FROM unnest({_arrays(table, columns, dialect)}) "
-            f"ON CONFLICT ({quote(key)}) DO NOTHING RETURNING {quote(key)}"
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+            f"SELECT {names} FROM {_recordset(table, dialect)} ON CONFLICT ({quote(key)}) DO NOTHING RETURNING {quote(key)}"
         ))
-        return list(session.execute(statement, _array_params(table, columns, rows, dialect)).scalars())
+        return list(session.execute(statement, {"rows": _json_rows(table, columns, rows, dialect)}).scalars())
     module = postgresql if dialect.name == "postgresql" else sqlite
     statement = module.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
     return list(session.scalars(statement, rows))
@@ -59,11 +61,11 @@ def update_column(session, table: Table, key: str, column: str, values: dict) ->
         quote = dialect.identifier_preparer.quote
         name = dialect.identifier_preparer.format_table(table)
         statement = _statement(session, ("update_column", table.name, key, column), lambda: (
-            f"UPDATE {name} SET {quote(column)} = v.val FROM unnest({_arrays(table, [key, column], dialect)}) "
-            f"AS v(k, val) WHERE {name}.{quote(key)} = v.k"
+            f"UPDATE {name} SET {quote(column)} = v.{quote(column)} FROM {_recordset(table, dialect)} AS v "
+            f"WHERE {name}.{quote(key)} = v.{quote(key)}"
         ))
         rows = [{key: k, column: v} for k, v in values.items()]
-        session.execute(statement, _array_params(table, [key, column], rows, dialect))
+        session.execute(statement, {"rows": _json_rows(table, [key, column], rows, dialect)})
         return
     session.execute(
         update(table).where(table.c[key] == bindparam("b_key")).values({column: bindparam("b_value")}),
@@ -82,9 +84,9 @@ def _python_defaults(table: Table, columns: list[str]) -> bool:
 
 
 def _json_text(value) -> str:
-    # As SQLAlchemy's JSON type stores values: json.dumps text, None as JSON null. Most JSON
-    # cells of a visit's answers are empty: skip the encoder for them.
-    return "null" if value is None else json.dumps(value)
+    # As SQLAlchemy's JSON type stores values: JSON text, None as JSON null. Most JSON cells
+    # of a visit's answers are empty: skip the encoder for them.
+    return "null" if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _converters(table: Table, columns: list[str], dialect) -> list:
@@ -103,19 +105,21 @@ def _statement(session, key, build):
     return statement
 
 
-def _arrays(table: Table, columns: list[str], dialect) -> str:
-    return ", ".join(
-        f"CAST(:c{n} AS {'JSON' if isinstance(table.c[name].type, JSON) else table.c[name].type.compile(dialect=dialect)}[])"
-        for n, name in enumerate(columns)
-    )
+def _recordset(table: Table, dialect) -> str:
+    # The rows travel as one JSON array that PostgreSQL turns into records of the table's own
+    # type: one parameter, written by orjson, instead of one array per column dumped in Python.
+    return f"json_populate_recordset(NULL::{dialect.identifier_preparer.format_table(table)}, CAST(:rows AS JSON))"
 
 
-def _array_params(table: Table, columns: list[str], rows: list[dict], dialect) -> dict:
-    params = {}
-    for n, (name, convert) in enumerate(zip(columns, _converters(table, columns, dialect))):
-        values = [row[name] for row in rows]
-        params[f"c{n}"] = values if convert is None else [convert(value) for value in values]
-    return params
+def _json_rows(table: Table, columns: list[str], rows: list[dict], dialect) -> str:
+    converting = [(name, convert) for name, convert in zip(columns, _converters(table, columns, dialect))
+                  if convert and not isinstance(table.c[name].type, JSON)]
+    if converting:
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            for name, convert in converting:
+                row[name] = convert(row[name])
+    return orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _copy(session, table: Table, columns: list[str], rows: list[dict]):

@@ -32,6 +32,7 @@ from server.models import (
     Answer,
     Blob,
     Device,
+    Form,
     FormVersion,
     MutationAudit,
     MutationLog,
@@ -46,7 +47,7 @@ from sync.protocol import MUTATION_TYPES, payload_hash
 from sync.validation import FormValidator, compile_form, parse_datetime
 
 # Published form versions never change, so one validator per version serves every push.
-_validators: dict[tuple[str, str, int], tuple[FormValidator, str | None]] = {}
+_validators: dict[tuple[str, str, int], FormValidator] = {}
 _validators_lock = threading.Lock()
 
 
@@ -208,13 +209,27 @@ def _repeated_in_batch(items: list[Item]):
             first[item.mid] = item
 
 
-def _validator(form_version: FormVersion) -> FormValidator:
-    key = (form_version.form_id, str(form_version.published_at), form_version.version)
+@dataclass(frozen=True)
+class AcceptedVersion:
+    """A published or retired form version, as a push needs it (not its definition)."""
+
+    form_id: str
+    version: int
+    kind: str
+    area_id: str | None
+    validator: FormValidator
+
+
+def _validator(form_id: str, version: int, published_at) -> FormValidator:
+    key = (form_id, str(published_at), version)
     found = _validators.get(key)
     if found is None:
+        definition = db.session.execute(
+            select(FormVersion.definition).where(FormVersion.form_id == form_id, FormVersion.version == version)
+        ).scalar_one()
         with _validators_lock:
-            found = _validators.setdefault(key, (compile_form(form_version.definition), form_version.form.area_id))
-    return found[0]
+            found = _validators.setdefault(key, compile_form(definition))
+    return found
 
 
 def _check_submissions(ctx: Context, items: list[Item]):
@@ -231,13 +246,13 @@ def _check_submissions(ctx: Context, items: list[Item]):
     form_keys = {(d["form"]["id"], d["form"]["version"]) for _i, d in loaded}
     versions = _form_versions(form_keys)
     site_ids = {d["site_id"] for _i, d in loaded if d.get("site_id")}
-    sites = {s.id: s for s in db.session.execute(select(Site).where(Site.id.in_(site_ids))).scalars()} if site_ids else {}
+    sites = {s.id: s for s in db.session.execute(select(Site.id, Site.area_id).where(Site.id.in_(site_ids)))} if site_ids else {}
     ids = {d["id"] for _i, d in loaded}
     existing = dict(
         db.session.execute(select(Submission.id, Submission.payload_hash).where(Submission.id.in_(ids))).all()
     ) if ids else {}
     photos_wanted = set()
-    checked: list[tuple[Item, dict, FormVersion, FormValidator]] = []
+    checked: list[tuple[Item, dict, AcceptedVersion, FormValidator]] = []
     for item, data in loaded:
         version = versions.get((data["form"]["id"], data["form"]["version"]))
         if version is None:
@@ -248,7 +263,7 @@ def _check_submissions(ctx: Context, items: list[Item]):
                 {"form": [_("Unknown form version.")]},
             )
             continue
-        validator = _validator(version)
+        validator = version.validator
         problems = validator.validate(data["answers"], _)
         if problems:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), problems)
@@ -280,17 +295,24 @@ def _check_submissions(ctx: Context, items: list[Item]):
         _build_submission(ctx, item, data, version, validator, site, area_id, now)
 
 
-def _form_versions(keys) -> dict:
+def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
+    """The accepted versions among `keys`, read without their definitions (validators are cached)."""
     if not keys:
         return {}
-    form_ids = {form_id for form_id, _v in keys}
     rows = db.session.execute(
-        select(FormVersion).where(FormVersion.form_id.in_(form_ids), FormVersion.status.in_(("published", "retired")))
-    ).scalars()
-    return {(v.form_id, v.version): v for v in rows if (v.form_id, v.version) in keys}
+        select(FormVersion.form_id, FormVersion.version, FormVersion.published_at, Form.kind, Form.area_id)
+        .join(Form, Form.id == FormVersion.form_id)
+        .where(FormVersion.form_id.in_({form_id for form_id, _v in keys}),
+               FormVersion.status.in_(("published", "retired")))
+    )
+    return {
+        (row.form_id, row.version): AcceptedVersion(row.form_id, row.version, row.kind, row.area_id,
+                                                    _validator(row.form_id, row.version, row.published_at))
+        for row in rows if (row.form_id, row.version) in keys
+    }
 
 
-def _submission_area(ctx: Context, item: Item, data: dict, site: Site | None, version: FormVersion) -> str | None:
+def _submission_area(ctx: Context, item: Item, data: dict, site, version: AcceptedVersion) -> str | None:
     """The area the visit belongs to, after checking the volunteer may report there."""
     if data.get("site_id"):
         if site is None or site.area_id not in ctx.area_ids:
@@ -302,10 +324,10 @@ def _submission_area(ctx: Context, item: Item, data: dict, site: Site | None, ve
         if area_id not in ctx.area_ids:
             item.reject("area_required", _("Say which of your areas the new site is in."), {"area_id": [_("Choose one of your areas.")]})
             return None
-    if version.form.area_id not in (None, area_id):
+    if version.area_id not in (None, area_id):
         item.reject("form_not_for_area", _("This form is not used in that area."), {"form": [_("Not a form of this area.")]})
         return None
-    kind = version.form.kind
+    kind = version.kind
     allowed = {"street": {"street_rep"}, "checklist": {"street_rep", "mystery_shopper"}, "mystery_shop": {"mystery_shopper"}}[kind]
     roles = ctx.roles_by_area.get(area_id, set()) | ctx.roles_by_area.get(None, set())
     if not roles & (allowed | {"coordinator", "admin"}):
@@ -316,7 +338,7 @@ def _submission_area(ctx: Context, item: Item, data: dict, site: Site | None, ve
 
 def _build_submission(ctx, item, data, version, validator, site, area_id, now):
     observed = parse_datetime(data["observed_at"])
-    kind = version.form.kind  # read once: an ORM attribute costs more than a local, per answer line
+    kind = version.kind
     new_site_row = None
     if site is None:
         new_site = data["new_site"]
