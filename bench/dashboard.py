@@ -33,6 +33,7 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
+from server.cli import drop_all_tables  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import Answer, Area, Device, Person, Role, Site, Submission  # noqa: E402
 from server.seed_content import STREET_FORM  # noqa: E402
@@ -54,7 +55,7 @@ def make_app(url: str):
 def fill(visits: int, seed: int = 4) -> dict:
     """A fresh schema with `visits` street visits spread over 20 areas and two years."""
     rng = random.Random(seed)
-    db.drop_all()
+    drop_all_tables()
     db.create_all()
     operations.init_state()
     form = operations.draft_form_version("street", STREET_FORM)

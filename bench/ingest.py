@@ -47,6 +47,7 @@ from bench.report import machine, write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
 from server import bulk  # noqa: E402
 from server.changes import my_submission_record, take_seqs  # noqa: E402
+from server.cli import drop_all_tables  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import Answer, Area, Change, ChangeCounter, MutationLog, Submission  # noqa: E402
 from server.models import Device as DeviceRow  # noqa: E402
@@ -129,10 +130,7 @@ def fresh_database(url: str, instance: str, devices: int) -> dict:
     app = _app(url, instance)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-            db.drop_all()
-            db.session.commit()
+            drop_all_tables()
         if _has_migrations():
             from server.cli import upgrade_database
 

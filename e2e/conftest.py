@@ -17,6 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from server import create_app, operations
+from server.cli import drop_all_tables
 from server.demo import load_demo
 from server.extensions import db
 from server.models import Area
@@ -77,7 +78,7 @@ def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer,
         "SYNC_RATE_PER_MINUTE": 10_000,
     })
     with app.app_context():
-        db.drop_all()
+        drop_all_tables()
         db.create_all()
         operations.init_state()
         db.session.commit()

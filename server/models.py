@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server import integrity
 from server.extensions import db
 
 ROLES = ("street_rep", "mystery_shopper", "coordinator", "partner", "admin")
@@ -311,7 +312,8 @@ class Answer(db.Model):
     """One answered line of a submission; grades as letters that SQL can count."""
 
     __tablename__ = "answer"
-    submission_id: Mapped[str] = mapped_column(ForeignKey("submission.id"), primary_key=True)
+    # Its submission must exist: enforced per statement by server.integrity, not a foreign key.
+    submission_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     line_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     theme: Mapped[str] = mapped_column(String(200), default="")
     grade: Mapped[str | None] = mapped_column(String(1))
@@ -422,3 +424,7 @@ class Change(db.Model):
         Index("ix_change_area_seq", "area_id", "seq"),
         Index("ix_change_person_seq", "person_id", "seq"),
     )
+
+
+integrity.attach(Submission.__table__)
+integrity.attach(Answer.__table__)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from server import create_app, operations
+from server.cli import drop_all_tables
 from server.extensions import db
 from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_shop_form
 from sync.protocol import payload_hash
@@ -33,9 +34,7 @@ def _postgres_schema():
         return
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "SECRET_KEY": "test"})
     with app.app_context():
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        db.drop_all()
+        drop_all_tables()
         db.create_all()
         yield app
         db.session.remove()

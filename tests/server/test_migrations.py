@@ -7,8 +7,9 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from server import create_app
 from server.extensions import db
@@ -58,5 +59,22 @@ def test_comparison_notices_a_missing_table(empty_database_url, tmp_path):
         with db.engine.connect() as conn:
             differences = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert any(diff[0] == "add_table" and diff[1].name == "mutation_audit" for diff in differences)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_migrated_database_refuses_an_answer_without_its_submission(empty_database_url, tmp_path):
+    """The guard that replaced the answer's foreign key is installed by the migration, and can
+    be taken out and put back (downgrade, upgrade)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "t", "BLOB_DIR": str(tmp_path)})
+    orphan = text("INSERT INTO answer (submission_id, line_key, theme, area_id, kind, observed_at) "
+                  "VALUES ('no-such-visit', 'litter', '', 'area', 'street', CURRENT_TIMESTAMP)")
+    with app.app_context():
+        upgrade()
+        downgrade(revision="9e9d20bb4ecf")
+        upgrade()
+        with pytest.raises(IntegrityError):
+            with db.engine.begin() as conn:
+                conn.execute(orphan)
         db.session.remove()
         db.engine.dispose()
