@@ -328,7 +328,8 @@ class Answer(db.Model):
     __table_args__ = (
         CheckConstraint("grade IS NULL OR grade IN ('A','B','C','D')", name="grade_letter"),
         Index("ix_answer_site_line_observed", "site_id", "line_key", "observed_at"),
-        Index("ix_answer_area_theme_observed", "area_id", "theme", "observed_at"),
+        # The area's pages filter on kind and a period (trends, coverage, mystery shops).
+        Index("ix_answer_area_kind_observed", "area_id", "kind", "observed_at"),
     )
 
 
