@@ -252,7 +252,7 @@ def _check_submissions(ctx: Context, items: list[Item]):
         db.session.execute(select(Submission.id, Submission.payload_hash).where(Submission.id.in_(ids))).all()
     ) if ids else {}
     photos_wanted = set()
-    checked: list[tuple[Item, dict, AcceptedVersion, FormValidator]] = []
+    checked: list[tuple[Item, dict, AcceptedVersion]] = []
     for item, data in loaded:
         version = versions.get((data["form"]["id"], data["form"]["version"]))
         if version is None:
@@ -263,8 +263,7 @@ def _check_submissions(ctx: Context, items: list[Item]):
                 {"form": [_("Unknown form version.")]},
             )
             continue
-        validator = version.validator
-        problems = validator.validate(data["answers"], _)
+        problems = version.validator.validate(data["answers"], _)
         if problems:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), problems)
             continue
@@ -277,22 +276,22 @@ def _check_submissions(ctx: Context, items: list[Item]):
                             {"id": [_("Already used by another visit.")]})
             continue
         existing[data["id"]] = item.hash
-        photos_wanted |= validator.photos(data["answers"])
-        checked.append((item, data, version, validator))
+        photos_wanted |= version.validator.photos(data["answers"])
+        checked.append((item, data, version))
 
     present = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(photos_wanted))).scalars()) if photos_wanted else set()
     now = utcnow()
-    for item, data, version, validator in checked:
+    for item, data, version in checked:
         site = sites.get(data.get("site_id")) if data.get("site_id") else None
         area_id = _submission_area(ctx, item, data, site, version)
         if area_id is None:
             continue
-        missing = sorted(validator.photos(data["answers"]) - present)
+        missing = sorted(version.validator.photos(data["answers"]) - present)
         if missing:
             item.finish("deferred", code="attachment_missing", retry_after_s=30, missing=missing,
                         message=_("Photos are still on their way; this will be sent again."))
             continue
-        _build_submission(ctx, item, data, version, validator, site, area_id, now)
+        _build_submission(ctx, item, data, version, site, area_id, now)
 
 
 def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
@@ -336,9 +335,9 @@ def _submission_area(ctx: Context, item: Item, data: dict, site, version: Accept
     return area_id
 
 
-def _build_submission(ctx, item, data, version, validator, site, area_id, now):
+def _build_submission(ctx, item, data, version: AcceptedVersion, site, area_id, now):
     observed = parse_datetime(data["observed_at"])
-    kind = version.kind
+    kind, lines = version.kind, version.validator.lines
     new_site_row = None
     if site is None:
         new_site = data["new_site"]
@@ -383,7 +382,7 @@ def _build_submission(ctx, item, data, version, validator, site, area_id, now):
             {
                 "submission_id": data["id"],
                 "line_key": key,
-                "theme": validator.lines[key].theme,
+                "theme": lines[key].theme,
                 "grade": answer.get("grade"),
                 "value": _answer_value(answer),
                 "note": answer.get("note") or None,
