@@ -419,7 +419,11 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
     expect(lines.first.locator("legend")).to_have_text("Groups loitering and/or disorderly behaviour (NI 17)")
     for index in range(1, lines.count()):
         lines.nth(index).locator("label.grade").nth(1).click()
+    # Saved with no signal, so the item is seen waiting before it is seen sent.
+    go_offline(context)
     save(page)
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+    go_online(context)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     assert [version for _id, _kind, version, _data in submissions_of(live_server, "Rep Versions")] == [old_version]
 

@@ -60,6 +60,8 @@ const app = {
     return "";
   },
   queued() {
+    // Count the new item at once: otherwise the status line says "nothing waiting" until the sync ends.
+    drawStatus({ state: "running" });
     requestBackgroundSync(this.registration);
     syncNow({ force: true, version: this.version });
   },
