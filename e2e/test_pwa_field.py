@@ -7,12 +7,12 @@ server's forms or deploy a new app version run last in this module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 
-import pytest
 from playwright.sync_api import expect
 
 from axe_playwright_python.sync_playwright import Axe
@@ -21,7 +21,7 @@ from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 from server import operations
 from server.blobs import store
 from server.extensions import db
-from server.models import Area, Blob, Device, FormVersion, MutationLog, Person, Role, Submission
+from server.models import Area, Blob, FormVersion, MutationLog, Person, Role, Submission
 from server.pwa import DEFAULT_SOURCE_DIR, strip_module
 from sync.protocol import canonical_json, payload_hash
 from server.seed_content import STREET_FORM
@@ -433,6 +433,23 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
     context.close()
 
 
+@contextlib.contextmanager
+def new_app_version(live, tmp_path):
+    """Deploy new app sources (a changed message, a newer IndexedDB schema) for the duration."""
+    deployed = tmp_path / "pwa-next"
+    shutil.copytree(DEFAULT_SOURCE_DIR, deployed)
+    messages = deployed / "js" / "messages.js"
+    messages.write_text(messages.read_text().replace('nav_mine: "My visits"', 'nav_mine: "My visits and reviews"'))
+    db_module = deployed / "js" / "db.js"
+    db_module.write_text(db_module.read_text().replace("DB_VERSION = 1", "DB_VERSION = 2"))
+    live.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / "build-next"))
+    try:
+        yield
+    finally:
+        live.app.config.pop("PWA_SOURCE_DIR")
+        live.app.config.pop("PWA_BUILD_DIR")
+
+
 def test_new_app_version_offers_update_and_the_queue_survives(live_server, playwright, tmp_path):
     code = new_volunteer(live_server, "Rep Update")
     context, page = launch(playwright, tmp_path / "phone")
@@ -447,15 +464,7 @@ def test_new_app_version_offers_update_and_the_queue_survives(live_server, playw
     expect(waiting_count(page)).to_have_attribute("data-count", "2")
     page.get_by_role("link", name="Home").click()
 
-    # Deploy: new sources (a changed message and a newer IndexedDB schema), rebuilt by the server.
-    deployed = tmp_path / "pwa-next"
-    shutil.copytree(DEFAULT_SOURCE_DIR, deployed)
-    messages = deployed / "js" / "messages.js"
-    messages.write_text(messages.read_text().replace('nav_mine: "My visits"', 'nav_mine: "My visits and reviews"'))
-    db_module = deployed / "js" / "db.js"
-    db_module.write_text(db_module.read_text().replace("DB_VERSION = 1", "DB_VERSION = 2"))
-    live_server.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / "build-next"))
-    try:
+    with new_app_version(live_server, tmp_path):
         page.evaluate("navigator.serviceWorker.getRegistration().then((registration) => registration.update())")
         expect(page.get_by_text("Update available")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
         page.get_by_role("button", name="Reload to update").click()
@@ -469,7 +478,4 @@ def test_new_app_version_offers_update_and_the_queue_survives(live_server, playw
         page.get_by_role("button", name="Send now").click()
         expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
         assert len(submissions_of(live_server, "Rep Update")) == 2
-    finally:
-        live_server.app.config.pop("PWA_SOURCE_DIR")
-        live_server.app.config.pop("PWA_BUILD_DIR")
     context.close()

@@ -10,7 +10,6 @@ Create Date: 2026-11-22 15:10:36.871501
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
