@@ -9,7 +9,7 @@ from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from server import auth, errors, jsonio
+from server import auth, errors, jsonio, limits
 from server.config import DEFAULTS, from_environment
 from server import extensions
 from server.extensions import assets, babel, db, migrate
@@ -55,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     _register_blueprints(app)
     errors.register(app)
+    app.before_request(limits.apply_body_limit)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 
 from server import auth, blobs, operations, push
 from server.auth import allow
+from server.limits import body_limit
 from server.extensions import db
 from server.models import Device
 from sync.protocol import MAX_MUTATIONS_PER_REQUEST
@@ -28,6 +29,9 @@ from sync.protocol import MAX_MUTATIONS_PER_REQUEST
 bp = Blueprint("imports", __name__)
 
 EXPORT_FORMAT = "kerbside-unsent"
+# A phone that was offline for weeks may export many photos (each up to about 500 KB once
+# resized), so the import takes far more than the 8 MB any other request may carry.
+MAX_IMPORT_BYTES = 100 * 1024 * 1024
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -110,16 +114,26 @@ def import_unsent(document: dict, coordinator) -> ImportReport:
 
 @bp.route("/coordinator/import", methods=["GET", "POST"])
 @allow("coordinator")
+@body_limit(MAX_IMPORT_BYTES)
 def upload():
     """Upload a volunteer's "Export unsent" file and send its items in."""
     if request.method == "GET":
-        return render_template("imports/upload.html")
+        return _upload_page()
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
-        return render_template("imports/upload.html", error=_("Choose the file the volunteer downloaded.")), 400
+        return _upload_page(_("Choose the file the volunteer downloaded.")), 400
+    # A large upload is spooled to a temporary file: read it, then let the file go at once.
     try:
-        report = import_unsent(read_export(upload_file.read()), g.person)
+        raw = upload_file.read()
+    finally:
+        upload_file.close()
+    try:
+        report = import_unsent(read_export(raw), g.person)
     except ImportProblem as problem:
         db.session.rollback()
-        return render_template("imports/upload.html", error=str(problem)), 400
+        return _upload_page(str(problem)), 400
     return render_template("imports/result.html", report=report)
+
+
+def _upload_page(error: str | None = None) -> str:
+    return render_template("imports/upload.html", max_megabytes=MAX_IMPORT_BYTES // (1024 * 1024), error=error)

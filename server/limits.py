@@ -10,6 +10,8 @@ import threading
 import time
 from collections import defaultdict, deque
 
+from flask import current_app, request
+
 
 class RateLimiter:
     """At most `per_minute` requests per key in any sliding minute."""
@@ -43,3 +45,21 @@ class ConcurrencyGate:
 
     def leave(self):
         self._slots.release()
+
+
+def body_limit(max_bytes: int):
+    """Let one route take larger request bodies than the app's MAX_CONTENT_LENGTH."""
+
+    def mark(view):
+        view.kerbside_max_bytes = max_bytes
+        return view
+
+    return mark
+
+
+def apply_body_limit():
+    """before_request, ahead of anything that reads the body (the CSRF check reads the form)."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    max_bytes = getattr(view, "kerbside_max_bytes", None)
+    if max_bytes:
+        request.max_content_length = max_bytes

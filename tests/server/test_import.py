@@ -8,6 +8,8 @@ import io
 import json
 
 import pytest
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from server import operations
 from server.blobs import store
@@ -22,8 +24,9 @@ PHOTO_SHA = hashlib.sha256(PHOTO).hexdigest()
 
 def upload(client, csrf, document, name="kerbside-unsent.json"):
     raw = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return client.post("/coordinator/import", data={"csrf_token": csrf, "file": (io.BytesIO(raw), name)},
-                       content_type="multipart/form-data")
+    # Encoded in memory: the test client would spool a large body to a file it never closes.
+    boundary, body = encode_multipart({"csrf_token": csrf, "file": FileStorage(io.BytesIO(raw), filename=name)})
+    return client.post("/coordinator/import", data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 @pytest.fixture
@@ -110,3 +113,34 @@ def test_the_upload_page_explains_itself(client, phone):
     sign_in(client, "cora@example.org")
     page = client.get("/coordinator/import").get_data(as_text=True)
     assert 'type="file"' in page and 'name="csrf_token"' in page
+
+
+def photos_of(count: int, size: int) -> dict:
+    """`count` different PNG-signed photos of `size` bytes, as an export file holds them."""
+    photos = {}
+    for n in range(count):
+        data = b"\x89PNG\r\n\x1a\n" + n.to_bytes(4, "big") * (size // 4)
+        photos[hashlib.sha256(data).hexdigest()] = {"type": "image/png", "base64": base64.b64encode(data).decode()}
+    return photos
+
+
+def test_an_export_larger_than_other_requests_may_be_imports(client, app, phone):
+    """A phone offline for weeks exports many photos: more than the 8 MB any other request may carry."""
+    phone["photos"].update(photos_of(20, 500_000))  # 10 MB of photos, about 13 MB as base64
+    raw = json.dumps(phone).encode()
+    assert len(raw) > app.config["MAX_CONTENT_LENGTH"]
+    csrf = sign_in(client, "cora@example.org")
+    response = upload(client, csrf, raw)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert "New visits stored: 2" in response.get_data(as_text=True)
+    assert db.session.query(Blob).count() == 21
+
+
+def test_an_export_over_the_import_limit_is_refused_before_it_is_read(client, app, phone, monkeypatch):
+    monkeypatch.setattr(app.view_functions["imports.upload"], "kerbside_max_bytes", 1_000_000)
+    phone["photos"].update(photos_of(4, 500_000))
+    csrf = sign_in(client, "cora@example.org")
+    response = upload(client, csrf, phone)
+    assert response.status_code == 413
+    assert "too large" in response.get_data(as_text=True)
+    assert db.session.query(Submission).count() == 0
