@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from server.auth import DeviceAuthError, is_api_request
+from server.schema_messages import translated
 
 RETRY_AFTER_BUSY_S = 5
 
@@ -79,7 +80,7 @@ def flatten_validation(messages_by_location) -> dict:
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
         else:
-            flat[prefix or "_schema"] = value if isinstance(value, list) else [value]
+            flat[prefix or "_schema"] = translated(value if isinstance(value, list) else [value])
 
     for location_errors in (messages_by_location or {}).values():
         walk("", location_errors)

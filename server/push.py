@@ -42,6 +42,7 @@ from server.models import (
     utcnow,
 )
 from server.operations import transition_message
+from server.schema_messages import translated
 from sync.merge import action_transition_error, merge_patch
 from sync.protocol import MUTATION_TYPES, payload_hash
 from sync.validation import FormValidator, compile_form, parse_datetime
@@ -73,7 +74,7 @@ class Item:
         self.result = {"mid": self.mid, "status": status, **rest}
 
     def reject(self, code: str, message: str, errors=None):
-        self.finish("rejected", code=code, message=message, errors=errors or {})
+        self.finish("rejected", code=code, message=message, errors=translated(errors or {}))
 
 
 @dataclass

@@ -7,8 +7,13 @@ import re
 from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from server import schema_messages
+from server.schema_messages import N_, Message
 from sync.protocol import DEFAULT_PULL_LIMIT, MAX_MUTATIONS_PER_REQUEST, MAX_PULL_LIMIT, MUTATION_TYPES
 from sync.validation import parse_datetime
+
+# Before any field below is built: each copies its class's messages when it is made.
+schema_messages.install()
 
 UUID_LIKE = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
 
@@ -20,7 +25,7 @@ class Strict(Schema):
 
 class IdString(fields.String):
     def __init__(self, **kwargs):
-        super().__init__(validate=validate.Regexp(UUID_LIKE, error=str(_l("Use a UUID (letters, digits and dashes)."))), **kwargs)
+        super().__init__(validate=validate.Regexp(UUID_LIKE, error=Message(N_("Use a UUID (letters, digits and dashes)."))), **kwargs)
 
 
 class AwareDateTime(fields.String):
