@@ -21,6 +21,7 @@ and creates its tables there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -152,18 +153,27 @@ def fresh_database(url: str, instance: str, devices: int) -> dict:
     return details
 
 
-def count_rows(url: str, instance: str) -> dict:
+@contextlib.contextmanager
+def database(url: str, instance: str):
+    """The app's database for a moment, its connections closed afterwards."""
     app = _app(url, instance)
     with app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def count_rows(url: str, instance: str) -> dict:
+    with database(url, instance) as session:
         counts = {
-            name: db.session.execute(select(func.count()).select_from(model)).scalar_one()
+            name: session.execute(select(func.count()).select_from(model)).scalar_one()
             for name, model in (("submissions", Submission), ("answers", Answer), ("mutation_log", MutationLog))
         }
-        counts["my_submissions_changes"] = db.session.execute(
+        counts["my_submissions_changes"] = session.execute(
             select(func.count()).select_from(Change).where(Change.collection == "my_submissions")
         ).scalar_one()
-        db.session.remove()
-        db.engine.dispose()
     return counts
 
 
@@ -179,13 +189,10 @@ def wal_state(url: str, instance: str) -> tuple[int, int] | None:
     """PostgreSQL's WAL position (bytes) and checkpoints so far; None on SQLite."""
     if not url.startswith("postgresql"):
         return None
-    app = _app(url, instance)
-    with app.app_context():
-        row = db.session.execute(text(
+    with database(url, instance) as session:
+        row = session.execute(text(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, "
             "checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")).one()
-        db.session.remove()
-        db.engine.dispose()
     return int(row[0]), int(row[1])
 
 
@@ -196,12 +203,9 @@ def checkpoint(url: str, instance: str):
     checkpoint that falls inside one run and not another would make them differ for that
     reason alone. Each run reports how many checkpoints happened while it ran.
     """
-    app = _app(url, instance)
-    with app.app_context():
-        with db.engine.connect() as connection:
+    with database(url, instance) as session:
+        with session.get_bind().connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
-        db.session.remove()
-        db.engine.dispose()
 
 
 # -- the server -------------------------------------------------------------------------------
