@@ -211,6 +211,10 @@ def agreement_errors(definition: dict) -> dict:
             isinstance(item, dict) and str(item.get("text") or "").strip() for item in items
         ):
             errors[part] = [_("List at least one commitment, each with its text.")]
+    for standard in definition.get("standards") or []:
+        days = standard.get("days") if isinstance(standard, dict) else None
+        if days is not None and (type(days) is not int or days < 0):
+            errors[f"standards.{standard.get('key')}"] = [_("A service standard's days are a whole number, like 5.")]
     return errors
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 
 from server import operations
 from server.auth import allow
-from server.coordinator import bp, queries
+from server.coordinator import bp, queries, wording
 from server.coordinator.common import area_or_404
 from server.extensions import db
 from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Role
@@ -82,7 +82,7 @@ def form_version(slug, form_id, version):
     area = area_or_404(slug)
     return _edit_draft(
         area, lambda: _form_version_or_404(area, form_id, version), operations.update_form_draft,
-        "coordinator/form_version.html",
+        wording.form_with_wording, "coordinator/form_version.html",
         url_for("coordinator.form_version", slug=slug, form_id=form_id, version=version),
     )
 
@@ -163,18 +163,27 @@ def agreement_version(slug, agreement_id, version):
     area = area_or_404(slug)
     return _edit_draft(
         area, lambda: _agreement_version_or_404(area, agreement_id, version), operations.update_agreement_draft,
-        "coordinator/agreement_version.html",
+        wording.agreement_with_wording, "coordinator/agreement_version.html",
         url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement_id, version=version),
     )
 
 
-def _edit_draft(area, load, update, template: str, here: str):
-    """Show a form or agreement version; on POST, save its edited definition while it is a draft."""
+def _edit_draft(area, load, update, with_wording, template: str, here: str):
+    """Show a form or agreement version; on POST, save its edited definition while it is a draft.
+
+    The definition comes from the wording editor (`with_wording`) or from the JSON editor. When
+    it has problems, the page shows what was sent, not the saved draft, so no edit is lost.
+    """
     found = load()
-    errors, text = {}, _pretty(found.definition)
+    errors, shown = {}, found.definition
+    text = _pretty(shown)
     if request.method == "POST":
-        text = request.form.get("definition", "")
-        definition, errors = _parse_definition(text)
+        if request.form.get("editor") == "wording":
+            definition = with_wording(found.definition, request.form)
+            text = _pretty(definition)
+        else:
+            text = request.form.get("definition", "")
+            definition, errors = _parse_definition(text)
         if definition is not None:
             try:
                 update(found, definition)
@@ -185,7 +194,8 @@ def _edit_draft(area, load, update, template: str, here: str):
                 db.session.rollback()
                 found = load()  # the rollback expired it
                 errors = problem.errors or {"definition": [problem.message]}
-    return render_template(template, area=area, version=found, text=text, errors=errors), (400 if errors else 200)
+            shown = definition
+    return render_template(template, area=area, version=found, shown=shown, text=text, errors=errors), (400 if errors else 200)
 
 
 @bp.post("/<slug>/agreement/<agreement_id>/<int:version>/publish")
