@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-import orjson
-
 from sqlalchemy import JSON, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+
+from server.jsonio import column_text
 
 _statements: dict = {}
 
@@ -86,7 +86,7 @@ def _python_defaults(table: Table, columns: list[str]) -> bool:
 def _json_text(value) -> str:
     # As SQLAlchemy's JSON type stores values: JSON text, None as JSON null. Most JSON cells
     # of a visit's answers are empty: skip the encoder for them.
-    return "null" if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return "null" if value is None else column_text(value)
 
 
 def _converters(table: Table, columns: list[str], dialect) -> list:
@@ -119,7 +119,7 @@ def _json_rows(table: Table, columns: list[str], rows: list[dict], dialect) -> s
         for row in rows:
             for name, convert in converting:
                 row[name] = convert(row[name])
-    return orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS).decode()
+    return column_text(rows)
 
 
 def _copy(session, table: Table, columns: list[str], rows: list[dict]):

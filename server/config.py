@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from server import jsonio
 from sync.protocol import MAX_BLOB_BYTES
 
 
@@ -22,7 +23,9 @@ def from_environment(instance_path: str) -> dict:
 
 
 DEFAULTS = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # JSON columns (submissions, change rows, form definitions) are read and written by orjson.
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "json_serializer": jsonio.column_text,
+                                  "json_deserializer": jsonio.column_value},
     # Blobs are the largest request bodies; the sync endpoint sets its own smaller limit.
     "MAX_CONTENT_LENGTH": MAX_BLOB_BYTES + 64 * 1024,
     "API_TITLE": "Kerbside API",

@@ -1,4 +1,4 @@
-"""JSON in and out of the API with orjson, which parses and writes it several times faster.
+"""JSON in and out of the API and the JSON columns with orjson, which parses and writes it several times faster.
 
 A push of 100 visits is about 100 KB of JSON each way; with the standard library, reading and
 writing it cost the worker more than the SQL that stores the visits. Output stays what
@@ -16,6 +16,16 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def column_text(value) -> str:
+    """The text of a JSON column's value (SQLAlchemy's json_serializer, and COPY's)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def column_value(text: str | bytes):
+    """A JSON column's value from its text (SQLAlchemy's json_deserializer)."""
+    return orjson.loads(text)
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -8,6 +8,7 @@ import re
 from flask import current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server import blobs, jsonio, operations, pull, push, schemas
@@ -15,7 +16,7 @@ from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
 from server.limits import ConcurrencyGate, RateLimiter
-from server.models import Area, Blob, utcnow
+from server.models import Area, Blob, ServerState, utcnow
 from sync.protocol import (
     MAX_BLOB_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
@@ -31,12 +32,11 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RETRY_AFTER_CONFLICT_S = 1
 
 
-def stamp(body: dict) -> dict:
+def stamp(body: dict, epoch: str | None = None) -> dict:
     """Every sync response carries the protocol, the server epoch and the server's clock."""
-    state = operations.server_state()
     return {
         "protocol": PROTOCOL_VERSION,
-        "server_epoch": state.epoch,
+        "server_epoch": epoch or operations.server_state().epoch,
         "server_time": utcnow().isoformat(),
         **body,
     }
@@ -132,13 +132,16 @@ def sync(body):
         # Every key the round trip answers with is declared in SyncResponseSchema, so dumping
         # through it would copy the page unchanged; for a push of 100 visits with its pulled
         # changes that copy costs more than the SQL. The schema still documents the response.
-        return jsonify(stamp(_sync_round_trip(body)))
+        epoch, answer = _sync_round_trip(body)
+        return jsonify(stamp(answer, epoch))
     finally:
         gate.leave()
 
 
-def _sync_round_trip(body: dict) -> dict:
+def _sync_round_trip(body: dict) -> tuple[str, dict]:
+    """The push's results and the pulled page, and the epoch the page's cursor belongs to."""
     device, person = g.device, g.person
+    person_id = person.id  # read now: the push's commit expires the loaded records
     area_ids, roles = operations.device_scope(person)
     roles_by_area: dict = {}
     for role in person.roles:
@@ -152,13 +155,15 @@ def _sync_round_trip(body: dict) -> dict:
         db.session.rollback()
         raise ApiError(503, "retry", _("Another sync was saving the same record. Your device will try again."),
                        headers={"Retry-After": RETRY_AFTER_CONFLICT_S}) from None
-    state = operations.server_state()
+    epoch, kept_from = db.session.execute(
+        select(ServerState.epoch, ServerState.changes_kept_from).where(ServerState.id == 1)
+    ).one()
     page = pull.pull(
-        cursor_text=body.get("cursor"), limit=body["limit"], epoch=state.epoch,
-        kept_from=state.changes_kept_from, person_id=person.id, area_ids=area_ids, roles=roles,
+        cursor_text=body.get("cursor"), limit=body["limit"], epoch=epoch,
+        kept_from=kept_from, person_id=person_id, area_ids=area_ids, roles=roles,
     )
     db.session.rollback()  # the pull only read
-    return {"results": results, **page}
+    return epoch, {"results": results, **page}
 
 
 @blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"])
