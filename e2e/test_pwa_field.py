@@ -450,6 +450,14 @@ def new_app_version(live, tmp_path):
         live.app.config.pop("PWA_BUILD_DIR")
 
 
+def reload_into_new_version(page):
+    """The app notices the deployed version, offers it, and the person reloads into it."""
+    page.evaluate("navigator.serviceWorker.getRegistration().then((registration) => registration.update())")
+    expect(page.get_by_text("Update available")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    page.get_by_role("button", name="Reload to update").click()
+    expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+
+
 def test_new_app_version_offers_update_and_the_queue_survives(live_server, playwright, tmp_path):
     code = new_volunteer(live_server, "Rep Update")
     context, page = launch(playwright, tmp_path / "phone")
@@ -465,10 +473,7 @@ def test_new_app_version_offers_update_and_the_queue_survives(live_server, playw
     page.get_by_role("link", name="Home").click()
 
     with new_app_version(live_server, tmp_path):
-        page.evaluate("navigator.serviceWorker.getRegistration().then((registration) => registration.update())")
-        expect(page.get_by_text("Update available")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
-        page.get_by_role("button", name="Reload to update").click()
-        expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+        reload_into_new_version(page)
         assert page.locator("html").get_attribute("data-version") != first_version
         expect(waiting_count(page)).to_have_attribute("data-count", "2")
         assert len(idb(page, "drafts")) == 1

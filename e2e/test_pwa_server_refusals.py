@@ -24,6 +24,7 @@ from e2e.test_pwa_field import (
     launch,
     new_app_version,
     new_volunteer,
+    reload_into_new_version,
     submissions_of,
     waiting_count,
 )
@@ -137,10 +138,7 @@ def test_a_server_that_needs_a_newer_app_keeps_the_visits_until_the_update(live_
     # The server is updated and so is the app: the new version tries again and sends.
     context.unroute("**/api/sync/v1", needs_a_newer_app)
     with new_app_version(live_server, tmp_path):
-        page.evaluate("navigator.serviceWorker.getRegistration().then((registration) => registration.update())")
-        expect(page.get_by_text("Update available")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
-        page.get_by_role("button", name="Reload to update").click()
-        expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+        reload_into_new_version(page)
         expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
         expect(page.get_by_text("The server needs a newer app")).to_have_count(0)
     assert len(submissions_of(live_server, "Rep Protocol")) == 1
