@@ -2,7 +2,9 @@
 
 The server runs with the demo data loaded (a known coordinator password), on 127.0.0.1
 with a free port, from werkzeug's `make_server`: on SQLite in a temporary folder, or on
-TEST_DATABASE_URL's database when it is set (CI's PostgreSQL pass), emptied first.
+TEST_DATABASE_URL's database when it is set (CI's PostgreSQL pass), emptied first. The
+browser reaches it through a TCP relay (`e2e/relay.py`) that a test can cut to take the
+signal away from everything in the browser, service worker included.
 Chromium is the system one (Debian's package) when present, else Playwright's own.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 from werkzeug.serving import make_server
 
+from e2e.relay import Relay
 from server import create_app, operations
 from server.cli import drop_all_tables
 from server.demo import load_demo
@@ -46,9 +49,14 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @dataclass
 class LiveServer:
-    url: str
     app: object
     details: dict
+    relay: Relay
+
+    @property
+    def url(self) -> str:
+        """Where the browser reaches the server: through the relay, which `cut()` can take away."""
+        return self.relay.url
 
     def invite(self, role: str = "street_rep", name: str = "E2E volunteer") -> str:
         """A fresh invite code for the demo area."""
@@ -87,7 +95,8 @@ def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer,
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    return LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, details=details), server
+    relay = Relay("127.0.0.1", server.server_port)
+    return LiveServer(app=app, details=details, relay=relay), server
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +104,15 @@ def live_server(tmp_path_factory):
     """A live server with the demo data, fresh for each test module."""
     live, server = start_live_server(tmp_path_factory)
     yield live
+    live.relay.close()
     server.shutdown()
     with live.app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _signal_back_after_each_test(request):
+    """A test that failed while "offline" must not leave the next one without a signal."""
+    yield
+    if "live_server" in request.fixturenames:
+        request.getfixturevalue("live_server").relay.restore()

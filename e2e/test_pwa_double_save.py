@@ -13,7 +13,7 @@ def test_double_tap_on_save_queues_one_visit(live_server, playwright, tmp_path):
     page.goto(f"{live_server.url}/app/")
     join(page, live_server, code)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
-    go_offline(context)  # keep the item in the outbox, where it can be counted
+    go_offline(context, live_server)  # keep the item in the outbox, where it can be counted
     page.get_by_role("link", name="Street monitoring visit").click()
     choose_site(page, "Canal", "Canal Street")
     lines = page.locator("fieldset.line:has(.grades)")

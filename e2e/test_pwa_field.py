@@ -33,13 +33,13 @@ SCREENSHOTS = os.environ.get("KERBSIDE_SCREENSHOTS_DIR")
 SYNC_TIMEOUT_MS = 20_000
 
 
-def launch(playwright, profile, offline=False):
-    """A Chromium with a persistent profile, at a phone's size; optionally with no network."""
+def launch(playwright, profile, live=None):
+    """A Chromium with a persistent profile, at a phone's size; with no network when `live` is cut."""
     context = playwright.chromium.launch_persistent_context(
         str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=PHONE, service_workers="allow",
     )
-    if offline:
-        go_offline(context)
+    if live is not None and live.relay.is_cut:
+        go_offline(context, live)
     page = context.pages[0] if context.pages else context.new_page()
     return context, page
 
@@ -48,15 +48,18 @@ def _no_network(route):
     route.abort("internetdisconnected")
 
 
-def go_offline(context):
-    """No signal. Chromium's offline emulation does not cover the service worker's own fetches
-    (its Background Sync would still reach the server), so every request that reaches the
-    network is refused too; what the service worker answers from its cache never gets there."""
+def go_offline(context, live):
+    """No signal. The server is cut off at the relay first: Chromium's offline emulation and
+    Playwright's routes miss a service worker that Background Sync wakes as a profile reopens,
+    before either is attached. Both are kept too, so the page itself also sees no network;
+    what the service worker answers from its cache never needs it."""
+    live.relay.cut()
     context.set_offline(True)
     context.route("**/*", _no_network)
 
 
-def go_online(context):
+def go_online(context, live):
+    live.relay.restore()
     context.unroute("**/*", _no_network)
     context.set_offline(False)
 
@@ -188,7 +191,7 @@ def test_every_screen_is_accessible_and_the_app_is_installable(live_server, play
 
     fill_street_visit(page, "Canal Street", grade_index=1)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
-    go_offline(context)
+    go_offline(context, live_server)
     fill_street_visit(page, "Mill Lane", grade_index=2)
     page.get_by_role("link", name="Street monitoring visit").click()
     choose_site(page, "Park", "Park Avenue")
@@ -217,7 +220,7 @@ def test_every_screen_is_accessible_and_the_app_is_installable(live_server, play
 
     live_server.run(remove_street_rep_role)
     page.get_by_role("link", name="Home").click()
-    go_online(context)
+    go_online(context, live_server)
     expect(page.locator("#attention-link")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     page.locator("#attention-link").click()
     expect(page.locator("li.attention")).to_have_count(1)
@@ -289,7 +292,7 @@ def test_offline_visits_survive_restart_and_sync_exactly_once(live_server, playw
     context, page = launch(playwright, profile)
     join(page, live_server, code)
 
-    go_offline(context)
+    go_offline(context, live_server)
     response = page.reload()
     assert response.from_service_worker
     expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible()
@@ -302,14 +305,15 @@ def test_offline_visits_survive_restart_and_sync_exactly_once(live_server, playw
     expect(waiting_count(page)).to_contain_text("Waiting to send: 4")
     context.close()
 
-    # The browser was closed; it comes back with no signal.
-    context, page = launch(playwright, profile, offline=True)
+    # The browser was closed; it comes back with no signal (the relay stays cut, so even a
+    # Background Sync that Chromium fires as the profile opens cannot reach the server).
+    context, page = launch(playwright, profile, live_server)
     response = page.goto(f"{live_server.url}/app/")
     assert response.from_service_worker
     expect(waiting_count(page)).to_have_attribute("data-count", "4")
     assert submissions_of(live_server, "Rep Offline") == []
 
-    go_online(context)
+    go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
 
     stored = submissions_of(live_server, "Rep Offline")
@@ -335,7 +339,7 @@ def test_connection_lost_after_commit_is_a_duplicate_not_a_second_copy(live_serv
     code = new_volunteer(live_server, "Rep Dropped")
     context, page = launch(playwright, tmp_path / "phone")
     join(page, live_server, code)
-    go_offline(context)
+    go_offline(context, live_server)
     fill_street_visit(page, "Hope Street")
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
 
@@ -351,7 +355,7 @@ def test_connection_lost_after_commit_is_a_duplicate_not_a_second_copy(live_serv
             route.continue_()
 
     context.route("**/api/sync/v1", drop_after_commit)
-    go_online(context)
+    go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     assert dropped
 
@@ -366,7 +370,7 @@ def test_rejected_visit_is_listed_under_needs_attention_with_the_servers_message
     code = new_volunteer(live_server, "Rep Rejected")
     context, page = launch(playwright, tmp_path / "phone")
     join(page, live_server, code)
-    go_offline(context)
+    go_offline(context, live_server)
     fill_street_visit(page, "Queen Street")
 
     def remove_street_rep_role():
@@ -375,7 +379,7 @@ def test_rejected_visit_is_listed_under_needs_attention_with_the_servers_message
         db.session.commit()
 
     live_server.run(remove_street_rep_role)
-    go_online(context)
+    go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     page.locator("#attention-link").click()
     expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
@@ -397,7 +401,7 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
     lines.nth(0).locator("label.grade").nth(0).click()
     draft_url = page.url
     old_version = idb(page, "drafts")[0]["form"]["version"]
-    go_offline(context)
+    go_offline(context, live_server)
 
     def republish():
         current = db.session.query(FormVersion).filter_by(form_id="street", status="published").one()
@@ -409,7 +413,7 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
         return current.version
 
     assert live_server.run(republish) == old_version
-    go_online(context)
+    go_online(context, live_server)
     page.get_by_role("link", name="Home").click()
     page.get_by_role("button", name="Send now").is_visible()
     expect(page.get_by_text(f"Version {old_version} of")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
@@ -420,10 +424,10 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
     for index in range(1, lines.count()):
         lines.nth(index).locator("label.grade").nth(1).click()
     # Saved with no signal, so the item is seen waiting before it is seen sent.
-    go_offline(context)
+    go_offline(context, live_server)
     save(page)
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
-    go_online(context)
+    go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     assert [version for _id, _kind, version, _data in submissions_of(live_server, "Rep Versions")] == [old_version]
 

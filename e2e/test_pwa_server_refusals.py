@@ -51,7 +51,7 @@ def test_a_signed_out_phone_keeps_its_visits_and_sends_them_once_it_joins_again(
     code = new_volunteer(live_server, "Rep Revoked", roles=("street_rep",))
     context, page = launch(playwright, tmp_path / "phone")
     join(page, live_server, code)
-    go_offline(context)
+    go_offline(context, live_server)
     fill_street_visit(page, "Canal Street")
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
 
@@ -61,7 +61,7 @@ def test_a_signed_out_phone_keeps_its_visits_and_sends_them_once_it_joins_again(
         db.session.commit()
 
     live_server.run(revoke)
-    go_online(context)
+    go_online(context, live_server)
     expect(page.get_by_text("This phone needs to join again")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
     assert submissions_of(live_server, "Rep Revoked") == []
@@ -85,11 +85,11 @@ def test_after_a_restore_the_phone_sends_again_what_the_server_lost(live_server,
     code = new_volunteer(live_server, "Rep Restore", roles=("street_rep",))
     context, page = launch(playwright, tmp_path / "phone")
     join(page, live_server, code)
-    go_offline(context)
+    go_offline(context, live_server)
     fill_street_visit(page, "Mill Lane")
     fill_street_visit(page, "Queen Street")
     expect(waiting_count(page)).to_have_attribute("data-count", "2")
-    go_online(context)
+    go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     kept, lost = sorted(submissions_of(live_server, "Rep Restore"), key=lambda row: row[3]["observed_at"])
     lost_id = lost[0]
