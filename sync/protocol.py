@@ -27,6 +27,13 @@ GRADES = ("A", "B", "C", "D")
 KEPT_VALUES = ("kept", "partly", "not_kept", "cant_tell")
 FORM_KINDS = ("street", "checklist", "mystery_shop")
 LINE_TYPES = ("grade", "kept", "choice", "text", "datetime")
+# Which volunteer roles fill which kind of form (coordinators and admins may fill any).
+FORM_ROLES = {
+    "street": ("street_rep",),
+    "checklist": ("street_rep", "mystery_shopper"),
+    "mystery_shop": ("mystery_shopper",),
+}
+STAFF_ROLES = ("coordinator", "admin")
 
 # How long a client keeps what it sent, to push it again when the server's epoch changes.
 SENT_ARCHIVE_DAYS = 30
@@ -34,6 +41,30 @@ UNSENT_WARNING_DAYS = 3
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 300.0
+
+# -- what one item may hold (the server refuses the item alone, never the request) ----------
+
+# Integers a client sends are kept as 64-bit on the server and as doubles in JavaScript:
+# beyond 2^53 - 1 they would not survive the round trip.
+MAX_SAFE_INTEGER = 2**53 - 1
+# How deeply `data` may nest; a real visit is four levels deep.
+MAX_DATA_DEPTH = 32
+# A visit's time is the volunteer's statement, but one that cannot be true is refused:
+# more than a day ahead of the server's clock, or long before its form version existed.
+OBSERVED_AT_MAX_AHEAD_S = 24 * 3600
+OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS = 60
+
+# -- a poison item never stalls a device -----------------------------------------------------
+
+# A request that fails without an explanation (a 5xx other than 503, or no answer at all)
+# halves the next batch that starts with the same items, so a bad item ends up alone; an
+# item that then fails alone this many times, while the server answers other requests, goes
+# to "Needs attention" and the queue moves on.
+ALONE_FAILURES_TO_ATTENTION = 3
+# The attention code a client gives such an item (the server never sent it).
+COULD_NOT_SEND = "could_not_send"
+# A photo the server refuses with one of these moves its visit to "Needs attention".
+PHOTO_REFUSED_STATUSES = (400, 413, 415)
 
 
 def canonical_json(data) -> bytes:
