@@ -85,6 +85,9 @@ def is_final(status: str) -> bool:
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `attempt` (1-based): full jitter, 1 s up to 5 min."""
     rng = rng or random
-    ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2 ** max(0, attempt - 1)))
+    # The doubling stops once past the cap: 2 ** 1024 no longer fits a float, and a phone
+    # retrying every few minutes for days reaches a thousand attempts.
+    doublings = min(max(0, attempt - 1), 30)
+    ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2 ** doublings))
     # Never below one second, so a flapping connection cannot make a device hammer the server.
     return max(BACKOFF_FIRST_S, rng.uniform(0, ceiling))

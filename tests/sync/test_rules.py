@@ -51,6 +51,13 @@ def test_backoff_stays_between_one_second_and_five_minutes(attempt):
     assert all(1.0 <= d <= min(300.0, 2 ** (attempt - 1)) for d in delays)
 
 
+@pytest.mark.parametrize("attempt", [1025, 5000, 10**6])
+def test_backoff_after_a_thousand_failures_still_waits_at_most_five_minutes(attempt):
+    # Found by bench/faults.py: attempt 1025 raised OverflowError (2 ** 1024 as a float) and
+    # ended every sync of a device whose item kept failing.
+    assert 1.0 <= backoff_delay(attempt, random.Random(attempt)) <= 300.0
+
+
 def test_backoff_is_jittered_so_devices_do_not_retry_in_step():
     rng = random.Random(3)
     delays = [backoff_delay(10, rng) for _ in range(50)]
