@@ -461,7 +461,12 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
         except ValidationError as exc:
             item.reject("validation_failed", _("This change is not valid."), exc.messages)
     ids = {data["id"] for _i, data in loaded}
-    records = {r.id: r for r in db.session.execute(select(model).where(model.id.in_(ids))).scalars()} if ids else {}
+    # Locked until commit (FOR UPDATE, in id order so two pushes cannot deadlock): otherwise two
+    # pushes editing one record both read version n and both write n + 1, and the first edit is
+    # lost while both are answered `applied` (seen by bench/faults.py on PostgreSQL). SQLite
+    # needs no lock: its write transactions already run one at a time.
+    records = {r.id: r for r in db.session.execute(
+        select(model).where(model.id.in_(ids)).order_by(model.id).with_for_update()).scalars()} if ids else {}
     working = {
         r.id: {"values": {k: getattr(r, k) for k in model.EDITABLE}, "version": r.version,
                "field_versions": dict(r.field_versions or {})}

@@ -5,6 +5,9 @@ cursor. With seqs from the counter row (server.changes) the puller ends up with 
 committed change. The negative control takes seqs from a PostgreSQL sequence at insert
 time (the classic gap, defined here in the test only) under the same schedule, and the
 same puller is shown to miss the change that committed late.
+
+Two pushes editing one site at the same moment must both count: the record is locked while
+a push works out its edit (before, both read version 1 and both wrote version 2).
 """
 
 from __future__ import annotations
@@ -150,3 +153,51 @@ def test_naive_seq_taken_at_insert_lets_the_puller_skip_a_late_commit(app, naive
     missed = outcome["committed"] - set(outcome["pulled"])
     assert outcome["slow"] == {NAIVE_START}
     assert outcome["slow"] <= missed  # committed, and never seen by a device
+
+
+# -- two pushes editing one record at once ---------------------------------------------------------
+
+
+def test_two_pushes_editing_one_site_at_once_keep_both_edits(app, make_area, make_site, enrol, monkeypatch):
+    """Both read the site at version 1; both used to write version 2, and the first edit was lost."""
+    from server import push
+    from server.models import Site
+    from tests.conftest import mutation
+
+    area = make_area()
+    site = make_site(area)
+    site_id = site.id
+    tokens = [enrol(area, name=f"Rep {n}")[0] for n in range(2)]
+    db.session.commit()
+    # Hold each push just after it has read the site, until the other has read it too (or 2 s
+    # have passed: with the record locked, the second cannot read until the first commits).
+    after_reading = threading.Barrier(2, timeout=2)
+    real_check = push._check_site_updates
+
+    def check_then_wait(ctx, items):
+        real_check(ctx, items)
+        try:
+            after_reading.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    monkeypatch.setattr(push, "_check_site_updates", check_then_wait)
+    patches = [{"notes": "Bins moved to the corner"}, {"lat": 53.5412}]
+    answers = []
+
+    def edit(token, patch):
+        with app.app_context():
+            response = app.test_client().post("/api/sync/v1", headers={"Authorization": f"Bearer {token}"}, json={
+                "protocol": 1, "cursor": None, "limit": 10,
+                "mutations": [mutation({"id": site_id, "base_version": 1, "patch": patch}, kind="site.update")]})
+            answers.append(response.get_json()["results"][0]["status"])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(edit, token, patch) for token, patch in zip(tokens, patches)]:
+            future.result(timeout=30)
+
+    db.session.expire_all()
+    stored = db.session.get(Site, site_id)
+    assert sorted(answers) == ["applied", "applied"]
+    assert stored.version == 3
+    assert stored.notes == "Bins moved to the corner" and stored.lat == 53.5412
