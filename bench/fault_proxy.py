@@ -126,6 +126,10 @@ class FaultProxy:
 
     def close(self):
         """Stop listening and reset every open connection."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() a close alone would not
+        except OSError:
+            pass
         _reset(self._listener)
         with self._lock:
             sockets, self._open = list(self._open), set()
