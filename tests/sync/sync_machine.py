@@ -297,10 +297,15 @@ class SyncMachine(RuleBasedStateMachine):
                 self._heal()
                 self._check_healed()
         finally:
-            for device in self.devices:
-                device.close()
-            shutil.rmtree(self.folder, ignore_errors=True)
-            db.session.rollback()
+            self.close()
+
+    def close(self):
+        """Close the devices and remove their files (no heal, no checks)."""
+        for device in self.devices:
+            device.close()
+        self.devices = []
+        shutil.rmtree(self.folder, ignore_errors=True)
+        db.session.rollback()
 
     # -- helpers
 

@@ -106,14 +106,16 @@ def mutation_log_without_unique_key():
     """BROKEN: the mutation log loses its primary key on `mid` for the length of a test."""
     db.session.commit()
     if is_postgres():
-        db.session.execute(text("ALTER TABLE mutation_log DROP CONSTRAINT mutation_log_pkey"))
+        key = db.session.execute(text("SELECT conname FROM pg_constraint WHERE conrelid = 'mutation_log'::regclass "
+                                      "AND contype = 'p'")).scalar_one()
+        db.session.execute(text(f'ALTER TABLE mutation_log DROP CONSTRAINT "{key}"'))
         db.session.commit()
         try:
             yield
         finally:
             db.session.rollback()
             db.session.execute(text("DELETE FROM mutation_log"))
-            db.session.execute(text("ALTER TABLE mutation_log ADD PRIMARY KEY (mid)"))
+            db.session.execute(text(f'ALTER TABLE mutation_log ADD CONSTRAINT "{key}" PRIMARY KEY (mid)'))
             db.session.commit()
     else:  # SQLite cannot drop a key: the table is made again without it (the file is the test's own)
         db.session.execute(text("ALTER TABLE mutation_log RENAME TO mutation_log_keyed"))
@@ -147,19 +149,19 @@ def claim_check_then_insert(barrier: threading.Barrier):
     return claim
 
 
-def deliver_at_once(app, request: tuple, copies: int = 2):
-    """The same sync request delivered by `copies` threads at the same moment, each its own request."""
-    method, path, json_body, _body, headers = request
+def deliver_at_once(app, request: tuple, senders: list[dict]):
+    """The same sync request sent at the same moment once per sender (its Authorization headers)."""
+    method, path, json_body, _body, _headers = request
     errors = []
 
-    def one():
+    def one(headers):
         try:
             with app.app_context():
                 app.test_client().open(path, method=method, json=json_body, headers=headers)
         except Exception as exc:  # reported below: a thread's failure must fail the test
             errors.append(exc)
 
-    threads = [threading.Thread(target=one) for _ in range(copies)]
+    threads = [threading.Thread(target=one, args=(headers,)) for headers in senders]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -168,15 +170,21 @@ def deliver_at_once(app, request: tuple, copies: int = 2):
 
 
 def _concurrent_retry_scenario(machine: SyncMachine, app):
-    """A site edit whose request is held, then arrives twice at once (a retry racing the original)."""
+    """One item sent by two phones at the same moment (its export imported on a second phone).
+
+    Two pushes from one phone never race: each updates the phone's row (its last sync) and so
+    waits for the other. A refused item has no effect to collide on either (a visit's own key,
+    or the lock on an edited site, would stop the second push): its log row alone records it.
+    """
     machine.set_up()
-    machine.edit_site(n=0, pick=0, field="notes")
+    machine.create_hostile_item(n=0, pick=0, how="bad_grade")
     machine.hold_next_request(n=0)
     machine.push(n=0, force=False)
     (request,) = machine.networks[0].held
     machine.networks[0].held = []
+    other_phone = machine.networks[1].delivered[0][4]
     db.session.commit()
-    deliver_at_once(app, request)
+    deliver_at_once(app, request, [request[4], other_phone])
     machine.every_item_is_somewhere_and_nothing_twice()
 
 
@@ -193,14 +201,13 @@ def test_concurrent_retries_are_one_row_on_the_real_server(machine_app):
 @pytest.mark.postgres
 @pytest.mark.skipif(not is_postgres(), reason="SQLite serialises write transactions, so check-then-insert cannot race there")
 def test_negative_control_check_then_insert_is_caught_as_two_rows_for_one_mid(machine_app, monkeypatch):
-    monkeypatch.setattr(push_module, "_claim", claim_check_then_insert(threading.Barrier(2, timeout=20)))
+    monkeypatch.setattr(push_module, "_claim", claim_check_then_insert(threading.Barrier(2, timeout=10)))
     machine = SyncMachine(machine_app)
     with mutation_log_without_unique_key(), pytest.raises(InvariantViolation) as caught:
         try:
             _concurrent_retry_scenario(machine, machine_app)
         finally:
-            monkeypatch.undo()  # the heal at teardown runs on the real claim; the harm is done
-            machine.teardown()
+            machine.close()  # no heal: the harm is done, and the table has no key to heal with
     assert caught.value.check == "one_row_per_mid"
 
 
