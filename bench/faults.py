@@ -520,7 +520,8 @@ def _device_tables(device: FieldDevice) -> dict:
         return {
             "outbox": {r[0] for r in store.execute("SELECT mid FROM outbox")},
             "sent": {r[0]: r[1] for r in store.execute("SELECT mid, json_extract(result, '$.status') FROM sent")},
-            "attention": {r[0]: (r[1], r[2]) for r in store.execute("SELECT mid, status, code FROM attention")},
+            "attention": {r[0]: (r[1], r[2], r[3]) for r in store.execute(
+                "SELECT mid, status, code, json_extract(result, '$.last_error') FROM attention")},
             "replica": {(r[0], r[1]): r[2] for r in store.execute("SELECT collection, id, data FROM replica")},
             "device_id": store.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()[0],
         }
@@ -603,8 +604,10 @@ def check(url: str, instance: str, devices: list[FieldDevice]) -> dict:
                 elif where == "attention":
                     findings["good_set_aside"] += 1
                     findings[f"good_set_aside_{refusal[1]}"] += 1
+                    findings[f"good_set_aside_after_{refusal[2] or refusal[1]}"] += 1
                     if on_server:
-                        problems.append(f"visit {visit_id} is on the server and in attention ({refusal[1]})")
+                        # Its answers were lost while it was alone: stored, yet shown as not sent.
+                        findings["good_set_aside_but_stored"] += 1
             elif intent.kind == "hostile":
                 if on_server:
                     findings["hostile_stored"] += 1
@@ -685,9 +688,11 @@ def report(name: str, seed_: int, figures: dict, failures: list[str]) -> str:
         ("Items in doubt (sent, no clear answer) / settled", f"{f['doubted']:,} / {f['doubted_resolved']:,}"),
         ("**Unresolved** (still in an outbox at the end)", f"**{f['unresolved']}**"),
         ("Answered `duplicate` (stored while the device could not know)", f"{f['answered_duplicate']:,}"),
-        ("Good visits set aside in attention (not stored)",
-         f"{f['good_set_aside']}" + "".join(f"; {k[len('good_set_aside_'):]} {v}" for k, v in f.items()
-                                            if k.startswith("good_set_aside_"))),
+        ("Good visits set aside in attention as could_not_send (the poison rule, under plain faults)",
+         f"{f['good_set_aside_could_not_send']} of {visits:,}; the server had stored "
+         f"{f['good_set_aside_but_stored']} of them; last failure: "
+         + ", ".join(f"{k[len('good_set_aside_after_'):]} {v}" for k, v in sorted(f.items())
+                     if k.startswith("good_set_aside_after_")) if f["good_set_aside"] else "0"),
         ("Replicas differing from the server's view of their scope", f"{f['replicas_differing']}"),
     ]
     fault_rows = [(kind, f"{c[kind]:,}", f"{getattr(p.rates, kind):.0%}") for kind in KINDS]
