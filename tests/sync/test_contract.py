@@ -19,43 +19,25 @@ from sync.protocol import PROTOCOL_VERSION
 from sync.transport import Response, TransportError
 
 
-class Script:
-    """A transport that answers each request with the case's next answer, and notes any mismatch."""
+class ScriptTransport:
+    """The reference client's transport over the case's scripted server."""
 
-    def __init__(self, case: dict):
-        self.case = case
-        self.epoch = case["given"]["epoch"]
-        self.now = case["given"]["now"]
-        self.exchanges: list = []
-        self.problems: list[str] = []
-
-    def expect(self, exchanges: list):
-        self.exchanges = list(exchanges)
+    def __init__(self, server: contract.ScriptedServer):
+        self.server = server
 
     def __call__(self, method, path, *, json=None, body=None, headers=None):
-        if not (headers or {}).get("Authorization", "").startswith("Bearer "):
-            self.problems.append(f"{method} {path} carried no bearer token")
-        if not self.exchanges:
-            self.problems.append(f"unexpected request {method} {path} {json!r}")
-            raise TransportError("unexpected request")
-        exchange = self.exchanges.pop(0)
-        problem = contract.request_problem(exchange["request"], method, path, json)
-        if problem:
-            self.problems.append(problem)
-        answer = exchange["answer"]
+        answer = self.server.answer(method, path, json, (headers or {}).get("Authorization"))
         if answer.get("cut"):
             raise TransportError("connection reset")
         if answer.get("timeout"):
             raise TransportError("timed out", timed_out=True)
-        mids = [m["mid"] for m in (json or {}).get("mutations", [])]
-        return Response(answer["status"], dict(answer.get("headers") or {}),
-                        contract.answer_body(answer, mids, self.epoch))
+        return Response(answer["status"], answer["headers"], answer["json"])
 
 
-def set_up(path: str, case: dict, script: Script) -> Client:
+def set_up(path: str, case: dict, server: contract.ScriptedServer) -> Client:
     """A reference client whose file holds the case's `given` state."""
     given = case["given"]
-    client = Client(path, script, clock=lambda: script.now, rng=random.Random(1))
+    client = Client(path, ScriptTransport(server), clock=lambda: server.now, rng=random.Random(1))
     now = given["now"]
     with client._transaction() as db:
         meta = {"token": "kbt_contract", "device_id": "device-1", "person_id": "person-1",
@@ -125,18 +107,16 @@ def state_of(client: Client, now: float) -> dict:
 @pytest.mark.parametrize("name", contract.case_names())
 def test_reference_client_keeps_the_contract(tmp_path, name):
     case = contract.load_case(name)
-    script = Script(case)
-    client = set_up(str(tmp_path / "phone.sqlite"), case, script)
+    server = contract.ScriptedServer(case)
+    client = set_up(str(tmp_path / "phone.sqlite"), case, server)
     try:
         for number, step in enumerate(case["steps"], 1):
-            script.now += step["sync"]["after_s"]
-            script.expect(step["exchanges"])
+            server.start_step(step)
             report = client.sync_once(force=step["sync"]["force"])
             where = f"{name}, step {number}"
-            assert script.problems == [], f"{where}: {script.problems}"
-            assert script.exchanges == [], f"{where}: requests not made: {[e['request'] for e in script.exchanges]}"
+            assert server.step_problems() == [], where
             if "outcome" in step:
                 assert report.status == step["outcome"], f"{where}: outcome {report.status}"
-            assert contract.differences(step.get("then", {}), state_of(client, script.now)) == [], where
+            assert contract.differences(step.get("then", {}), state_of(client, server.now)) == [], where
     finally:
         client.close()
