@@ -189,7 +189,7 @@ def _concurrent_retry_scenario(machine: SyncMachine, app):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not is_postgres(), reason="SQLite serialises write transactions, so check-then-insert cannot race there")
+@pytest.mark.skipif(not is_postgres(), reason="SQLite runs write transactions one at a time: pushes cannot race there")
 def test_concurrent_retries_are_one_row_on_the_real_server(machine_app):
     machine = SyncMachine(machine_app)
     try:
