@@ -146,7 +146,9 @@ and each replica must equal a fresh pull of its device's scope.
 {0 if failure is None else 1}{'' if failure is None else f' ({failure})'}**; {stats['healed_examples']:,} examples healed and passed the
 final checks; {stats['power_cuts']:,} power cuts while storing a page; {stats['could_not_send_but_stored']:,}
 good visits set aside as could_not_send although the server had stored them (their answers lost
-three times while alone), {stats['good_set_aside']:,} set aside and not stored. {seconds / 60:.1f} min
+three times while alone), {stats['good_set_aside']:,} set aside and not stored, {stats['edits_set_aside']:,}
+site edits set aside likewise; {stats['refusals_forgotten_by_a_restore']:,} refusals the server forgot in a
+restore (the device keeps them in attention and does not send them again). {seconds / 60:.1f} min
 (up to {args.steps} steps an example).
 
 {rule_table}

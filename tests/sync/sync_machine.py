@@ -247,6 +247,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.clocks: list[Clock] = []
         self.crash_armed = [False] * DEVICES
         self.crashes = 0
+        self.restores = 0
         self.area_a_sites: list[str] = []
 
     # -- set-up and tear-down
@@ -486,6 +487,7 @@ class SyncMachine(RuleBasedStateMachine):
         again, as they would after a restore; what devices sent is theirs to send again.
         """
         self._note("restore_server_from_backup")
+        self.restores += 1
         restore(self.backup_rows)
         known = dict(db.session.execute(select(FormVersion.version, FormVersion.status)
                                         .where(FormVersion.form_id == "street")).all())
@@ -638,9 +640,16 @@ class SyncMachine(RuleBasedStateMachine):
                     violated("poison_is_set_aside", f"poison visit {item.visit_id}: {refusal}")
             elif item.kind == "site_update":
                 status = facts["log"].get(mid)
-                if refusal is None and status != "applied":
-                    violated("edits_agree_with_the_server", f"edit {mid} acknowledged; the server log says {status}")
-                if refusal is not None and refusal["status"] != status:
+                if refusal is None:
+                    if status != "applied":
+                        violated("edits_agree_with_the_server", f"edit {mid} acknowledged; the server log says {status}")
+                elif refusal["code"] == COULD_NOT_SEND:
+                    # Set aside after its answers were lost while alone; the server may well have applied it.
+                    STATS["edits_set_aside"] += 1
+                elif status is None and self.restores:
+                    # Refused before a restore that forgot the refusal; refused items are not sent again.
+                    STATS["refusals_forgotten_by_a_restore"] += 1
+                elif refusal["status"] != status:
                     violated("edits_agree_with_the_server", f"edit {mid}: device {refusal['status']}, server {status}")
         if facts["stored"] != expected_stored:
             violated("server_holds_what_was_accepted",
