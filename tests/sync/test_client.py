@@ -331,7 +331,7 @@ def test_revoked_token_during_photo_upload_keeps_visit_and_photo(device, world, 
     assert device.sync_once().applied == 1 and submissions_on_server() == 1
 
 
-def test_426_stops_and_keeps_outbox(device, world, server):
+def test_426_keeps_the_outbox_asks_again_each_sync_and_sends_once_accepted(device, world, server):
     def newer_server(method, path, *, json=None, **kwargs):
         if json is not None:
             json = {**json, "protocol": 99}  # as if this app spoke a protocol the server dropped
@@ -346,9 +346,18 @@ def test_426_stops_and_keeps_outbox(device, world, server):
     assert report.status == "update_required" and report.code == "protocol_unsupported"
     assert device.update_required and device.status()["update_required"]
     assert [i["mid"] for i in device.outbox()] == [mid] and device.outbox()[0]["attempts"] == 0
+    # Each later sync asks again, with nothing pushed: the items stay frozen on the device.
     calls = len(server.calls)
-    assert device.sync_once().status == "update_required" and len(server.calls) == calls
-    assert submissions_on_server() == 0
+    assert device.sync_once(force=True).status == "update_required"
+    (_method, _path, asked, answer) = server.calls[calls]
+    assert len(server.calls) == calls + 1 and asked["mutations"] == [] and answer.status == 426
+    assert [i["mid"] for i in device.outbox()] == [mid] and submissions_on_server() == 0
+
+    # The server accepts this app again (say, a rollback): the next sync sends at once.
+    device.transport = server
+    report = device.sync_once()
+    assert report.status == "ok" and report.applied == 1 and not device.update_required
+    assert device.outbox() == [] and submissions_on_server() == 1
 
 
 def test_unenrolled_device_does_not_call_the_server(tmp_path, server, world):
