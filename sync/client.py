@@ -363,6 +363,16 @@ class Client:
         rows = self._rows("SELECT * FROM attention ORDER BY seq")
         return [dict(row) | {"data": json.loads(row["data"]), "result": json.loads(row["result"])} for row in rows]
 
+    def send_again(self, mid: str, now: float | None = None) -> bool:
+        """Put an item the device gave up sending (could_not_send) back in the outbox, its counts afresh."""
+        with self._transaction() as db:
+            row = db.execute("SELECT code FROM attention WHERE mid = ?", (mid,)).fetchone()
+            if row is None or row[0] != COULD_NOT_SEND:
+                return False  # the server's own refusals are not sent again: it would refuse them again
+            db.execute(f"INSERT INTO outbox ({ITEM_COLUMNS}) SELECT {ITEM_COLUMNS} FROM attention WHERE mid = ?", (mid,))
+            db.execute("DELETE FROM attention WHERE mid = ?", (mid,))
+        return True
+
     def replica(self, collection: str) -> dict:
         """The replica's records of one collection, by id."""
         rows = self._rows("SELECT id, data FROM replica WHERE collection = ?", (collection,))

@@ -69,6 +69,16 @@ COULD_NOT_SEND = "could_not_send"
 PHOTO_REFUSED_STATUSES = (400, 413, 415)
 
 
+# What the field app receives from this module through its build (server/pwa.py writes them
+# into js/protocol.js), so the two clients never hold hand-made copies of them.
+CLIENT_CONSTANTS = (
+    "PROTOCOL_VERSION", "MAX_MUTATIONS_PER_REQUEST", "MAX_REQUEST_BYTES", "MAX_BLOB_BYTES", "ENVELOPE_BYTES",
+    "DEFAULT_PULL_LIMIT", "FINAL_STATUSES", "MUTATION_TYPES", "GRADES", "KEPT_VALUES", "FORM_KINDS", "FORM_ROLES",
+    "STAFF_ROLES", "SENT_ARCHIVE_DAYS", "UNSENT_WARNING_DAYS", "BACKOFF_FIRST_S", "BACKOFF_MAX_S",
+    "ALONE_FAILURES_TO_ATTENTION", "COULD_NOT_SEND", "PHOTO_REFUSED_STATUSES",
+)
+
+
 def canonical_json(data) -> bytes:
     """The canonical bytes of a JSON value: sorted keys, no spaces, UTF-8 unescaped."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -5,8 +5,8 @@ import { t, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
 import { newDraft, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
-
-const FORM_ROLES = { street: ["street_rep"], checklist: ["street_rep", "mystery_shopper"], mystery_shop: ["mystery_shopper"] };
+import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
+import { sendAgain } from "./sync.js";
 const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
 
 // The listeners of the form on screen (flush on pagehide, ...): removed when another screen is drawn.
@@ -29,8 +29,8 @@ export async function currentForms(person) {
     if (!known || form.version > known.version) latest.set(form.id, form);
   }
   return [...latest.values()]
-    .filter((form) => (FORM_ROLES[form.kind] || []).some((role) => roles.has(role)))
-    .sort((a, b) => Object.keys(FORM_ROLES).indexOf(a.kind) - Object.keys(FORM_ROLES).indexOf(b.kind));
+    .filter((form) => [...(FORM_ROLES[form.kind] || []), ...STAFF_ROLES].some((role) => roles.has(role)))
+    .sort((a, b) => FORM_KINDS.indexOf(a.kind) - FORM_KINDS.indexOf(b.kind));
 }
 
 async function siteName(siteId) {
@@ -457,17 +457,25 @@ export async function showMine(main) {
 
 // -- needs attention -------------------------------------------------------------------
 
-export async function showAttention(main) {
+export async function showAttention(main, app) {
   const items = (await getAll(STORES.attention)).sort((a, b) => b.settled_at - a.settled_at);
   const list = items.map((item) => {
     const result = item.result || {};
     const text = result.message || result.code || result.status;
+    // The server never saw this one: the phone gave up sending it, and can try again.
+    const stuck = result.code === COULD_NOT_SEND;
+    const again = stuck ? h("button", { type: "button", class: "secondary", onclick: async () => {
+      await sendAgain(item.mid);
+      app.queued();
+      showAttention(main, app);
+    } }, t("try_again")) : null;
     return h("li", { class: "attention" },
       h("p", { class: "card-title" }, t("attention_item", { title: item.title, site: itemSite(item) })),
-      h("p", {}, t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
+      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
       result.errors && Object.keys(result.errors).length
         ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
-        : null);
+        : null,
+      again);
   });
   screen(main, t("attention_title"), list.length ? h("ul", { class: "cards" }, list) : h("p", {}, t("no_attention")),
     h("p", {}, h("a", { href: "#/settings" }, t("export_title"))));

@@ -123,6 +123,51 @@ def answer_body(answer: dict, request_mids: list[str], epoch: str) -> dict | Non
     return body
 
 
+class ScriptedServer:
+    """The server of a case: answers each request with the step's next answer and notes every mismatch.
+
+    Both runners use it, so a case is played the same way to either client. `answer()` gives
+    a plain description: `{"cut": True}`, `{"timeout": True}`, or `{"status", "headers", "json",
+    "text"}` (`text` is the raw body; `json` is None when the body is not JSON).
+    """
+
+    def __init__(self, case: dict):
+        self.epoch = case["given"]["epoch"]
+        self.now = case["given"]["now"]
+        self.exchanges: list = []
+        self.problems: list[str] = []
+
+    def start_step(self, step: dict):
+        """Move the clock on and expect the step's requests."""
+        self.now += step["sync"]["after_s"]
+        self.exchanges = list(step["exchanges"])
+
+    def answer(self, method: str, path: str, body, authorization: str | None) -> dict:
+        """The answer to one request (`body`: the parsed JSON of a POST, or None)."""
+        if not (authorization or "").startswith("Bearer "):
+            self.problems.append(f"{method} {path} carried no bearer token")
+        if not self.exchanges:
+            self.problems.append(f"unexpected request {method} {path} {body!r}")
+            return {"cut": True}
+        exchange = self.exchanges.pop(0)
+        problem = request_problem(exchange["request"], method, path, body)
+        if problem:
+            self.problems.append(problem)
+        answer = exchange["answer"]
+        if answer.get("cut") or answer.get("timeout"):
+            return dict(answer)
+        mids = [m.get("mid") for m in (body or {}).get("mutations", []) if isinstance(m, dict)]
+        json_body = answer_body(answer, mids, self.epoch)
+        text = answer.get("body_text") if "body_text" in answer else (
+            json.dumps(json_body) if json_body is not None else "")
+        return {"status": answer["status"], "headers": dict(answer.get("headers") or {}), "json": json_body,
+                "text": text}
+
+    def step_problems(self) -> list[str]:
+        """What went wrong in the step just played: mismatched, unexpected and missing requests."""
+        return self.problems + [f"request not made: {e['request']}" for e in self.exchanges]
+
+
 def request_problem(expected: dict, method: str, path: str, body) -> str | None:
     """Why a request is not the one the case expects next, or None."""
     if method != expected.get("method", "POST") or path != expected.get("path", SYNC_PATH):

@@ -418,6 +418,49 @@ def test_413_from_server_halves_the_batch(device, world, server):
     assert report.applied == 5 and server.pushes() == [2, 2, 1]
 
 
+def test_a_visit_that_crashes_the_server_is_isolated_and_the_rest_is_stored_once(device, world, server, clock):
+    """A server bug that one visit triggers (a 500 whenever its request carries it) against the real app."""
+    poison = street_visit(world, answers=street_answers(litter={"grade": "C", "note": "POISON"}))
+
+    def buggy_server(method, path, *, json=None, **kwargs):
+        if json is not None and any("POISON" in str(m["data"]) for m in json.get("mutations", [])):
+            return Response(500, {}, {"code": "server_error", "message": "Something went wrong on the server."})
+        return server(method, path, json=json, **kwargs)
+
+    device.transport = buggy_server
+    good = [device.queue_submission(street_visit(world)) for _i in range(6)]
+    bad = device.queue_submission(poison)
+    good += [device.queue_submission(street_visit(world)) for _i in range(5)]
+    for _sync in range(12):
+        clock.t += 600
+        device.sync_once(force=True)
+        if not device.outbox():
+            break
+
+    assert device.outbox() == []
+    assert {item["mid"] for item in device.sent()} == set(good)
+    (stuck,) = device.attention()
+    assert stuck["mid"] == bad and stuck["code"] == "could_not_send" and stuck["status"] == "failed"
+    assert submissions_on_server() == 11
+    # The bug is fixed: the volunteer sends it again, under its own mid, and it is stored once.
+    device.transport = server
+    assert device.send_again(bad) and device.attention() == []
+    assert device.sync_once().applied == 1 and submissions_on_server() == 12
+    assert not device.send_again(bad)  # nothing is in attention any more
+
+
+def test_only_a_visit_the_device_gave_up_on_can_be_sent_again(device, world):
+    device.transport = lambda method, path, **kw: Response(200, {}, {
+        "protocol": 1, "server_epoch": "ep", "cursor": "c", "has_more": False, "reset": False, "changes": [],
+        "results": [{"mid": m["mid"], "status": "rejected", "code": "validation_failed", "message": "No."}
+                    for m in kw["json"]["mutations"]]})
+    mid = device.queue_submission(street_visit(world))
+    device.sync_once()
+    assert [item["mid"] for item in device.attention()] == [mid]
+    assert not device.send_again(mid)  # the server's own refusal would only come back
+    assert device.outbox() == []
+
+
 # -- pulling --------------------------------------------------------------------------------------
 
 

@@ -19,43 +19,25 @@ from sync.protocol import PROTOCOL_VERSION
 from sync.transport import Response, TransportError
 
 
-class Script:
-    """A transport that answers each request with the case's next answer, and notes any mismatch."""
+class ScriptTransport:
+    """The reference client's transport over the case's scripted server."""
 
-    def __init__(self, case: dict):
-        self.case = case
-        self.epoch = case["given"]["epoch"]
-        self.now = case["given"]["now"]
-        self.exchanges: list = []
-        self.problems: list[str] = []
-
-    def expect(self, exchanges: list):
-        self.exchanges = list(exchanges)
+    def __init__(self, server: contract.ScriptedServer):
+        self.server = server
 
     def __call__(self, method, path, *, json=None, body=None, headers=None):
-        if not (headers or {}).get("Authorization", "").startswith("Bearer "):
-            self.problems.append(f"{method} {path} carried no bearer token")
-        if not self.exchanges:
-            self.problems.append(f"unexpected request {method} {path} {json!r}")
-            raise TransportError("unexpected request")
-        exchange = self.exchanges.pop(0)
-        problem = contract.request_problem(exchange["request"], method, path, json)
-        if problem:
-            self.problems.append(problem)
-        answer = exchange["answer"]
+        answer = self.server.answer(method, path, json, (headers or {}).get("Authorization"))
         if answer.get("cut"):
             raise TransportError("connection reset")
         if answer.get("timeout"):
             raise TransportError("timed out", timed_out=True)
-        mids = [m["mid"] for m in (json or {}).get("mutations", [])]
-        return Response(answer["status"], dict(answer.get("headers") or {}),
-                        contract.answer_body(answer, mids, self.epoch))
+        return Response(answer["status"], answer["headers"], answer["json"])
 
 
-def set_up(path: str, case: dict, script: Script) -> Client:
+def set_up(path: str, case: dict, server: contract.ScriptedServer, client_class=Client) -> Client:
     """A reference client whose file holds the case's `given` state."""
     given = case["given"]
-    client = Client(path, script, clock=lambda: script.now, rng=random.Random(1))
+    client = client_class(path, ScriptTransport(server), clock=lambda: server.now, rng=random.Random(1))
     now = given["now"]
     with client._transaction() as db:
         meta = {"token": "kbt_contract", "device_id": "device-1", "person_id": "person-1",
@@ -122,21 +104,43 @@ def state_of(client: Client, now: float) -> dict:
                                for r in rows("SELECT sha256, checked_epoch FROM blobs")}}
 
 
-@pytest.mark.parametrize("name", contract.case_names())
-def test_reference_client_keeps_the_contract(tmp_path, name):
+def play(tmp_path, name: str, client_class=Client) -> list[str]:
+    """Play one case against a client of `client_class`; every way it breaks the contract."""
     case = contract.load_case(name)
-    script = Script(case)
-    client = set_up(str(tmp_path / "phone.sqlite"), case, script)
+    server = contract.ScriptedServer(case)
+    client = set_up(str(tmp_path / f"{name}.sqlite"), case, server, client_class)
+    problems = []
     try:
         for number, step in enumerate(case["steps"], 1):
-            script.now += step["sync"]["after_s"]
-            script.expect(step["exchanges"])
+            server.start_step(step)
             report = client.sync_once(force=step["sync"]["force"])
-            where = f"{name}, step {number}"
-            assert script.problems == [], f"{where}: {script.problems}"
-            assert script.exchanges == [], f"{where}: requests not made: {[e['request'] for e in script.exchanges]}"
-            if "outcome" in step:
-                assert report.status == step["outcome"], f"{where}: outcome {report.status}"
-            assert contract.differences(step.get("then", {}), state_of(client, script.now)) == [], where
+            where = f"{name}, step {number}: "
+            problems += [where + problem for problem in server.step_problems()]
+            if "outcome" in step and report.status != step["outcome"]:
+                problems.append(f"{where}outcome {report.status}, expected {step['outcome']}")
+            problems += [where + problem for problem in contract.differences(step.get("then", {}), state_of(client, server.now))]
+            if problems:
+                break
     finally:
         client.close()
+    return problems
+
+
+@pytest.mark.parametrize("name", contract.case_names())
+def test_reference_client_keeps_the_contract(tmp_path, name):
+    assert play(tmp_path, name) == []
+
+
+class DropsOnAnyAnswer(Client):
+    """Broken on purpose (Workbox's old bug): an item leaves the outbox on any HTTP answer, 5xx included."""
+
+    def _stop_on_failure(self, response, batch, now, report, **kwargs):
+        with self._transaction() as db:
+            for item in batch:
+                db.execute("DELETE FROM outbox WHERE mid = ?", (item.mid,))
+        return super()._stop_on_failure(response, batch, now, report, **kwargs)
+
+
+def test_negative_control_a_client_that_drops_items_on_any_http_answer_breaks_the_contract(tmp_path):
+    broken = [name for name in contract.case_names() if play(tmp_path, name, DropsOnAnyAnswer)]
+    assert {"10_too_many_requests", "11_unavailable", "12_server_error_splits_the_batch"} <= set(broken)
