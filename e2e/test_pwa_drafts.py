@@ -216,7 +216,7 @@ def test_signing_out_with_only_drafts_offers_to_export_them(live_server, playwri
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("button", name="Sign out", exact=True).click()
     # A visit waiting to be sent still holds sign-out back, with no way to delete it here.
-    expect(page.get_by_role("alert")).to_have_text("1 items are not sent yet. Send them first, or export them and then sign out.")
+    expect(page.get_by_role("alert")).to_have_text("Visits not sent yet: 1. Send them first, or export them and then sign out.")
     expect(page.get_by_role("button", name="Sign out and delete them")).to_be_hidden()
 
     go_online(context, live_server)

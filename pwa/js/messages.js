@@ -130,7 +130,7 @@ export const CATALOGUES = {
     sign_out_title: "Sign out",
     sign_out_intro: "On a shared phone, sign out when you finish. Visits waiting to send must be sent first, or exported.",
     sign_out_button: "Sign out",
-    sign_out_blocked: "{count} items are not sent yet. Send them first, or export them and then sign out.",
+    sign_out_blocked: "Visits not sent yet: {count}. Send them first, or export them and then sign out.",
     export_and_sign_out: "Export, then sign out",
     signed_out: "Signed out. This phone holds nothing of yours now.",
     version: "App version {version}",
