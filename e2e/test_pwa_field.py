@@ -78,9 +78,10 @@ def new_volunteer(live, name, roles=("street_rep", "mystery_shopper")) -> str:
     return live.run(work)
 
 
-def join(page, live, code):
-    """Open the app online, join with `code`, and wait until it works offline and has its forms."""
-    page.goto(f"{live.url}/app/")
+def join(page, live, code, url=None):
+    """Open the app online (at `url`, or the live server's), join with `code`, and wait until it
+    works offline and has its forms."""
+    page.goto(f"{url or live.url}/app/")
     page.get_by_label("Invite code").fill(code)
     page.get_by_role("button", name="Join").click()
     expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
@@ -443,20 +444,36 @@ def test_draft_of_a_retired_form_version_still_saves_and_syncs_against_it(live_s
 
 
 @contextlib.contextmanager
-def new_app_version(live, tmp_path):
-    """Deploy new app sources (a changed message, a newer IndexedDB schema) for the duration."""
-    deployed = tmp_path / "pwa-next"
+def deployed_app(live, tmp_path, name, change):
+    """Serve app sources changed by `change(folder)` (a copy of pwa/) for the duration."""
+    deployed = tmp_path / f"pwa-{name}"
     shutil.copytree(DEFAULT_SOURCE_DIR, deployed)
-    messages = deployed / "js" / "messages.js"
-    messages.write_text(messages.read_text().replace('nav_mine: "My visits"', 'nav_mine: "My visits and reviews"'))
-    db_module = deployed / "js" / "db.js"
-    db_module.write_text(DB_VERSION_LINE.sub(f"DB_VERSION = {current_db_version() + 1};", db_module.read_text()))
-    live.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / "build-next"))
+    change(deployed)
+    live.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / f"build-{name}"))
     try:
         yield
     finally:
         live.app.config.pop("PWA_SOURCE_DIR")
         live.app.config.pop("PWA_BUILD_DIR")
+
+
+def replace_in(folder, path, old, new):
+    """Change one module of a deployed copy; the old text must be there (or the variant tests nothing)."""
+    module = folder / path
+    source = module.read_text()
+    assert old in source, f"{path} no longer holds the text this variant replaces"
+    module.write_text(source.replace(old, new))
+
+
+def new_app_version(live, tmp_path):
+    """Deploy new app sources (a changed message, a newer IndexedDB schema) for the duration."""
+
+    def change(folder):
+        replace_in(folder, "js/messages.js", 'nav_mine: "My visits"', 'nav_mine: "My visits and reviews"')
+        db_module = folder / "js" / "db.js"
+        db_module.write_text(DB_VERSION_LINE.sub(f"DB_VERSION = {current_db_version() + 1};", db_module.read_text()))
+
+    return deployed_app(live, tmp_path, "next", change)
 
 
 DB_VERSION_LINE = re.compile(r"DB_VERSION = (\d+);")
