@@ -10,24 +10,23 @@ on failure, and shows the same check catches it.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
 
 from playwright.sync_api import expect
 
 from e2e.test_pwa_field import (
     SYNC_TIMEOUT_MS,
+    deployed_app,
     fill_street_visit,
     go_offline,
     go_online,
     join,
     launch,
     new_volunteer,
+    replace_in,
     submissions_of,
     waiting_count,
 )
-from server.pwa import DEFAULT_SOURCE_DIR
 
 HANDLER = """() => backgroundSync(SYNC_TAG).then(
     (status) => ({settled: "resolved", status}),
@@ -92,22 +91,10 @@ def test_background_sync_rejects_while_the_push_cannot_go_through_and_sends_once
     context.close()
 
 
-@contextlib.contextmanager
 def worker_that_resolves_on_failure(live, tmp_path):
     """Deploy a broken variant of the app for the duration: its sync handler swallows a failed push."""
-    deployed = tmp_path / "pwa-broken"
-    shutil.copytree(DEFAULT_SOURCE_DIR, deployed)
-    sw = deployed / "sw.js"
-    source = sw.read_text()
-    broken = source.replace("if (SYNC_NOT_THROUGH.includes(outcome.status)) throw new Error(", "if (false) throw new Error(")
-    assert broken != source
-    sw.write_text(broken)
-    live.app.config.update(PWA_SOURCE_DIR=str(deployed), PWA_BUILD_DIR=str(tmp_path / "build-broken"))
-    try:
-        yield
-    finally:
-        live.app.config.pop("PWA_SOURCE_DIR")
-        live.app.config.pop("PWA_BUILD_DIR")
+    return deployed_app(live, tmp_path, "broken-sync-handler", lambda folder: replace_in(
+        folder, "sw.js", "if (SYNC_NOT_THROUGH.includes(outcome.status)) throw new Error(", "if (false) throw new Error("))
 
 
 def test_negative_control_a_handler_that_resolves_on_failure_is_caught(live_server, playwright, tmp_path):

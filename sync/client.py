@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sync import export
 from sync.protocol import (
     ALONE_FAILURES_TO_ATTENTION,
     COULD_NOT_SEND,
@@ -396,23 +397,38 @@ class Client:
         }
 
     def export_unsent(self, now: float | None = None) -> dict:
-        """Everything not yet safely on the server, as JSON-able data a coordinator can import."""
-        return {
-            "format": "kerbside-unsent",
-            "version": 1,
-            "device_id": self.device_id,
-            "exported_at": iso(self._now(now)),
-            "outbox": [
-                {"mid": i["mid"], "seq": i["seq"], "type": i["type"], "payload_hash": i["payload_hash"], "data": i["data"]}
-                for i in self.outbox()
-            ],
-            "attention": [
-                {"mid": i["mid"], "seq": i["seq"], "type": i["type"], "payload_hash": i["payload_hash"],
-                 "data": i["data"], "status": i["status"], "code": i["code"], "message": i["message"],
-                 "result": i["result"], "noted_at": iso(i["noted_at"])}
-                for i in self.attention()
-            ],
-        }
+        """Everything not yet safely on the server, as an "Export unsent" file (sync/export_format.schema.json).
+
+        The outbox and the needs-attention items with the photos they show; the token is
+        never part of it. This client keeps no drafts, so `drafts` is empty.
+        """
+        person = json.loads(self._get("person") or "{}")
+
+        def wire(item):
+            return {key: item[key] for key in export.MUTATION_FIELDS}
+
+        def ms(moment):  # the file's device times are milliseconds, as JavaScript keeps them
+            return int(round(moment * 1000))
+
+        outbox = [{**wire(item), "queued_at": ms(item["created_at"])} for item in self.outbox()]
+        attention = [{"mutation": wire(item), "result": item["result"], "noted_at": ms(item["noted_at"])}
+                     for item in self.attention()]
+        wanted = set().union(*(photo_hashes(entry["data"]) for entry in outbox),
+                             *(photo_hashes(entry["mutation"]["data"]) for entry in attention))
+        photos = {}
+        for sha256 in sorted(wanted):
+            rows = self._rows("SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
+            if rows:
+                photos[sha256] = export.photo_entry(bytes(rows[0]["data"]))
+        return export.new_export(
+            exported_at=iso(self._now(now)),
+            device_id=self.device_id,
+            person={"id": self._get("person_id"), "display_name": person.get("display_name", "")},
+            outbox=outbox,
+            attention=attention,
+            drafts=[],
+            photos=photos,
+        )
 
     # -- the sync ----------------------------------------------------------------------
 

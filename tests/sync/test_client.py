@@ -6,6 +6,7 @@ own storage (a crash mid-page), and each test checks what the device and the ser
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -19,6 +20,7 @@ from server import operations
 from server.extensions import db
 from server.models import Device, Site, Submission
 from sync.client import Client, OutboxItem, SyncReport, first_batch
+from sync.export import read_export
 from sync.protocol import MAX_MUTATIONS_PER_REQUEST, payload_hash
 from sync.transport import Response, TransportError
 from tests.conftest import street_answers, visit
@@ -250,7 +252,9 @@ def test_rejected_item_goes_to_attention_with_message(device, world):
     assert item["mid"] == bad_mid and item["status"] == "rejected" and item["code"] == "validation_failed"
     assert item["message"] and "answers.noise" in item["result"]["errors"]
     exported = device.export_unsent()
-    assert exported["attention"][0]["mid"] == bad_mid and exported["attention"][0]["data"] == bad
+    (noted,) = exported["attention"]
+    assert noted["mutation"]["mid"] == bad_mid and noted["mutation"]["data"] == bad
+    assert noted["result"]["code"] == "validation_failed"
     assert device.status()["attention"] == 1
 
 
@@ -602,13 +606,18 @@ def test_recent_unsent_item_gives_no_warning(device, world, clock):
     assert device.status()["unsent"] == 1 and not device.status()["warning"]
 
 
-def test_export_unsent_holds_outbox_and_attention(device, world):
-    data = street_visit(world)
+def test_export_unsent_holds_outbox_and_attention(device, world, clock):
+    data = street_visit(world, answers=street_answers(litter={"grade": "C", "photos": [device.add_blob(PNG)]}))
     mid = device.queue_submission(data)
     exported = device.export_unsent()
-    assert exported["format"] == "kerbside-unsent" and exported["version"] == 1
+    assert exported["format"] == "kerbside-unsent" and exported["format_version"] == 1
+    assert "version" not in exported  # one version field, the one the schema names
     assert exported["device_id"] == device.device_id and exported["exported_at"]
+    assert exported["person"]["id"] == device._get("person_id") and exported["person"]["display_name"] == "Rep"
     assert exported["outbox"] == [{"mid": mid, "seq": 1, "type": "submission.create",
-                                   "payload_hash": payload_hash(data), "data": data}]
-    assert exported["attention"] == []
-    json.dumps(exported)  # JSON-able as it is
+                                   "payload_hash": payload_hash(data), "data": data,
+                                   "queued_at": round(clock.t * 1000)}]
+    assert exported["attention"] == [] and exported["drafts"] == []
+    assert exported["photos"] == {hashlib.sha256(PNG).hexdigest(): {"type": "image/png",
+                                                                    "base64": base64.b64encode(PNG).decode()}}
+    assert read_export(json.dumps(exported).encode()) == exported  # JSON-able, and valid against the schema
