@@ -105,7 +105,7 @@ def claim_blindly(ctx, items) -> set:
 def mutation_log_without_unique_key():
     """BROKEN: the mutation log loses its primary key on `mid` for the length of a test."""
     db.session.commit()
-    if is_postgres():
+    if db.engine.dialect.name == "postgresql":
         key = db.session.execute(text("SELECT conname FROM pg_constraint WHERE conrelid = 'mutation_log'::regclass "
                                       "AND contype = 'p'")).scalar_one()
         db.session.execute(text(f'ALTER TABLE mutation_log DROP CONSTRAINT "{key}"'))
