@@ -31,6 +31,8 @@ from sync.protocol import (
     ENVELOPE_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
     MAX_REQUEST_BYTES,
+    MAX_RETRY_AFTER_S,
+    MAX_WAIT_S,
     MUTATION_TYPES,
     NO_ANSWER,
     PHOTO_REFUSED_STATUSES,
@@ -461,7 +463,7 @@ class Client:
             report.status, report.code = "needs_enrolment", self.needs_enrolment
             return
         retry_at = float(self._get("server_retry_at") or 0)
-        if now < retry_at:
+        if now < retry_at <= now + MAX_RETRY_AFTER_S:  # a longer wait means the clock went back
             report.status, report.retry_at = "waiting", retry_at
             return
         round_ = _Round()
@@ -516,8 +518,9 @@ class Client:
             rows = self._rows(f"SELECT {columns} FROM outbox ORDER BY seq")
         else:
             rows = self._rows(
-                f"SELECT {columns} FROM outbox WHERE next_attempt_at IS NULL OR next_attempt_at <= ? ORDER BY seq",
-                (now,),
+                f"SELECT {columns} FROM outbox WHERE next_attempt_at IS NULL OR next_attempt_at <= ? "
+                "OR next_attempt_at > ? ORDER BY seq",
+                (now, now + MAX_WAIT_S),  # a wait longer than any we set means the clock went back
             )
         return [OutboxItem(**dict(row)) for row in rows]
 
@@ -610,6 +613,8 @@ class Client:
         body = response.json if isinstance(response.json, dict) else {}
         code = body.get("code") or f"http_{response.status}"
         retry_after = response.retry_after()
+        if retry_after is not None:
+            retry_after = min(retry_after, MAX_RETRY_AFTER_S)
         # A 2xx whose body is not a sync answer was cut on its way: as good as no answer.
         unexplained = blame and is_unexplained_failure(None if response.status < 300 else response.status)
         blamed = unexplained and alone
@@ -721,7 +726,8 @@ class Client:
                 db.execute("UPDATE blobs SET checked_epoch = NULL WHERE sha256 = ?", (sha256,))
             retry_after = result.get("retry_after_s")
             self._fail(db, [item], now, report, result.get("code") or "deferred",
-                       float(retry_after) if isinstance(retry_after, (int, float)) else None)
+                       min(float(retry_after), MAX_RETRY_AFTER_S) if isinstance(retry_after, (int, float))
+                       and not isinstance(retry_after, bool) else None)
             report.deferred += 1
         else:
             # No answer for this item, or one this client does not know: not final, so keep it.

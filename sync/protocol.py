@@ -43,6 +43,11 @@ UNSENT_WARNING_DAYS = 3
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 300.0
+# A server's Retry-After (or a deferred item's retry_after_s) is honoured up to an hour. A
+# wait longer than any the client could have set means the device's clock went back: the
+# wait is over, rather than lasting as long as the jump.
+MAX_RETRY_AFTER_S = 3600.0
+MAX_WAIT_S = max(BACKOFF_MAX_S, MAX_RETRY_AFTER_S)
 
 # -- what one item may hold (the server refuses the item alone, never the request) ----------
 
@@ -79,6 +84,7 @@ CLIENT_CONSTANTS = (
     "PROTOCOL_VERSION", "MAX_MUTATIONS_PER_REQUEST", "MAX_REQUEST_BYTES", "MAX_BLOB_BYTES", "ENVELOPE_BYTES",
     "DEFAULT_PULL_LIMIT", "FINAL_STATUSES", "MUTATION_TYPES", "GRADES", "KEPT_VALUES", "FORM_KINDS", "FORM_ROLES",
     "STAFF_ROLES", "SENT_ARCHIVE_DAYS", "UNSENT_WARNING_DAYS", "BACKOFF_FIRST_S", "BACKOFF_MAX_S",
+    "MAX_RETRY_AFTER_S", "MAX_WAIT_S",
     "ALONE_FAILURES_TO_ATTENTION", "ALONE_CUTS_TO_ATTENTION", "NO_ANSWER", "COULD_NOT_SEND", "PHOTO_REFUSED_STATUSES",
 )
 

@@ -5,7 +5,7 @@
 import { STORES, transact, requestDone, getOne, getAllByIndex, getMeta, setMeta, replicaKey } from "./db.js";
 import {
   PROTOCOL_VERSION, MAX_MUTATIONS_PER_REQUEST, MAX_REQUEST_BYTES, ENVELOPE_BYTES, DEFAULT_PULL_LIMIT,
-  SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, ALONE_FAILURES_TO_ATTENTION, ALONE_CUTS_TO_ATTENTION,
+  SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, MAX_RETRY_AFTER_S, MAX_WAIT_S, ALONE_FAILURES_TO_ATTENTION, ALONE_CUTS_TO_ATTENTION,
   NO_ANSWER, COULD_NOT_SEND, PHOTO_REFUSED_STATUSES,
 } from "./protocol.js";
 
@@ -58,7 +58,14 @@ class NoAnswer extends Error {
 function retryAfterSeconds(value) {
   if (value === null || value === undefined || value === "") return null;
   const seconds = Number(value);
-  return Number.isFinite(seconds) ? Math.max(0, seconds) : null; // an HTTP date: our own backoff will do
+  // An HTTP date: our own backoff will do. Beyond an hour, an hour.
+  return Number.isFinite(seconds) ? Math.min(MAX_RETRY_AFTER_S, Math.max(0, seconds)) : null;
+}
+
+// Whether a wait set for `until` is over at `now`: a wait longer than any the app sets means
+// the phone's clock went back, and it is over too (not as long as the jump).
+function waitOver(until, now, longest) {
+  return !until || until <= now || until - now > longest * 1000;
 }
 
 // One HTTP exchange. Every HTTP status is an answer; only a missing answer throws (NoAnswer).
@@ -264,7 +271,7 @@ async function applyResult(t, round, item, result) {
       const blob = await requestDone(t.objectStore(STORES.blobs).get(sha));
       if (blob) t.objectStore(STORES.blobs).put({ ...blob, checked_epoch: null });
     }
-    const wait = typeof result.retry_after_s === "number" ? result.retry_after_s : null;
+    const wait = typeof result.retry_after_s === "number" ? Math.min(MAX_RETRY_AFTER_S, result.retry_after_s) : null;
     await fail(t, round, [item], result.code || "deferred", wait);
     round.report.deferred += 1;
   } else {
@@ -351,7 +358,7 @@ async function uploadPhotos(round, batch) {
 
 async function dueItems(round, attempted) {
   const items = await getAllByIndex(STORES.outbox, "seq");
-  return items.filter((item) => !attempted.has(item.mid) && (round.force || !item.next_attempt_at || item.next_attempt_at <= round.now));
+  return items.filter((item) => !attempted.has(item.mid) && (round.force || waitOver(item.next_attempt_at, round.now, MAX_WAIT_S)));
 }
 
 // Forget archive items past 30 days, and photos nothing kept on the phone refers to any more.
@@ -385,7 +392,7 @@ async function syncRound(options) {
   if (blocked && blocked.kind === "needs_enrolment") return { ...report, status: "needs_enrolment", code: blocked.code };
   const now = Date.now();
   const retryAt = (await getMeta("server_retry_at")) || 0;
-  if (now < retryAt) return { ...report, status: "waiting", retry_at: retryAt };
+  if (!waitOver(retryAt, now, MAX_RETRY_AFTER_S)) return { ...report, status: "waiting", retry_at: retryAt };
   const round = { token, now, force: options.force, version: options.version, report, answered: false };
   try {
     if (blocked) {
@@ -468,8 +475,10 @@ export async function syncNow(options = {}) {
 export async function nextAttemptAt() {
   const items = await getAllByIndex(STORES.outbox, "seq");
   if (!items.length) return null;
-  const earliest = Math.min(...items.map((item) => item.next_attempt_at || 0));
-  return Math.max(earliest, (await getMeta("server_retry_at")) || 0);
+  const now = Date.now();
+  const earliest = Math.min(...items.map((item) => (waitOver(item.next_attempt_at, now, MAX_WAIT_S) ? now : item.next_attempt_at)));
+  const retryAt = (await getMeta("server_retry_at")) || 0;
+  return Math.max(earliest, waitOver(retryAt, now, MAX_RETRY_AFTER_S) ? 0 : retryAt);
 }
 
 // A visit the phone gave up sending (could_not_send) goes back into the outbox, its counts
