@@ -179,3 +179,55 @@ def sign_in(client, email, password="correct horse battery"):
     assert response.status_code == 302
     with client.session_transaction() as session:
         return session["csrf"]
+
+
+# -- no input reaches the error handler ------------------------------------------------------
+
+
+class ServerErrorWatch:
+    """Records what reaches the app's last-resort error handler, and every 5xx it answers.
+
+    The handler sends Flask's `got_request_exception` (Flask itself would not: the handler
+    takes every exception before Flask's own fallback runs); a 5xx from anywhere else, such
+    as a busy database, shows up in `statuses`.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.exceptions: list[BaseException] = []
+        self.statuses: list[tuple[str, int]] = []
+
+    def _exception(self, sender, exception, **extra):
+        self.exceptions.append(exception)
+
+    def _finished(self, sender, response, **extra):
+        if response.status_code >= 500:
+            from flask import request
+
+            self.statuses.append((request.path, response.status_code))
+
+    def __enter__(self):
+        from flask import got_request_exception, request_finished
+
+        got_request_exception.connect(self._exception, self.app)
+        request_finished.connect(self._finished, self.app)
+        return self
+
+    def __exit__(self, *exc):
+        from flask import got_request_exception, request_finished
+
+        got_request_exception.disconnect(self._exception, self.app)
+        request_finished.disconnect(self._finished, self.app)
+        return False
+
+    @property
+    def seen(self) -> list:
+        return [repr(e) for e in self.exceptions] + [f"{path}: {status}" for path, status in self.statuses]
+
+
+@pytest.fixture
+def no_server_errors(app):
+    """Fails the test if any request reached the error handler or answered 5xx."""
+    with ServerErrorWatch(app) as watch:
+        yield watch
+    assert watch.seen == [], watch.seen
