@@ -99,7 +99,7 @@ def _build(rng: random.Random, months: int) -> Area:
     visits += _mystery_shops(rng, shoppers, service_points, start, now)
     visits += _checklists(rng, reps, whole_area, start, now)
     for device, person, batch in _batches(visits):
-        push.push(device, person, batch, {area.id}, {area.id: {r.role for r in person.roles}})
+        push.push(device, person, batch, {area.id}, operations.roles_by_area(person))
     operations.retire_form_version(old_street)
     _actions(rng, area, sites, coordinator)
     db.session.commit()

@@ -314,6 +314,14 @@ def revoke_device(device: Device):
     db.session.flush()
 
 
+def roles_by_area(person: Person) -> dict[str | None, set[str]]:
+    """The person's roles in each area; the key None holds roles that count in every area (an admin's)."""
+    found: dict[str | None, set[str]] = {}
+    for role in person.roles:
+        found.setdefault(role.area_id, set()).add(role.role)
+    return found
+
+
 def device_scope(person: Person) -> tuple[list[str], list[str]]:
     """The areas and roles whose records a person's devices receive."""
     areas = sorted({r.area_id for r in person.roles if r.area_id})

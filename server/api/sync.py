@@ -143,12 +143,9 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     device, person = g.device, g.person
     person_id = person.id  # read now: the push's commit expires the loaded records
     area_ids, roles = operations.device_scope(person)
-    roles_by_area: dict = {}
-    for role in person.roles:
-        roles_by_area.setdefault(role.area_id, set()).add(role.role)
     device.last_sync_at = utcnow()
     try:
-        results = push.push(device, person, body["mutations"], set(area_ids), roles_by_area)
+        results = push.push(device, person, body["mutations"], set(area_ids), operations.roles_by_area(person))
     except IntegrityError:
         # Two pushes raced on one record (say, one visit id under two mids): nothing was
         # stored; the device sends again and the second attempt sees the first.
