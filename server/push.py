@@ -19,7 +19,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -44,8 +44,17 @@ from server.models import (
 from server.operations import transition_message
 from server.schema_messages import translated
 from sync.merge import action_transition_error, merge_patch
-from sync.protocol import FORM_ROLES, MUTATION_TYPES, STAFF_ROLES, payload_hash
-from sync.validation import FormValidator, compile_form, parse_datetime
+from sync.protocol import (
+    FORM_ROLES,
+    MAX_DATA_DEPTH,
+    MAX_SAFE_INTEGER,
+    MUTATION_TYPES,
+    OBSERVED_AT_MAX_AHEAD_S,
+    OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS,
+    STAFF_ROLES,
+    payload_hash,
+)
+from sync.validation import ContentProblem, FormValidator, compile_form, content_problem, parse_datetime
 
 # Published form versions never change, so one validator per version serves every push.
 _validators: dict[tuple[str, str, int], FormValidator] = {}
@@ -198,7 +207,7 @@ def quick_mutation(raw) -> dict | None:
     if type(raw) is not dict or raw.keys() != _MUTATION_KEYS:
         return None
     mid, seq, kind, digest, data = raw["mid"], raw["seq"], raw["type"], raw["payload_hash"], raw["data"]
-    if not (type(mid) is str and schemas.UUID_LIKE.match(mid) and type(seq) is int and seq >= 0
+    if not (type(mid) is str and schemas.UUID_LIKE.match(mid) and type(seq) is int and 0 <= seq <= MAX_SAFE_INTEGER
             and type(kind) is str and kind in MUTATION_TYPES and type(digest) is str
             and _PAYLOAD_HASH.match(digest) and type(data) is dict):
         return None
@@ -218,10 +227,10 @@ def quick_submission(data: dict) -> dict | None:
     sub_id, form, site_id, observed_at, answers = (data.get("id"), data.get("form"), data.get("site_id"),
                                                    data.get("observed_at"), data.get("answers"))
     area_id, notes, location = data.get("area_id"), data.get("notes", ""), data.get("location")
-    if not (type(sub_id) is str and schemas.UUID_LIKE.match(sub_id)
+    if not (type(sub_id) is str and schemas.VISIT_ID.match(sub_id)
             and type(form) is dict and form.keys() == {"id", "version"}
             and type(form["id"]) is str and 1 <= len(form["id"]) <= 64
-            and type(form["version"]) is int and form["version"] >= 1
+            and type(form["version"]) is int and 1 <= form["version"] <= MAX_SAFE_INTEGER
             and type(site_id) is str and site_id
             and (area_id is None or type(area_id) is str)
             and type(observed_at) is str and parse_datetime(observed_at) is not None
@@ -245,17 +254,59 @@ def quick_submission(data: dict) -> dict | None:
             "notes": notes, "location": location}
 
 
+def _mid_of(raw) -> str | None:
+    """The item's mid when it is one a client could have made: only such a mid is echoed and logged."""
+    mid = raw.get("mid") if type(raw) is dict else None
+    return mid if type(mid) is str and schemas.UUID_LIKE.match(mid) else None
+
+
+def content_refusal(raw) -> ContentProblem | None:
+    """What in a raw mutation the server could not keep (sync.validation.content_problem), or None.
+
+    The envelope's own fields are named as they are ("seq"); inside `data`, fields are named
+    from `data` as every other field error is ("answers.litter.note").
+    """
+    if type(raw) is not dict:
+        return None
+    envelope = {key: value for key, value in raw.items() if key != "data"}
+    return content_problem(envelope) or content_problem(raw.get("data"))
+
+
+def _refuse_content(item: Item, problem: ContentProblem):
+    message, detail = {
+        "too_deep": (_("This change is nested too deeply to be a visit or an edit, so it cannot be stored. "
+                       "Export it from the app and show it to your coordinator."),
+                     _("Nested more than %(depth)s levels deep.", depth=MAX_DATA_DEPTH)),
+        "invalid_text": (_("Some text in this change holds characters that cannot be stored, such as control "
+                           "characters or a broken symbol. Export it from the app and show it to your coordinator."),
+                         _("Holds a control character or a broken symbol.")),
+        "out_of_range": (_("A number in this change is too large, or is not a number at all, so it cannot be stored. "
+                           "Export it from the app and show it to your coordinator."),
+                         _("Use a finite number no larger than %(largest)s.", largest=MAX_SAFE_INTEGER)),
+    }[problem.code]
+    item.reject(problem.code, message, {problem.path: [detail]})
+
+
 def _parse(items: list[Item]):
     envelope = schemas.MutationSchema()
     for item in items:
-        if isinstance(item.raw, dict):
-            item.mid = item.raw.get("mid") if isinstance(item.raw.get("mid"), str) else None
+        raw = item.raw
+        item.mid = _mid_of(raw)
+        loaded = quick_mutation(raw)
+        # Before anything reads the item further: text the database refuses, nesting the JSON
+        # writer refuses and numbers no column holds would otherwise fail the whole batch.
+        problem = content_problem(loaded["data"]) if loaded is not None else content_refusal(raw)
+        if problem is not None:
+            # Logged under its mid and the hash it claims (never with its data), so the same
+            # item sent again is a duplicate of this refusal.
+            digest = raw.get("payload_hash") if type(raw) is dict else None
+            item.hash = digest if type(digest) is str and _PAYLOAD_HASH.match(digest) else None
+            _refuse_content(item, problem)
+            continue
         try:
-            loaded = quick_mutation(item.raw) or envelope.load(item.raw if isinstance(item.raw, dict) else {})
+            loaded = loaded or envelope.load(raw if type(raw) is dict else {})
         except ValidationError as exc:
             item.reject("validation_failed", _("This change is not in a form the server understands."), exc.messages)
-            if item.mid is None:
-                item.result["mid"] = None
             continue
         item.mid, item.seq, item.type, item.hash, item.data = (
             loaded["mid"], loaded["seq"], loaded["type"], loaded["payload_hash"], loaded["data"],
@@ -289,6 +340,7 @@ class AcceptedVersion:
     version: int
     kind: str
     area_id: str | None
+    published_at: datetime | None
     validator: FormValidator
 
 
@@ -315,7 +367,7 @@ class VisitToCheck:
 
 
 def _check_submissions(ctx: Context, items: list[Item]):
-    """submission.create: the form version, its answers, its site and area, its photos."""
+    """submission.create: the form version, the visit's time, its answers, its site and area, its photos."""
     if not items:
         return
     schema = schemas.SubmissionCreateSchema()
@@ -349,6 +401,10 @@ def _check_submissions(ctx: Context, items: list[Item]):
                 {"form": [_("Unknown form version.")]},
             )
             continue
+        late = _observed_at_problem(visit.observed, version, now)
+        if late:
+            item.reject("observed_at_out_of_range", late, {"observed_at": [late]})
+            continue
         problems = version.validator.validate(data["answers"], _)
         if problems:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), problems)
@@ -380,6 +436,18 @@ def _check_submissions(ctx: Context, items: list[Item]):
         item.apply(_new_visit(ctx, visit, site, area_id, now))
 
 
+def _observed_at_problem(observed: datetime, version: AcceptedVersion, now: datetime) -> str | None:
+    """Why a visit's time cannot be true, or None: the volunteer's word is kept, within reason."""
+    if observed > now + timedelta(seconds=OBSERVED_AT_MAX_AHEAD_S):
+        return _("This visit is dated more than a day ahead of the server's clock. Check the date and time "
+                 "on the phone, then fill the visit in again.")
+    if version.published_at is not None and \
+            observed < version.published_at - timedelta(days=OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS):
+        return _("This visit is dated long before its form was published. Check the date and time on the "
+                 "phone, then fill the visit in again.")
+    return None
+
+
 def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
     """The accepted versions among `keys`, read without their definitions (validators are cached)."""
     if not keys:
@@ -391,7 +459,7 @@ def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
                FormVersion.status.in_(("published", "retired")))
     )
     return {
-        (row.form_id, row.version): AcceptedVersion(row.form_id, row.version, row.kind, row.area_id,
+        (row.form_id, row.version): AcceptedVersion(row.form_id, row.version, row.kind, row.area_id, row.published_at,
                                                     _validator(row.form_id, row.version, row.published_at))
         for row in rows if (row.form_id, row.version) in keys
     }
@@ -474,7 +542,8 @@ def _new_visit(ctx: Context, visit: VisitToCheck, site, area_id: str, now: datet
             "kind": kind,
             "observed_at": observed,
         }
-        for key, answer in data["answers"].items()
+        # An optional line sent as null was left unanswered: it has no row.
+        for key, answer in data["answers"].items() if answer is not None
     ]
     return NewVisit(submission=submission, answers=answers, site=new_site_row)
 
@@ -618,7 +687,7 @@ def _answer_known(ctx: Context, items: list[Item]):
     audits = []
     for item in items:
         row = known.get(item.mid)
-        if row is not None and row.payload_hash == item.hash:
+        if row is not None and row.payload_hash == (item.hash or ""):
             item.result = {"mid": item.mid, "status": "duplicate", "change_seq": row.change_seq,
                            "first": {"status": row.status, **row.result}}
         else:

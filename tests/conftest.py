@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -102,14 +102,20 @@ def make_site(app):
 
 @pytest.fixture
 def publish_forms(app):
-    """Publish the seed's street form, checklist and mystery shop; return the versions by id."""
+    """Publish the seed's street form, checklist and mystery shop; return the versions by id.
 
-    def publish(area_id=None):
+    `published_at` dates the versions back, for tests that push visits from long ago: the
+    server refuses a visit dated long before its form version was published.
+    """
+
+    def publish(area_id=None, published_at=None):
         versions = {}
         for form_id, definition in (("street", STREET_FORM), ("checklist", checklist_form(AGREEMENT)),
                                     ("mystery_shop", mystery_shop_form(AGREEMENT))):
             version = operations.draft_form_version(form_id, definition, area_id=area_id)
             versions[form_id] = operations.publish_form_version(version)
+            if published_at is not None:
+                version.published_at = published_at
         db.session.commit()
         return versions
 
@@ -153,13 +159,23 @@ def street_answers(grade="B", **overrides):
     return answers
 
 
+def recently(**before) -> str:
+    """A moment shortly before now (or `before` earlier, as timedelta arguments), as a visit states it.
+
+    Visits are dated relative to now: the server refuses one dated long before its form
+    version was published, or more than a day ahead of its clock.
+    """
+    moment = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1, **before)
+    return moment.isoformat()
+
+
 def visit(site, *, form_version=1, answers=None, observed_at=None, submission_id=None, form_id="street"):
     """`submission.create` data for a visit to `site` (None: the caller adds `new_site`)."""
     return {
         "id": submission_id or str(uuid.uuid4()),
         "form": {"id": form_id, "version": form_version},
         **({"site_id": site.id} if site is not None else {}),
-        "observed_at": observed_at or datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc).isoformat(),
+        "observed_at": observed_at or recently(),
         "answers": answers if answers is not None else street_answers(),
     }
 

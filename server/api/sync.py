@@ -17,6 +17,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.limits import ConcurrencyGate, RateLimiter
 from server.models import Area, Blob, ServerState, utcnow
+from sync.validation import readable_text
 from sync.protocol import (
     MAX_BLOB_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
@@ -88,8 +89,15 @@ def enrol(body):
     wait = _rate_limited("enrol:" + (request.remote_addr or "?"), per_minute=20)
     if wait:
         raise _too_many(wait)
+    device_name = body.get("device_name", "")
+    if not readable_text(device_name) or not readable_text(body["code"]):
+        field = "device_name" if not readable_text(device_name) else "code"
+        raise ApiError(400, "text_unreadable",
+                       _("The phone's name or the invite code holds characters that cannot be stored, such as "
+                         "control characters. Type them again."),
+                       {field: [_("Holds a control character or a broken symbol.")]})
     try:
-        device, token = operations.enrol_device(body["code"], body.get("device_name", ""))
+        device, token = operations.enrol_device(body["code"], device_name)
     except operations.OperationError as exc:
         db.session.rollback()
         raise ApiError(400, exc.code, exc.message, {"code": [exc.message]}) from None
