@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
     errors.register(app)
     app.before_request(limits.apply_body_limit)
+    app.before_request(limits.refuse_unreadable_text)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)
