@@ -72,6 +72,8 @@ def _register_blueprints(app: Flask):
     from server import web
 
     extensions.api.register_blueprint(sync.blp)
+    # Named in the document, though no view loads it whole (each pushed item is read alone).
+    extensions.api.spec.components.schema("Mutation", schema=sync.schemas.MutationSchema)
     app.register_blueprint(docs.bp)
     app.register_blueprint(web.bp)
     from server import imports, pwa

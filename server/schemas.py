@@ -16,6 +16,7 @@ from sync.protocol import (
     MAX_PULL_LIMIT,
     MAX_SAFE_INTEGER,
     MUTATION_TYPES,
+    SUPPORTED_PROTOCOLS,
 )
 from sync.validation import parse_datetime
 
@@ -81,7 +82,8 @@ class SyncRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # a newer client may send hints an older server ignores
 
-    protocol = fields.Integer(required=True)
+    # An unsupported protocol is answered 426 before this schema is used; the enum documents it.
+    protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
     # Whatever a device sends here, it gets an answer: a cursor the server did not issue
     # means `reset`, and a limit out of range is brought into it, so no device stalls itself.
     cursor = fields.Raw(load_default=None, allow_none=True,
@@ -89,9 +91,10 @@ class SyncRequestSchema(Schema):
     limit = ClampedInteger(low=1, high=MAX_PULL_LIMIT, default=DEFAULT_PULL_LIMIT,
                            metadata={"description": "Changes wanted at most; brought into 1..1000."})
     # Items are checked one by one (each stands alone), so the envelope only takes them as objects.
-    # Items are checked one by one (each stands alone), so the envelope takes any JSON there.
-    mutations = fields.List(fields.Raw(allow_none=True), load_default=list,
-                            validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
+    # The document shows each item as a Mutation, which is what a device should send; the
+    # server takes any JSON there, so that an item it cannot read is refused alone.
+    mutations = fields.List(fields.Raw(allow_none=True, metadata={"allOf": [{"$ref": "#/components/schemas/Mutation"}]}),
+                            load_default=list, validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
 
 
 class ResultSchema(Schema):
@@ -201,7 +204,7 @@ class ActionUpdateSchema(_UpdateSchema):
 
 
 class EnrolRequestSchema(Strict):
-    protocol = fields.Integer(required=True)
+    protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
     code = fields.String(required=True, validate=validate.Length(min=4, max=64))
     device_name = fields.String(load_default="", validate=validate.Length(max=200))
 

@@ -171,9 +171,21 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     return epoch, {"results": results, **page}
 
 
-@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"])
+# The photo's bytes are the body of a PUT (HEAD sends none); its name is their SHA-256.
+BLOB_NAME = {"in": "path", "name": "sha256", "required": True, "description": "Lower-case SHA-256 of the bytes.",
+             "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+BLOB_BODY = {"required": False, "description": "PUT: the photo's bytes, a JPEG, PNG or WebP image.",
+             "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                         for media in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}
+
+
+@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"], parameters=[BLOB_NAME])
+@blp.doc(requestBody=BLOB_BODY)
 @blp.response(201, description="Stored (200 when it was already here).")
 @blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Hash mismatch or not an image.")
+@blp.alt_response(404, schema=schemas.ErrorEnvelopeSchema, description="Not a photo's name (HEAD: not here yet).")
+@blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 8 MB.")
+@blp.alt_response(415, schema=schemas.ErrorEnvelopeSchema, description="Not a JPEG, PNG or WebP image.")
 @allow("device")
 def blob(sha256):
     """Upload a photo by the SHA-256 of its bytes (idempotent); HEAD tells whether it is here."""
