@@ -3,7 +3,7 @@
 In a real Chromium at a phone's size: a device a coordinator signed out (401), a server that
 needs a newer app (426), and a server restored from a backup (a new epoch). The Python
 reference client has the same cases in tests/sync; these show the field app's own handling.
-The 426 case deploys a new app version, so it runs last in this module.
+The 426 case that deploys a new app version runs last in this module.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from e2e.test_pwa_field import (
     launch,
     new_app_version,
     new_volunteer,
-    reload_into_new_version,
     submissions_of,
     waiting_count,
 )
@@ -118,27 +117,71 @@ def test_after_a_restore_the_phone_sends_again_what_the_server_lost(live_server,
     context.close()
 
 
-def test_a_server_that_needs_a_newer_app_keeps_the_visits_until_the_update(live_server, playwright, tmp_path):
-    code = new_volunteer(live_server, "Rep Protocol", roles=("street_rep",))
-    context, page = launch(playwright, tmp_path / "phone")
-    join(page, live_server, code)
+def refuse_this_app(context):
+    """The server answers every sync with 426 (it needs a newer app); returns the bodies it was sent."""
+    asked = []
 
     def needs_a_newer_app(route):
+        asked.append(route.request.post_data_json)
         route.fulfill(status=426, content_type="application/json", body=json.dumps({
             "code": "protocol_unsupported", "supported": [2],
             "message": "This app speaks a version of the sync protocol this server does not.",
         }))
 
     context.route("**/api/sync/v1", needs_a_newer_app)
+    return asked, needs_a_newer_app
+
+
+def test_the_app_asks_again_on_each_attempt_and_sends_once_the_server_accepts_it(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Rollback", roles=("street_rep",))
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    asked, handler = refuse_this_app(context)
+    fill_street_visit(page, "Union Street")
+    expect(page.get_by_text("The server needs a newer app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+
+    # "Send now" asks the server again, with nothing pushed, and keeps the visit.
+    before = len(asked)
+    page.get_by_role("button", name="Send now").click()
+    deadline = time.monotonic() + SYNC_TIMEOUT_MS / 1000
+    while len(asked) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(asked) > before and asked[-1]["mutations"] == []
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+
+    # No newer app exists yet: the button says so and the visit stays.
+    page.get_by_role("button", name="Update the app").click()
+    expect(page.get_by_text("No newer app yet")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    assert submissions_of(live_server, "Rep Rollback") == []
+
+    # The server accepts this app again (say, its update was rolled back): the next attempt sends.
+    context.unroute("**/api/sync/v1", handler)
+    page.get_by_role("button", name="Send now").click()
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    expect(page.get_by_text("The server needs a newer app")).to_have_count(0)
+    assert len(submissions_of(live_server, "Rep Rollback")) == 1
+    context.close()
+
+
+def test_a_server_that_needs_a_newer_app_keeps_the_visits_and_update_the_app_reloads_into_it(live_server, playwright, tmp_path):
+    code = new_volunteer(live_server, "Rep Protocol", roles=("street_rep",))
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    first_version = page.locator("html").get_attribute("data-version")
+    _asked, handler = refuse_this_app(context)
     fill_street_visit(page, "Union Street")
     expect(page.get_by_text("The server needs a newer app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
     assert submissions_of(live_server, "Rep Protocol") == []
 
-    # The server is updated and so is the app: the new version tries again and sends.
-    context.unroute("**/api/sync/v1", needs_a_newer_app)
+    # The server is updated and so is the app: "Update the app" fetches the new worker and
+    # reloads into it; the new version tries again and sends.
+    context.unroute("**/api/sync/v1", handler)
     with new_app_version(live_server, tmp_path):
-        reload_into_new_version(page)
+        page.get_by_role("button", name="Update the app").click()
+        expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+        assert page.locator("html").get_attribute("data-version") != first_version
         expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
         expect(page.get_by_text("The server needs a newer app")).to_have_count(0)
     assert len(submissions_of(live_server, "Rep Protocol")) == 1

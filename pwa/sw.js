@@ -31,9 +31,20 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+// Outcomes after which the outbox may still hold what the push did not get through.
+const SYNC_NOT_THROUGH = ["offline", "failed", "server_busy", "waiting"];
+
 // Background Sync: the browser wakes us when the connection is back, even with the app closed.
+// The promise rejects when the push did not go through, so the browser tries again later.
+async function backgroundSync(tag) {
+  if (tag !== SYNC_TAG) return "ignored";
+  const outcome = await syncNow({ force: true, version: BUILD.version });
+  if (SYNC_NOT_THROUGH.includes(outcome.status)) throw new Error(`Not sent yet (${outcome.status}); the browser will try again.`);
+  return outcome.status;
+}
+
 self.addEventListener("sync", (event) => {
-  if (event.tag === SYNC_TAG) event.waitUntil(syncNow({ force: true, version: BUILD.version }));
+  event.waitUntil(backgroundSync(event.tag));
 });
 
 onSyncChange(async (outcome) => {

@@ -38,6 +38,7 @@ from webassets import Bundle, Environment
 from webassets.filter import Filter
 
 from server.auth import allow
+from sync import protocol
 
 bp = Blueprint("pwa", __name__)
 
@@ -56,6 +57,8 @@ BACKGROUND_COLOUR = "#ffffff"
 IMPORT = re.compile(r"^import\s*\{([^}]*)\}\s*from\s*[\"'](\.{1,2}/[^\"']+)[\"'];?[ \t]*\r?\n?", re.MULTILINE)
 ANY_IMPORT = re.compile(r"^import\b", re.MULTILINE)
 EXPORT_DECLARATION = re.compile(r"^export\s+(?=(?:async\s+)?function\b|const\b|let\b|class\b)", re.MULTILINE)
+# A declaration at the start of a line is a module's top-level name (the code is kept so).
+TOP_LEVEL_NAME = re.compile(r"^(?:export\s+)?(?:async\s+)?(?:function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)", re.MULTILINE)
 EXPORTED_NAME = re.compile(r"^export\s+(?:async\s+)?(?:function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)", re.MULTILINE)
 ANY_EXPORT = re.compile(r"^export\b", re.MULTILINE)
 IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
@@ -94,8 +97,21 @@ def exported_names(text: str) -> set[str]:
     return set(EXPORTED_NAME.findall(text))
 
 
-def module_order(source_dir: str, entry: str) -> list[str]:
-    """Modules reachable from `entry` (paths relative to `source_dir`), dependencies first."""
+def _module_text(search_path: list[str], path: str) -> str:
+    if path in GENERATED_MODULES:
+        return GENERATED_MODULES[path]()
+    for folder in search_path:
+        candidate = os.path.join(folder, path)
+        if os.path.exists(candidate):
+            with open(candidate, encoding="utf-8") as handle:
+                return handle.read()
+    raise ModuleConventionError(f"no module {path} in {search_path}")
+
+
+def module_order(source_dir, entry: str) -> list[str]:
+    """Modules reachable from `entry` (paths relative to `source_dir`, or to the first folder
+    of a list that holds them; generated modules need no file), dependencies first."""
+    search_path = [source_dir] if isinstance(source_dir, str) else list(source_dir)
     order: list[str] = []
     visiting: set[str] = set()
 
@@ -105,12 +121,9 @@ def module_order(source_dir: str, entry: str) -> list[str]:
         if path in visiting:
             raise ModuleConventionError(f"import cycle through {path}")
         visiting.add(path)
-        with open(os.path.join(source_dir, path), encoding="utf-8") as handle:
-            text = handle.read()
-        for names, target in module_imports(text, path):
+        for names, target in module_imports(_module_text(search_path, path), path):
             dependency = os.path.normpath(os.path.join(os.path.dirname(path), target)).replace(os.sep, "/")
-            with open(os.path.join(source_dir, dependency), encoding="utf-8") as handle:
-                missing = set(names) - exported_names(handle.read())
+            missing = set(names) - exported_names(_module_text(search_path, dependency))
             if missing:
                 raise ModuleConventionError(f"{path}: {dependency} does not export {sorted(missing)}")
             visit(dependency)
@@ -118,7 +131,63 @@ def module_order(source_dir: str, entry: str) -> list[str]:
         order.append(path)
 
     visit(entry)
+    # The bundle is one scope: a name declared by two modules would be a SyntaxError in the browser.
+    declared: dict[str, str] = {}
+    for path in order:
+        for name in TOP_LEVEL_NAME.findall(_module_text(search_path, path)):
+            if name in declared and declared[name] != path:
+                raise ModuleConventionError(f"{path} and {declared[name]} both declare {name}")
+            declared[name] = path
     return order
+
+
+def module_source(source_dir, path: str) -> str:
+    """The text of one module of the app, generated or from `source_dir`."""
+    return _module_text([source_dir] if isinstance(source_dir, str) else list(source_dir), path)
+
+
+PROTOCOL_MODULE = "js/protocol.js"
+
+
+def _js_value(value):
+    if isinstance(value, (tuple, list)):
+        return [_js_value(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(_js_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _js_value(v) for k, v in value.items()}
+    return value
+
+
+def protocol_module() -> str:
+    """`js/protocol.js`: the protocol's constants for the field app, generated from sync/protocol.py."""
+    lines = ["// Generated from sync/protocol.py when the app is built (server/pwa.py): change them there.", ""]
+    for name in protocol.CLIENT_CONSTANTS:
+        lines.append(f"export const {name} = {json.dumps(_js_value(getattr(protocol, name)))};")
+    return "\n".join(lines) + "\n"
+
+
+# Modules the build writes rather than a person: path -> a function giving the text.
+GENERATED_MODULES = {PROTOCOL_MODULE: protocol_module}
+
+
+def write_generated(build_dir: str) -> str:
+    """Write the generated modules under `build_dir` for webassets; returns the folder to search."""
+    folder = os.path.join(build_dir, "generated")
+    for path, make in GENERATED_MODULES.items():
+        target = os.path.join(folder, path)
+        text = make()
+        current = None
+        if os.path.exists(target):
+            with open(target, encoding="utf-8") as handle:
+                current = handle.read()
+        if current != text:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".build-")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, target)
+    return folder
 
 
 class EsModuleFilter(Filter):
@@ -201,18 +270,19 @@ def build(source_dir: str, build_dir: str) -> Build:
     """Bundle the field app from `source_dir` into `build_dir`; return what serving needs."""
     stamp = _stamp(source_dir)
     env = Environment(directory=build_dir, url=SCOPE + "assets/")
-    env.load_path = [source_dir]
+    search_path = [source_dir, write_generated(build_dir)]
+    env.load_path = search_path
     env.cache = False
     env.manifest = False
     env.auto_build = False
     env.url_expire = False
     esm = [EsModuleFilter()]
-    app_modules = module_order(source_dir, "js/app.js")
+    app_modules = module_order(search_path, "js/app.js")
     js_text = _bundle_text(env, "app.js", app_modules, esm)
     css_text = _bundle_text(env, "app.css", ["css/app.css"], [])
     js_name = _write_hashed(build_dir, "app", "js", js_text)
     css_name = _write_hashed(build_dir, "app", "css", css_text)
-    worker_text = _bundle_text(env, "sw.js", module_order(source_dir, "sw.js"), esm)
+    worker_text = _bundle_text(env, "sw.js", module_order(search_path, "sw.js"), esm)
     with open(os.path.join(source_dir, "index.html"), encoding="utf-8") as handle:
         shell = handle.read()
     digest = hashlib.sha256()

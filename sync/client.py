@@ -25,23 +25,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sync import export
 from sync.protocol import (
+    ALONE_FAILURES_TO_ATTENTION,
+    COULD_NOT_SEND,
+    ENVELOPE_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
     MAX_REQUEST_BYTES,
     MUTATION_TYPES,
+    PHOTO_REFUSED_STATUSES,
     PROTOCOL_VERSION,
     SENT_ARCHIVE_DAYS,
     UNSENT_WARNING_DAYS,
     backoff_delay,
     canonical_json,
+    is_unexplained_failure,
     payload_hash,
+    split_size,
 )
 from sync.transport import Response, TransportError, UrllibTransport
 
 SYNC_PATH = "/api/sync/v1"
 DAY_S = 86400.0
-# Room left in each request for the envelope around the mutations (protocol, cursor, limit).
-ENVELOPE_BYTES = 4096
 SHA256_HEX = frozenset("0123456789abcdef")
 
 SCHEMA = """
@@ -49,7 +54,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
     mid TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, type TEXT NOT NULL, payload_hash TEXT NOT NULL,
     data TEXT NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL, last_error TEXT);
+    next_attempt_at REAL, last_error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0, alone_failures INTEGER NOT NULL DEFAULT 0, batch_limit INTEGER);
 CREATE TABLE IF NOT EXISTS sent (
     mid TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT NOT NULL, payload_hash TEXT NOT NULL,
     data TEXT NOT NULL, created_at REAL NOT NULL, sent_at REAL NOT NULL, result TEXT NOT NULL);
@@ -66,6 +72,10 @@ CREATE TABLE IF NOT EXISTS replica (
 """
 
 ITEM_COLUMNS = "mid, seq, type, payload_hash, data, created_at"
+# Columns added after the first release, for outbox files made before them.
+OUTBOX_COUNTERS = {"failures": "INTEGER NOT NULL DEFAULT 0", "alone_failures": "INTEGER NOT NULL DEFAULT 0",
+                   "batch_limit": "INTEGER"}
+COULD_NOT_SEND_MESSAGE = "This visit could not be sent. Export it for your coordinator."
 
 # One sync at a time per store, even with several Client objects on one file in a process.
 _sync_locks: dict[str, threading.Lock] = {}
@@ -112,6 +122,8 @@ class OutboxItem:
     payload_hash: str
     data: str  # the frozen canonical JSON text
     created_at: float
+    failures: int = 0  # requests carrying it that failed without an explanation
+    batch_limit: int | None = None  # the most items its next batch may hold, after such failures
 
     def wire(self) -> dict:
         """The mutation as the protocol sends it."""
@@ -121,6 +133,17 @@ class OutboxItem:
 
 class _Stop(Exception):
     """Ends a sync early; the report already says why."""
+
+
+class _Blamed(_Stop):
+    """A request failed for one item alone while the server answers others: the sync goes on without it."""
+
+
+@dataclass
+class _Round:
+    """What one sync has learnt so far: whether the server has answered any request."""
+
+    answered: bool = False
 
 
 def wire_size(item: OutboxItem) -> int:
@@ -142,9 +165,9 @@ def first_batch(items: list, max_items: int = MAX_MUTATIONS_PER_REQUEST,
     return batch
 
 
-def photo_hashes(data) -> set:
-    """Every photo hash a mutation's data refers to (`photos` lists and `photo` fields)."""
-    found = set()
+def photo_list(data) -> list:
+    """Every photo hash a mutation's data refers to (`photos` lists and `photo` fields), in order."""
+    found: list = []
 
     def walk(value, key=None):
         if isinstance(value, dict):
@@ -154,10 +177,16 @@ def photo_hashes(data) -> set:
             for v in value:
                 walk(v, key)
         elif key in ("photos", "photo") and isinstance(value, str) and len(value) == 64 and set(value) <= SHA256_HEX:
-            found.add(value)
+            if value not in found:
+                found.append(value)
 
     walk(data)
     return found
+
+
+def photo_hashes(data) -> set:
+    """Every photo hash a mutation's data refers to."""
+    return set(photo_list(data))
 
 
 def iso(moment: float | None) -> str | None:
@@ -185,6 +214,10 @@ class Client:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            present = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            for column, kind in OUTBOX_COUNTERS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {kind}")
         key = os.path.realpath(path) if path != ":memory:" else f":memory:{id(self)}"
         with _sync_locks_guard:
             self._sync_lock = _sync_locks.setdefault(key, threading.Lock())
@@ -330,6 +363,16 @@ class Client:
         rows = self._rows("SELECT * FROM attention ORDER BY seq")
         return [dict(row) | {"data": json.loads(row["data"]), "result": json.loads(row["result"])} for row in rows]
 
+    def send_again(self, mid: str, now: float | None = None) -> bool:
+        """Put an item the device gave up sending (could_not_send) back in the outbox, its counts afresh."""
+        with self._transaction() as db:
+            row = db.execute("SELECT code FROM attention WHERE mid = ?", (mid,)).fetchone()
+            if row is None or row[0] != COULD_NOT_SEND:
+                return False  # the server's own refusals are not sent again: it would refuse them again
+            db.execute(f"INSERT INTO outbox ({ITEM_COLUMNS}) SELECT {ITEM_COLUMNS} FROM attention WHERE mid = ?", (mid,))
+            db.execute("DELETE FROM attention WHERE mid = ?", (mid,))
+        return True
+
     def replica(self, collection: str) -> dict:
         """The replica's records of one collection, by id."""
         rows = self._rows("SELECT id, data FROM replica WHERE collection = ?", (collection,))
@@ -354,23 +397,38 @@ class Client:
         }
 
     def export_unsent(self, now: float | None = None) -> dict:
-        """Everything not yet safely on the server, as JSON-able data a coordinator can import."""
-        return {
-            "format": "kerbside-unsent",
-            "version": 1,
-            "device_id": self.device_id,
-            "exported_at": iso(self._now(now)),
-            "outbox": [
-                {"mid": i["mid"], "seq": i["seq"], "type": i["type"], "payload_hash": i["payload_hash"], "data": i["data"]}
-                for i in self.outbox()
-            ],
-            "attention": [
-                {"mid": i["mid"], "seq": i["seq"], "type": i["type"], "payload_hash": i["payload_hash"],
-                 "data": i["data"], "status": i["status"], "code": i["code"], "message": i["message"],
-                 "result": i["result"], "noted_at": iso(i["noted_at"])}
-                for i in self.attention()
-            ],
-        }
+        """Everything not yet safely on the server, as an "Export unsent" file (sync/export_format.schema.json).
+
+        The outbox and the needs-attention items with the photos they show; the token is
+        never part of it. This client keeps no drafts, so `drafts` is empty.
+        """
+        person = json.loads(self._get("person") or "{}")
+
+        def wire(item):
+            return {key: item[key] for key in export.MUTATION_FIELDS}
+
+        def ms(moment):  # the file's device times are milliseconds, as JavaScript keeps them
+            return int(round(moment * 1000))
+
+        outbox = [{**wire(item), "queued_at": ms(item["created_at"])} for item in self.outbox()]
+        attention = [{"mutation": wire(item), "result": item["result"], "noted_at": ms(item["noted_at"])}
+                     for item in self.attention()]
+        wanted = set().union(*(photo_hashes(entry["data"]) for entry in outbox),
+                             *(photo_hashes(entry["mutation"]["data"]) for entry in attention))
+        photos = {}
+        for sha256 in sorted(wanted):
+            rows = self._rows("SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
+            if rows:
+                photos[sha256] = export.photo_entry(bytes(rows[0]["data"]))
+        return export.new_export(
+            exported_at=iso(self._now(now)),
+            device_id=self.device_id,
+            person={"id": self._get("person_id"), "display_name": person.get("display_name", "")},
+            outbox=outbox,
+            attention=attention,
+            drafts=[],
+            photos=photos,
+        )
 
     # -- the sync ----------------------------------------------------------------------
 
@@ -400,13 +458,18 @@ class Client:
         if self.needs_enrolment:
             report.status, report.code = "needs_enrolment", self.needs_enrolment
             return
-        if self.update_required:
-            report.status = "update_required"
-            return
         retry_at = float(self._get("server_retry_at") or 0)
         if now < retry_at:
             report.status, report.retry_at = "waiting", retry_at
             return
+        round_ = _Round()
+        if self.update_required:
+            # The server refused this app's protocol: ask again with nothing pushed, and send
+            # as soon as it accepts the app (a 426 again ends the sync, keeping everything).
+            body = self._good_body(self._post_sync([], now, report, round_), [], now, report, round_)
+            with self._transaction() as db:
+                self._set(db, "update_required", None)
+            self._store_response([], body, now, report)
         attempted: set[str] = set()
         max_items = MAX_MUTATIONS_PER_REQUEST
         has_more = True  # every sync pulls at least once
@@ -414,65 +477,98 @@ class Client:
             due = [item for item in self._due(now, force) if item.mid not in attempted]
             if not due and not has_more:
                 break
-            batch = first_batch(due, max_items=max_items)
+            limit = due[0].batch_limit if due and due[0].batch_limit else max_items
+            batch = first_batch(due, max_items=min(max_items, limit))
+            if len(batch) == 1 and batch[0].failures and not round_.answered:
+                # Before a lone item that failed before is blamed again, the server must be
+                # seen answering a request without it (a pull), or nobody is blamed.
+                probe = self._post_sync([], now, report, round_, on_behalf=batch)
+                body = self._good_body(probe, batch, now, report, round_, blame=False)
+                has_more = self._store_response([], body, now, report)
+                continue
             attempted |= {item.mid for item in batch}
-            batch = self._upload_photos(batch, now, report)
-            response = self._post_sync(batch, now, report)
-            if response.status == 413 and len(batch) > 1:
-                # The server's limits are smaller than ours: send the same items in halves.
-                max_items = max(1, len(batch) // 2)
-                attempted -= {item.mid for item in batch}
+            try:
+                batch = self._upload_photos(batch, now, report, round_)
+                alone = len(batch) == 1 and round_.answered
+                response = self._post_sync(batch, now, report, round_, alone=alone)
+                if response.status == 413 and len(batch) > 1:
+                    # The server's limits are smaller than ours: send the same items in halves.
+                    max_items = max(1, len(batch) // 2)
+                    attempted -= {item.mid for item in batch}
+                    continue
+                if response.status == 413:
+                    self._to_attention_for_request(batch, response, now, report)
+                    continue
+                body = self._good_body(response, batch, now, report, round_, alone=alone)
+            except _Blamed:
+                # Kept (or moved to attention) with the failure counted; the others go on.
+                report.status, report.code = "ok", None
                 continue
-            if response.status == 413:
-                self._to_attention_for_request(batch, response, now, report)
-                continue
-            if response.status != 200 or not isinstance(response.json, dict) or "cursor" not in response.json:
-                self._stop_on_failure(response, batch, now, report)
-            has_more = self._store_response(batch, response.json, now, report)
+            has_more = self._store_response(batch, body, now, report)
         with self._transaction() as db:
             self._prune(db, now)
 
     def _due(self, now: float, force: bool) -> list[OutboxItem]:
+        columns = f"{ITEM_COLUMNS}, failures, batch_limit"
         if force:
-            rows = self._rows(f"SELECT {ITEM_COLUMNS} FROM outbox ORDER BY seq")
+            rows = self._rows(f"SELECT {columns} FROM outbox ORDER BY seq")
         else:
             rows = self._rows(
-                f"SELECT {ITEM_COLUMNS} FROM outbox WHERE next_attempt_at IS NULL OR next_attempt_at <= ? ORDER BY seq",
+                f"SELECT {columns} FROM outbox WHERE next_attempt_at IS NULL OR next_attempt_at <= ? ORDER BY seq",
                 (now,),
             )
         return [OutboxItem(**dict(row)) for row in rows]
 
-    def _request(self, method: str, path: str, batch: list, now: float, report: SyncReport, **kwargs) -> Response:
+    def _request(self, method: str, path: str, items: list, now: float, report: SyncReport, round_: _Round,
+                 *, alone: bool = False, blame: bool = True, **kwargs) -> Response:
+        """One request on behalf of `items`; no answer at all counts against them and ends the sync."""
         report.requests += 1
         try:
-            return self.transport(method, path, headers=self._auth(), **kwargs)
-        except TransportError:
+            response = self.transport(method, path, headers=self._auth(), **kwargs)
+        except TransportError as error:
+            blamed = blame and alone and not error.timed_out
             with self._transaction() as db:
-                self._back_off(db, batch, now, "network_error", None)
+                # A timeout is a slow link, not evidence against an item: it only splits the batch.
+                self._fail(db, items, now, report, "timeout" if error.timed_out else "network_error", None,
+                           split=blame, alone=blamed)
             report.status = "offline"
-            report.kept += len(batch)
-            raise _Stop from None
+            report.kept += len(items)
+            raise (_Blamed if blamed else _Stop) from None
+        if response.status < 500:
+            round_.answered = True
+        return response
 
-    def _upload_photos(self, batch: list, now: float, report: SyncReport) -> list:
+    def _upload_photos(self, batch: list, now: float, report: SyncReport, round_: _Round) -> list:
         """Photos go first (HEAD, then PUT when missing); items with a refused photo need attention."""
         epoch = self.server_epoch
         refused: dict[str, Response] = {}
-        for sha256 in sorted(set().union(*(photo_hashes(json.loads(item.data)) for item in batch)) if batch else ()):
+        # In the order the visits show them, so every client asks in the same order.
+        wanted = dict.fromkeys(sha for item in batch for sha in photo_list(json.loads(item.data)))
+        for sha256 in wanted:
             rows = self._rows("SELECT data, checked_epoch FROM blobs WHERE sha256 = ?", (sha256,))
             row = rows[0] if rows else None
             if row is None or (epoch is not None and row["checked_epoch"] == epoch):
                 continue  # not on this device (the server will say so), or known to be there
+            # A photo request is about the visits that show it, and about no others.
+            showing = [item for item in batch if sha256 in photo_hashes(json.loads(item.data))]
             path = f"{SYNC_PATH}/blobs/{sha256}"
-            response = self._request("HEAD", path, batch, now, report)
-            if response.status == 404:
-                response = self._request("PUT", path, batch, now, report, body=bytes(row["data"]))
-                if response.status in (200, 201):
-                    report.photos_uploaded += 1
-            if response.status in (400, 413, 415):
-                refused[sha256] = response
+            try:
+                response = self._request("HEAD", path, showing, now, report, round_, alone=round_.answered)
+                if response.status == 404:
+                    response = self._request("PUT", path, showing, now, report, round_, alone=round_.answered,
+                                             body=bytes(row["data"]))
+                    if response.status in (200, 201):
+                        report.photos_uploaded += 1
+                if response.status in PHOTO_REFUSED_STATUSES:
+                    refused[sha256] = response
+                    continue
+                if response.status not in (200, 201):
+                    self._stop_on_failure(response, showing, now, report, alone=round_.answered)
+            except _Blamed:
+                failed = {item.mid for item in showing}
+                batch = [item for item in batch if item.mid not in failed]
+                report.status, report.code = "ok", None
                 continue
-            if response.status not in (200, 201):
-                self._stop_on_failure(response, batch, now, report)
             with self._transaction() as db:
                 db.execute("UPDATE blobs SET checked_epoch = ? WHERE sha256 = ?", (epoch, sha256))
         if not refused:
@@ -486,16 +582,35 @@ class Client:
                 keep.append(item)
         return keep
 
-    def _post_sync(self, batch: list, now: float, report: SyncReport) -> Response:
+    def _post_sync(self, batch: list, now: float, report: SyncReport, round_: _Round, *, alone: bool = False,
+                   on_behalf: list | None = None) -> Response:
+        """POST the batch with the pull cursor; `on_behalf` (a probe) is backed off, never blamed, if no answer comes."""
         body = {"protocol": PROTOCOL_VERSION, "cursor": self.cursor, "limit": self.pull_limit,
                 "mutations": [item.wire() for item in batch]}
-        return self._request("POST", SYNC_PATH, batch, now, report, json=body)
+        return self._request("POST", SYNC_PATH, batch if on_behalf is None else on_behalf, now, report, round_,
+                             alone=alone, blame=on_behalf is None, json=body)
 
-    def _stop_on_failure(self, response: Response, batch: list, now: float, report: SyncReport):
-        """Any answer but a good one: keep every item, note why, and end this sync."""
+    def _good_body(self, response: Response, batch: list, now: float, report: SyncReport, round_: _Round,
+                   *, alone: bool = False, blame: bool = True) -> dict:
+        """The body of a good sync answer; anything else ends the sync (see _stop_on_failure)."""
+        if response.status == 200 and isinstance(response.json, dict) and "cursor" in response.json:
+            return response.json
+        self._stop_on_failure(response, batch, now, report, alone=alone, blame=blame)
+
+    def _stop_on_failure(self, response: Response, batch: list, now: float, report: SyncReport,
+                         *, alone: bool = False, blame: bool = True):
+        """Any answer but a good one: keep every item, note why, and end this sync.
+
+        A failure the server gave no reason for counts against the items it carried (the
+        next batch is split; a lone item may go to attention); `blame=False` (a probe sent
+        on an item's behalf) only backs it off.
+        """
         body = response.json if isinstance(response.json, dict) else {}
         code = body.get("code") or f"http_{response.status}"
         retry_after = response.retry_after()
+        # A 2xx whose body is not a sync answer was cut on its way: as good as no answer.
+        unexplained = blame and is_unexplained_failure(None if response.status < 300 else response.status)
+        blamed = unexplained and alone
         with self._transaction() as db:
             if body.get("server_epoch"):
                 self._note_epoch(db, body["server_epoch"], now, report)
@@ -512,20 +627,31 @@ class Client:
                 if retry_after is not None:
                     self._set(db, "server_retry_at", now + retry_after)
                     report.retry_at = now + retry_after
-                self._back_off(db, batch, now, code, retry_after)
+                self._fail(db, batch, now, report, code, retry_after, split=unexplained, alone=blamed)
                 report.status, report.code = "server_busy" if response.status in (429, 503) else "failed", code
         report.kept += len(batch)
-        raise _Stop
+        raise _Blamed if blamed else _Stop
 
-    def _back_off(self, db, batch: list, now: float, code: str, retry_after: float | None):
-        for item in batch:
-            attempts = db.execute("SELECT attempts FROM outbox WHERE mid = ?", (item.mid,)).fetchone()
-            if attempts is None:
+    def _fail(self, db, items: list, now: float, report: SyncReport, code: str, retry_after: float | None,
+              *, split: bool = False, alone: bool = False):
+        """Back the items off; `split` counts a failure (halving their next batch), `alone` an
+        alone failure, which sends an item to attention once it has had enough of them."""
+        for item in items:
+            row = db.execute("SELECT attempts, failures, alone_failures, batch_limit FROM outbox WHERE mid = ?",
+                             (item.mid,)).fetchone()
+            if row is None:
                 continue
-            tries = attempts[0] + 1
+            tries, failures, alone_failures = row[0] + 1, row[1] + int(split), row[2] + int(alone)
+            if alone_failures >= ALONE_FAILURES_TO_ATTENTION:
+                self._move_to_attention(db, item, {"status": "failed", "code": COULD_NOT_SEND,
+                                                   "message": COULD_NOT_SEND_MESSAGE, "last_error": code}, now)
+                report.attention += 1
+                continue
+            batch_limit = split_size(len(items)) if split else row[3]
             delay = retry_after if retry_after is not None else backoff_delay(tries, self.rng)
-            db.execute("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE mid = ?",
-                       (tries, now + delay, code, item.mid))
+            db.execute("UPDATE outbox SET attempts = ?, failures = ?, alone_failures = ?, batch_limit = ?, "
+                       "next_attempt_at = ?, last_error = ? WHERE mid = ?",
+                       (tries, failures, alone_failures, batch_limit, now + delay, code, item.mid))
 
     def _to_attention_for_request(self, batch: list, response: Response, now: float, report: SyncReport):
         body = response.json if isinstance(response.json, dict) else {}
@@ -588,12 +714,12 @@ class Client:
             for sha256 in result.get("missing") or ():
                 db.execute("UPDATE blobs SET checked_epoch = NULL WHERE sha256 = ?", (sha256,))
             retry_after = result.get("retry_after_s")
-            self._back_off(db, [item], now, result.get("code") or "deferred",
-                           float(retry_after) if retry_after is not None else None)
+            self._fail(db, [item], now, report, result.get("code") or "deferred",
+                       float(retry_after) if isinstance(retry_after, (int, float)) else None)
             report.deferred += 1
         else:
             # No answer for this item, or one this client does not know: not final, so keep it.
-            self._back_off(db, [item], now, "no_result", None)
+            self._fail(db, [item], now, report, "no_result", None)
             report.kept += 1
 
     def _move_to_attention(self, db, item: OutboxItem, result: dict, now: float):

@@ -14,6 +14,8 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_BLOB_BYTES = 8 * 1024 * 1024
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 1000
+# Room a client leaves in each request for the envelope around the mutations (protocol, cursor, limit).
+ENVELOPE_BYTES = 4096
 
 # Only these remove an item from a device's outbox; anything else is "not yet".
 FINAL_STATUSES = frozenset({"applied", "duplicate", "conflict", "rejected"})
@@ -63,14 +65,24 @@ MAX_CURSOR_CHARS = 512
 # -- a poison item never stalls a device -----------------------------------------------------
 
 # A request that fails without an explanation (a 5xx other than 503, or no answer at all)
-# halves the next batch that starts with the same items, so a bad item ends up alone; an
-# item that then fails alone this many times, while the server answers other requests, goes
-# to "Needs attention" and the queue moves on.
+# halves the next batch its items go in, so a bad item ends up alone; an item that then
+# fails alone this many times, while the server answers other requests, goes to "Needs
+# attention" and the queue moves on.
 ALONE_FAILURES_TO_ATTENTION = 3
 # The attention code a client gives such an item (the server never sent it).
 COULD_NOT_SEND = "could_not_send"
 # A photo the server refuses with one of these moves its visit to "Needs attention".
 PHOTO_REFUSED_STATUSES = (400, 413, 415)
+
+
+# What the field app receives from this module through its build (server/pwa.py writes them
+# into js/protocol.js), so the two clients never hold hand-made copies of them.
+CLIENT_CONSTANTS = (
+    "PROTOCOL_VERSION", "MAX_MUTATIONS_PER_REQUEST", "MAX_REQUEST_BYTES", "MAX_BLOB_BYTES", "ENVELOPE_BYTES",
+    "DEFAULT_PULL_LIMIT", "FINAL_STATUSES", "MUTATION_TYPES", "GRADES", "KEPT_VALUES", "FORM_KINDS", "FORM_ROLES",
+    "STAFF_ROLES", "SENT_ARCHIVE_DAYS", "UNSENT_WARNING_DAYS", "BACKOFF_FIRST_S", "BACKOFF_MAX_S",
+    "ALONE_FAILURES_TO_ATTENTION", "COULD_NOT_SEND", "PHOTO_REFUSED_STATUSES",
+)
 
 
 def canonical_json(data) -> bytes:
@@ -94,3 +106,16 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2 ** max(0, attempt - 1)))
     # Never below one second, so a flapping connection cannot make a device hammer the server.
     return max(BACKOFF_FIRST_S, rng.uniform(0, ceiling))
+
+
+def is_unexplained_failure(status: int | None) -> bool:
+    """A failure the server gave no reason for: a 5xx other than 503, or (None) no answer at all.
+
+    429 and 503 say "later" and are waited out; a 4xx is an answer about the request.
+    """
+    return status is None or (status >= 500 and status != 503)
+
+
+def split_size(batch_size: int) -> int:
+    """The most items the next batch may hold after a batch of `batch_size` failed unexplained."""
+    return max(1, batch_size // 2)

@@ -9,6 +9,7 @@ the client treats those two cases differently, and must never guess which happen
 
 from __future__ import annotations
 
+import http.client
 import json as jsonlib
 import socket
 import urllib.error
@@ -17,7 +18,15 @@ from dataclasses import dataclass, field
 
 
 class TransportError(Exception):
-    """No HTTP answer arrived: the request may or may not have reached the server."""
+    """No HTTP answer arrived: the request may or may not have reached the server.
+
+    `timed_out` tells a slow link (the answer did not come in time) from a connection that
+    was refused, reset or cut: only the second can be evidence against what was sent.
+    """
+
+    def __init__(self, message: str = "", *, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass
@@ -77,5 +86,7 @@ class UrllibTransport:
             with error:
                 raw = error.read() if error.fp is not None else b""
             return Response(error.code, dict(error.headers.items()) if error.headers else {}, parse_json(raw))
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as error:
-            raise TransportError(str(error)) from error
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            # An answer cut part-way (IncompleteRead, RemoteDisconnected) is no answer either.
+            reason = getattr(error, "reason", error)
+            raise TransportError(str(error), timed_out=isinstance(reason, TimeoutError)) from error

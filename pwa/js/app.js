@@ -3,10 +3,11 @@
 import { h, clear } from "./dom.js";
 import { t, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getMeta, setMeta, deleteMeta } from "./db.js";
-import { syncNow, onSyncChange, requestBackgroundSync, PROTOCOL, SYNC_BASE } from "./sync.js";
+import { PROTOCOL_VERSION, UNSENT_WARNING_DAYS } from "./protocol.js";
+import { syncNow, onSyncChange, requestBackgroundSync, nextAttemptAt, SYNC_BASE } from "./sync.js";
 import { showJoin, showHome, showDraft, showDeal, showMine, showAttention, showSettings, startDraft } from "./screens.js";
 
-const UNSENT_WARNING_MS = 3 * 24 * 3600 * 1000;
+const UNSENT_WARNING_MS = UNSENT_WARNING_DAYS * 24 * 3600 * 1000;
 const TIMER_MS = 30000;
 const IDLE_PULL_MS = 5 * 60000;
 
@@ -20,6 +21,7 @@ const app = {
   person: null,
   areas: [],
   registration: null,
+  updateNote: "",
   flashText: "",
   flashKeep: 0,
   go(hash) {
@@ -38,7 +40,7 @@ const app = {
       response = await fetch(`${SYNC_BASE}/enrol`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ protocol: PROTOCOL, code, device_name: deviceName || navigator.userAgent.slice(0, 60) }),
+        body: JSON.stringify({ protocol: PROTOCOL_VERSION, code, device_name: deviceName || navigator.userAgent.slice(0, 60) }),
       });
     } catch (error) {
       return t("join_offline");
@@ -61,7 +63,7 @@ const app = {
   },
   queued() {
     // Count the new item at once: otherwise the status line says "nothing waiting" until the sync ends.
-    drawStatus({ state: "running" });
+    drawStatus({ status: "running" });
     requestBackgroundSync(this.registration);
     syncNow({ force: true, version: this.version });
   },
@@ -98,7 +100,6 @@ async function drawStatus(outcome) {
   const attention = await getAll(STORES.attention);
   const lastSync = await getMeta("last_sync");
   const blocked = await getMeta("blocked");
-  const state = (await getMeta("sync")) || {};
   const now = Date.now();
   const oldest = waiting.reduce((first, item) => Math.min(first, item.queued_at), now);
   const lines = [
@@ -108,39 +109,46 @@ async function drawStatus(outcome) {
   ];
   if (waiting.length && now - oldest > UNSENT_WARNING_MS) lines.push(h("p", { class: "warning" }, t("unsent_warning")));
   if (!navigator.onLine) lines.push(h("p", {}, t("offline")));
-  else if (state.last_error && waiting.length) lines.push(h("p", {}, t("retry_later")));
+  else if (waiting.some((item) => item.last_error)) lines.push(h("p", {}, t("retry_later")));
   if (attention.length) lines.push(h("p", {}, h("a", { href: "#/attention", id: "attention-link" }, t("attention_count", { count: attention.length }))));
-  if (blocked && blocked.kind === "auth") {
+  if (blocked && blocked.kind === "needs_enrolment") {
     lines.push(h("p", { class: "warning" }, t("join_again", { message: blocked.message }), " ", h("a", { href: "#/join" }, t("join_again_button"))));
-  } else if (blocked && blocked.kind === "update") {
-    lines.push(h("p", { class: "warning" }, t("update_app")));
+  } else if (blocked && blocked.kind === "update_required") {
+    const update = h("button", { type: "button", class: "small primary", id: "update-app" }, t("update_app_button"));
+    update.addEventListener("click", () => updateApp());
+    lines.push(h("p", { class: "warning" }, t("update_app"), " ", update, " ",
+      h("span", { id: "update-said", role: "status" }, app.updateNote ? t(app.updateNote) : "")));
   }
-  const send = h("button", { type: "button", class: "small", id: "send-now", disabled: !waiting.length || (outcome && outcome.state === "running") },
-    outcome && outcome.state === "running" ? t("sending") : t("send_now"));
+  const running = outcome && outcome.status === "running";
+  const send = h("button", { type: "button", class: "small", id: "send-now", disabled: !waiting.length || running },
+    running ? t("sending") : t("send_now"));
   send.addEventListener("click", () => runSync(true));
   statusBar.replaceChildren(h("div", { class: "status-text" }, lines), send);
 }
 
 async function runSync(force) {
   if (!app.person) return;
-  await drawStatus({ state: "running" });
+  await drawStatus({ status: "running" });
   await syncNow({ force, version: app.version });
 }
 
 let retryTimer = null;
 
+async function planRetry() {
+  // Backoff with jitter (or the server's Retry-After): try again by itself when an item is due.
+  clearTimeout(retryTimer);
+  const due = await nextAttemptAt();
+  if (due !== null) retryTimer = setTimeout(() => runSync(false), Math.max(1000, due - Date.now() + 50));
+}
+
 onSyncChange((outcome) => {
   drawStatus();
-  // Backoff with jitter (or the server's Retry-After): try again by itself when it is up.
-  clearTimeout(retryTimer);
-  if (outcome && outcome.state === "busy" && navigator.locks) {
+  if (outcome && outcome.status === "busy" && navigator.locks) {
     // The service worker is syncing: when it lets go, look again (and plan any retry here,
     // since a service worker keeps no timers).
     navigator.locks.request("kerbside-sync", { mode: "shared" }, () => null).then(() => runSync(false));
-  }
-  if (outcome && (outcome.state === "retry" || outcome.state === "waiting")) {
-    const wait = Math.max(outcome.next_at || 0, outcome.not_before || 0) - Date.now();
-    retryTimer = setTimeout(() => runSync(false), Math.max(1000, wait + 50));
+  } else {
+    planRetry();
   }
   refreshLists();
 });
@@ -215,24 +223,51 @@ function showBanner(text, button) {
   banner.hidden = false;
 }
 
+// Let a new worker take over and reload into it once it is in charge.
+function reloadInto(worker) {
+  let reloading = false;
+  const reloadOnce = () => {
+    if (reloading) return;
+    reloading = true;
+    location.reload();
+  };
+  // A controlled page hears controllerchange; a page opened before the first install
+  // is not controlled, so the new worker's activation is the signal too.
+  navigator.serviceWorker.addEventListener("controllerchange", reloadOnce);
+  worker.addEventListener("statechange", () => {
+    if (worker.state === "installed") worker.postMessage({ type: "skip-waiting" });
+    if (worker.state === "activated") reloadOnce();
+  });
+  if (worker.state === "installed") worker.postMessage({ type: "skip-waiting" });
+}
+
 function offerUpdate(worker) {
   const reload = h("button", { type: "button", class: "primary", id: "update-reload" }, t("update_reload"));
-  reload.addEventListener("click", () => {
-    let reloading = false;
-    const reloadOnce = () => {
-      if (reloading) return;
-      reloading = true;
-      location.reload();
-    };
-    // A controlled page hears controllerchange; a page opened before the first install
-    // is not controlled, so the new worker's activation is the signal too.
-    navigator.serviceWorker.addEventListener("controllerchange", reloadOnce);
-    worker.addEventListener("statechange", () => {
-      if (worker.state === "activated") reloadOnce();
-    });
-    worker.postMessage({ type: "skip-waiting" });
-  });
+  reload.addEventListener("click", () => reloadInto(worker));
   showBanner(t("update_available"), reload);
+}
+
+// The server needs a newer app: fetch the newest worker now and reload into it. Visits stay.
+async function updateApp() {
+  const say = (note) => {
+    app.updateNote = note; // kept across redraws of the status line
+    drawStatus();
+  };
+  say("update_checking");
+  const registration = app.registration || ("serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration() : null);
+  if (!registration) {
+    location.reload();
+    return;
+  }
+  try {
+    await registration.update();
+  } catch (error) {
+    say("update_offline");
+    return;
+  }
+  const worker = registration.installing || registration.waiting;
+  if (worker) reloadInto(worker);
+  else say("update_none_yet");
 }
 
 function watchInstalling(registration, worker) {

@@ -1,7 +1,7 @@
 // The one IndexedDB module: names, versions, upgrades and a handful of verbs.
 
 export const DB_NAME = "kerbside";
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 export const STORES = {
   meta: "meta", // token, person, cursor, epoch, sync state: key -> value
   drafts: "drafts", // forms being filled, keyed by id
@@ -13,9 +13,20 @@ export const STORES = {
 };
 
 let connection = null;
+// The open database once it is open: a write can then start at once, inside a pagehide handler.
+let openDatabase = null;
 
-function upgradeSchema(database, oldVersion) {
-  // One step per version; a step never deletes what an earlier one stored.
+// Before version 2, opening a form stored an empty draft at once; such a draft holds nothing.
+function untouchedDraft(draft) {
+  const site = draft.site || {};
+  const answered = Object.values(draft.answers || {}).some((answer) => answer && (answer.grade
+    || String(answer.value || "").trim() || String(answer.note || "").trim() || (answer.photos || []).length));
+  return !answered && !site.site_id && !String(site.new_name || "").trim() && !String(draft.notes || "").trim();
+}
+
+function upgradeSchema(database, oldVersion, transaction) {
+  // One step per version; a step never deletes what an earlier one stored, except
+  // drafts that hold nothing a person entered.
   if (oldVersion < 1) {
     database.createObjectStore(STORES.meta);
     database.createObjectStore(STORES.drafts, { keyPath: "id" });
@@ -25,20 +36,31 @@ function upgradeSchema(database, oldVersion) {
     database.createObjectStore(STORES.blobs, { keyPath: "sha256" });
     database.createObjectStore(STORES.replica, { keyPath: "key" }).createIndex("collection", "collection");
   }
+  if (oldVersion < 2) {
+    // Drafts are now created on the first change: the empty ones opening a form left go.
+    transaction.objectStore(STORES.drafts).openCursor().onsuccess = (event) => {
+      const cursor = event.target.result;
+      if (!cursor) return;
+      if (untouchedDraft(cursor.value)) cursor.delete();
+      cursor.continue();
+    };
+  }
 }
 
 export function openDb() {
   if (!connection) {
     connection = new Promise((resolve, reject) => {
       const request = indexedDB.open(DB_NAME, DB_VERSION);
-      request.onupgradeneeded = (event) => upgradeSchema(request.result, event.oldVersion);
+      request.onupgradeneeded = (event) => upgradeSchema(request.result, event.oldVersion, request.transaction);
       request.onsuccess = () => {
         const database = request.result;
         // A newer app version wants to upgrade: let it, and reopen on next use.
         database.onversionchange = () => {
           database.close();
           connection = null;
+          openDatabase = null;
         };
+        openDatabase = database;
         resolve(database);
       };
       request.onerror = () => {
@@ -99,6 +121,25 @@ export function getAllByIndex(store, index, query) {
 
 export function putOne(store, value) {
   return transact([store], "readwrite", (t) => requestDone(t.objectStore(store).put(value)));
+}
+
+// Put one value in a transaction started now (not after an await) and committed at once:
+// the page may be closing, and a transaction left to commit by itself later can be lost.
+export function putNow(store, value) {
+  let transaction;
+  try {
+    transaction = openDatabase && openDatabase.transaction([store], "readwrite");
+  } catch (closing) {
+    transaction = null; // the connection is closing for an upgrade: go the ordinary way
+  }
+  if (!transaction) return putOne(store, value);
+  return new Promise((resolve, reject) => {
+    transaction.oncomplete = () => resolve();
+    transaction.onerror = () => reject(transaction.error);
+    transaction.onabort = () => reject(transaction.error || new Error("transaction aborted"));
+    transaction.objectStore(store).put(value);
+    if (transaction.commit) transaction.commit();
+  });
 }
 
 export function deleteOne(store, key) {

@@ -4,9 +4,7 @@ import { h, uniqueId } from "./dom.js";
 import { t } from "./messages.js";
 import { keepPhoto } from "./photos.js";
 import { isoWithOffset } from "./outbox.js";
-
-export const GRADES = ["A", "B", "C", "D"];
-export const KEPT_VALUES = ["kept", "partly", "not_kept", "cant_tell"];
+import { GRADES, KEPT_VALUES } from "./protocol.js";
 const OPTION_MESSAGES = { phone: "phone", online: "online", in_person: "in_person", yes: "yes", partly: "option_partly", no: "no" };
 
 export function formLines(definition) {

@@ -1,7 +1,11 @@
 // Drafts become frozen outbox items; the unsent work can be exported as a file.
 
-import { payloadHash } from "./canonical.js";
-import { STORES, transact, requestDone, getAll, getOne, putOne, deleteOne, getMeta } from "./db.js";
+import { payloadHash, sha256Hex } from "./canonical.js";
+import { STORES, transact, requestDone, getAll, getOne, putOne, putNow, deleteOne, getMeta, replicaGet } from "./db.js";
+
+// The "Export unsent" file's format, defined in sync/export_format.schema.json.
+export const EXPORT_FORMAT = "kerbside-unsent";
+export const EXPORT_FORMAT_VERSION = 1;
 
 export function newId() {
   return crypto.randomUUID();
@@ -46,6 +50,56 @@ export function newDraft(form) {
 
 export function saveDraft(draft) {
   return putOne(STORES.drafts, { ...draft, updated_at: Date.now() });
+}
+
+// Keeps a draft in IndexedDB while it is filled. Every change is written at once; a change
+// made while a write is under way is written as soon as that one ends, and `flush()` (for
+// pagehide, a hidden page, blur) writes it without waiting, so no keystroke is left behind.
+// The draft is created by the first real change (`changed(true)`), never by opening the form.
+export function draftKeeper(draft, alreadyStored, { onSaved = () => null, onFailed = () => null } = {}) {
+  let stored = alreadyStored;
+  let writing = 0;
+  let pending = false;
+  let stopped = false;
+  let last = Promise.resolve();
+  function write() {
+    pending = false;
+    writing += 1;
+    draft.updated_at = Date.now();
+    // putNow copies the draft as it is now, before this function returns.
+    last = putNow(STORES.drafts, draft).then(onSaved, onFailed).finally(() => {
+      writing -= 1;
+      if (pending && !writing && !stopped) write();
+    });
+  }
+  return {
+    // `real` is false for what the app notes by itself (a location): kept only once the draft exists.
+    changed(real = true) {
+      if (stopped || (!stored && !real)) return;
+      stored = true;
+      if (writing) pending = true;
+      else write();
+    },
+    flush() {
+      if (pending && !stopped) write();
+    },
+    // Every change written; resolves once IndexedDB holds the draft as it is now.
+    async settled() {
+      this.flush();
+      await last;
+    },
+    // No more writes (the draft is being queued or deleted); resolves once the last one ended.
+    async stop() {
+      await this.settled();
+      stopped = true;
+    },
+  };
+}
+
+// A draft's lines with an answer (a grade, or a value that is not blank), counted as the coordinator's import counts them.
+export function answeredLines(draft) {
+  return Object.values(draft.answers || {}).filter((answer) => answer && (answer.grade
+    || (answer.value !== undefined && answer.value !== null && String(answer.value).trim()))).length;
 }
 
 export function getDraft(id) {
@@ -122,27 +176,32 @@ function base64(bytes) {
   return btoa(text);
 }
 
-// Everything not yet accepted, with its photos, as one JSON document for a coordinator.
+function draftPhotos(draft) {
+  return Object.values(draft.answers || {}).flatMap((answer) => (answer && answer.photos) || []);
+}
+
+// Everything not yet accepted, with its photos, as one "Export unsent" file
+// (sync/export_format.schema.json): for a coordinator's import, or for a new phone.
 export async function exportUnsent() {
   const drafts = await getAll(STORES.drafts);
   const outbox = await getAll(STORES.outbox);
   const attention = await getAll(STORES.attention);
   const person = (await getMeta("person")) || {};
   const wanted = new Set([...outbox, ...attention].flatMap((item) => item.photos || []));
-  for (const draft of drafts) for (const answer of Object.values(draft.answers)) for (const sha of answer.photos || []) wanted.add(sha);
+  for (const draft of drafts) for (const sha of draftPhotos(draft)) wanted.add(sha);
   const photos = {};
   for (const sha of wanted) {
     const blob = await getOne(STORES.blobs, sha);
     if (blob) photos[sha] = { type: blob.type, base64: base64(blob.bytes) };
   }
   return {
-    format: "kerbside-unsent",
-    format_version: 1,
+    format: EXPORT_FORMAT,
+    format_version: EXPORT_FORMAT_VERSION,
     exported_at: new Date().toISOString(),
     device_id: (await getMeta("device_id")) || null,
     person: { id: person.id || null, display_name: person.display_name || "" },
-    outbox: outbox.sort((a, b) => a.seq - b.seq).map((item) => item.mutation),
-    attention: attention.map((item) => ({ mutation: item.mutation, result: item.result })),
+    outbox: outbox.sort((a, b) => a.seq - b.seq).map((item) => ({ ...item.mutation, queued_at: item.queued_at })),
+    attention: attention.map((item) => ({ mutation: item.mutation, result: item.result, noted_at: item.settled_at })),
     drafts,
     photos,
   };
@@ -159,4 +218,132 @@ export async function downloadUnsent() {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
   return document_;
+}
+
+// -- bringing an export back on a new phone -------------------------------------------------
+
+const SHA256_NAME = /^[0-9a-f]{64}$/;
+const HASH_FIELD = /^sha256:[0-9a-f]{64}$/;
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function isMutation(value) {
+  return isObject(value) && typeof value.mid === "string" && value.mid !== "" && Number.isInteger(value.seq)
+    && value.seq >= 0 && typeof value.type === "string" && HASH_FIELD.test(String(value.payload_hash)) && isObject(value.data);
+}
+
+function isDraft(value) {
+  return isObject(value) && typeof value.id === "string" && value.id !== "" && isObject(value.form)
+    && typeof value.form.id === "string" && Number.isInteger(value.form.version) && isObject(value.site)
+    && isObject(value.answers);
+}
+
+// What is wrong with a file for this app ("not_export", "newer_version", "damaged"), or "" when
+// it can be restored: the parts of the schema that restoring relies on.
+export function exportFileProblem(file) {
+  if (!isObject(file) || file.format !== EXPORT_FORMAT) return "not_export";
+  if (Number.isInteger(file.format_version) && file.format_version > EXPORT_FORMAT_VERSION) return "newer_version";
+  if (file.format_version !== EXPORT_FORMAT_VERSION) return "not_export";
+  const shaped = isObject(file.person) && typeof file.person.id === "string"
+    && Array.isArray(file.outbox) && file.outbox.every(isMutation)
+    && Array.isArray(file.attention) && file.attention.every((item) => isObject(item) && isMutation(item.mutation)
+      && isObject(item.result) && typeof item.result.status === "string")
+    && Array.isArray(file.drafts) && file.drafts.every(isDraft)
+    && isObject(file.photos) && Object.entries(file.photos).every(([sha, photo]) => SHA256_NAME.test(sha)
+      && isObject(photo) && typeof photo.type === "string" && typeof photo.base64 === "string");
+  return shaped ? "" : "damaged";
+}
+
+function bytesOf(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+  return bytes.buffer;
+}
+
+// The outbox fields the app shows (kind, title, site) for an item restored from a file.
+async function shownFields(data) {
+  const form = data.form ? await replicaGet("forms", `${data.form.id}@${data.form.version}`) : null;
+  const shown = { kind: form ? form.kind : "", title: form ? form.title : String((data.form && data.form.id) || "") };
+  if (data.new_site) return { ...shown, new_site: String(data.new_site.name || "") };
+  const site = data.site_id ? await replicaGet("sites", data.site_id) : null;
+  return { ...shown, site_name: site ? site.name : "" };
+}
+
+function pushedFields(entry) {
+  return { mid: entry.mid, seq: entry.seq, type: entry.type, payload_hash: entry.payload_hash, data: entry.data };
+}
+
+// Bring back an export file's drafts, waiting items, attention items and photos on this phone,
+// for the person it belongs to only. Items keep their mid and frozen mutation, so nothing is
+// sent twice; what this phone already holds is skipped. Returns {refused} or the counts.
+export async function restoreUnsent(file, person) {
+  const problem = exportFileProblem(file);
+  if (problem) return { refused: problem };
+  if (!person || file.person.id !== person.id) return { refused: "other_person" };
+  const now = Date.now();
+  // Everything that needs awaiting is done before the transaction: photo hashes, display fields.
+  const blobs = [];
+  for (const [sha256, photo] of Object.entries(file.photos)) {
+    let bytes;
+    try {
+      bytes = bytesOf(photo.base64);
+    } catch (unreadable) {
+      return { refused: "damaged" };
+    }
+    if ((await sha256Hex(bytes)) !== sha256) return { refused: "damaged" };
+    blobs.push({ sha256, bytes, type: photo.type, uploaded: false, kept_at: now });
+  }
+  const outbox = [];
+  for (const entry of file.outbox) {
+    const mutation = pushedFields(entry);
+    outbox.push({ mid: mutation.mid, seq: mutation.seq, mutation, photos: mutation.data.answers ? photosOf(mutation.data) : [],
+      queued_at: typeof entry.queued_at === "number" ? entry.queued_at : now, ...(await shownFields(mutation.data)) });
+  }
+  const attention = [];
+  for (const entry of file.attention) {
+    const mutation = pushedFields(entry.mutation);
+    attention.push({ mid: mutation.mid, seq: mutation.seq, mutation, photos: mutation.data.answers ? photosOf(mutation.data) : [],
+      queued_at: typeof entry.noted_at === "number" ? entry.noted_at : now, ...(await shownFields(mutation.data)),
+      result: entry.result, settled_at: typeof entry.noted_at === "number" ? entry.noted_at : now });
+  }
+  const stores = [STORES.drafts, STORES.outbox, STORES.sent, STORES.attention, STORES.blobs];
+  return transact(stores, "readwrite", async (t) => {
+    const counts = { drafts: 0, outbox: 0, attention: 0, skipped: 0 };
+    const known = new Set();
+    const visits = new Set(); // submission ids queued, sent or refused here: a draft of one is done
+    for (const name of [STORES.outbox, STORES.sent, STORES.attention]) {
+      for (const item of await requestDone(t.objectStore(name).getAll())) {
+        known.add(item.mid);
+        if (item.mutation && item.mutation.data) visits.add(item.mutation.data.id);
+      }
+    }
+    for (const [list, name, counted] of [[outbox, STORES.outbox, "outbox"], [attention, STORES.attention, "attention"]]) {
+      for (const item of list) {
+        if (known.has(item.mid)) {
+          counts.skipped += 1;
+          continue;
+        }
+        known.add(item.mid);
+        visits.add(item.mutation.data.id);
+        t.objectStore(name).put(item);
+        counts[counted] += 1;
+      }
+    }
+    for (const draft of file.drafts) {
+      const already = await requestDone(t.objectStore(STORES.drafts).getKey(draft.id));
+      if (already !== undefined || visits.has(draft.id)) {
+        counts.skipped += 1;
+        continue;
+      }
+      t.objectStore(STORES.drafts).put(draft);
+      counts.drafts += 1;
+    }
+    for (const blob of blobs) {
+      if ((await requestDone(t.objectStore(STORES.blobs).getKey(blob.sha256))) === undefined) t.objectStore(STORES.blobs).put(blob);
+    }
+    return counts;
+  });
 }

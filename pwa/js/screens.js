@@ -1,15 +1,20 @@
 // The screens of the field app. Each draws into <main> from what IndexedDB holds.
 
 import { h, clear, uniqueId } from "./dom.js";
-import { t, ageText, clockText } from "./messages.js";
-import { STORES, getAll, getOne, getMeta, setMeta, replicaAll, replicaGet, clearEverything } from "./db.js";
-import { renderForm, readChange, missingAnswers } from "./forms.js";
-import { newDraft, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent } from "./outbox.js";
-
-const FORM_ROLES = { street: ["street_rep"], checklist: ["street_rep", "mystery_shopper"], mystery_shop: ["mystery_shopper"] };
+import { t, LANGUAGE, ageText, clockText } from "./messages.js";
+import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
+import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
+import { newDraft, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
+import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
+import { sendAgain } from "./sync.js";
 const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
 
+// The listeners of the form on screen (flush on pagehide, ...): removed when another screen is drawn.
+let formListeners = null;
+
 function screen(main, title, ...children) {
+  if (formListeners) formListeners.abort();
+  formListeners = null;
   clear(main);
   document.title = `${title} · ${t("app_name")}`;
   main.append(h("h1", {}, title), ...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
@@ -24,8 +29,8 @@ export async function currentForms(person) {
     if (!known || form.version > known.version) latest.set(form.id, form);
   }
   return [...latest.values()]
-    .filter((form) => (FORM_ROLES[form.kind] || []).some((role) => roles.has(role)))
-    .sort((a, b) => Object.keys(FORM_ROLES).indexOf(a.kind) - Object.keys(FORM_ROLES).indexOf(b.kind));
+    .filter((form) => [...(FORM_ROLES[form.kind] || []), ...STAFF_ROLES].some((role) => roles.has(role)))
+    .sort((a, b) => FORM_KINDS.indexOf(a.kind) - FORM_KINDS.indexOf(b.kind));
 }
 
 async function siteName(siteId) {
@@ -82,6 +87,31 @@ export function showJoin(main, app, prefill = "") {
 
 // -- home ------------------------------------------------------------------------------
 
+// "today 14:05", "yesterday 09:30" or "20 Nov 14:05", in the phone's language.
+function dayAndTime(moment, now = new Date()) {
+  const time = moment.toLocaleTimeString(LANGUAGE, { hour: "2-digit", minute: "2-digit" });
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (moment.toDateString() === now.toDateString()) return t("today_at", { time });
+  if (moment.toDateString() === yesterday.toDateString()) return t("yesterday_at", { time });
+  const date = moment.toLocaleDateString(LANGUAGE, moment.getFullYear() === now.getFullYear()
+    ? { day: "numeric", month: "short" } : { day: "numeric", month: "short", year: "numeric" });
+  return t("date_at", { date, time });
+}
+
+function draftSite(draft) {
+  if (draft.site.mode === "new") return t("new_site_label", { name: draft.site.new_name.trim() || t("no_name_yet") });
+  return draft.site.site_name || t("no_site_yet");
+}
+
+// "Hope Street, today 14:05, 7 of 12 lines": the site, the visit's time, and how far it got.
+async function draftSummary(draft) {
+  const when = new Date(draft.observed_local);
+  const values = { site: draftSite(draft), when: Number.isNaN(when.getTime()) ? t("no_time_yet") : dayAndTime(when) };
+  const definition = await replicaGet("forms", `${draft.form.id}@${draft.form.version}`);
+  if (!definition) return t("draft_summary_short", values);
+  return t("draft_summary", { ...values, answered: answeredLines(draft), lines: formLines(definition).length });
+}
+
 export async function showHome(main, app) {
   const person = app.person;
   const forms = await currentForms(person);
@@ -93,12 +123,9 @@ export async function showHome(main, app) {
       h("a", { class: "button primary", href: `#/new/${encodeURIComponent(form.id)}` }, t(NEW_FORM_MESSAGES[form.kind] || "new_street")))))
     : h("p", {}, t("no_forms"));
   const draftList = drafts.length
-    ? h("ul", { class: "cards" }, await Promise.all(drafts.map(async (draft) => h("li", {},
-      h("a", { href: `#/draft/${draft.id}` }, t("draft_line", {
-        title: draft.title,
-        site: draft.site.mode === "new" ? t("new_site_label", { name: draft.site.new_name }) : draft.site.site_name || t("unknown_site"),
-        age: ageText(Date.now() - draft.updated_at),
-      }))))))
+    ? h("ul", { class: "cards drafts" }, await Promise.all(drafts.map(async (draft) => h("li", {},
+      h("a", { href: `#/draft/${draft.id}` }, await draftSummary(draft)),
+      h("p", { class: "hint" }, t(`kind_${draft.kind}`))))))
     : h("p", {}, t("no_drafts"));
   screen(main, t("home_title", { name: person.display_name || "" }),
     attention.length ? h("p", { class: "warning" }, h("a", { href: "#/attention" }, t("attention_count", { count: attention.length }))) : null,
@@ -117,7 +144,8 @@ function distanceMetres(a, b) {
   return Math.round(6371000 * 2 * Math.atan2(Math.sqrt(x), Math.sqrt(1 - x)));
 }
 
-function sitePicker(draft, sites, persist) {
+// `changed(real)` keeps the draft; `real` is false for what the phone noted by itself.
+function sitePicker(draft, sites, changed) {
   const searchId = uniqueId("search");
   const newId_ = uniqueId("newsite");
   const list = h("div", { class: "options site-options" });
@@ -156,11 +184,11 @@ function sitePicker(draft, sites, persist) {
       draft.site = { ...draft.site, mode: "list", site_id: site.id, site_name: site.name };
     }
     newBox.hidden = draft.site.mode !== "new";
-    persist();
+    changed(true);
   });
   newName.addEventListener("input", () => {
     draft.site = { ...draft.site, new_name: newName.value };
-    persist(true);
+    changed(true);
   });
   const near = h("button", { type: "button", class: "secondary" }, t("site_nearest"));
   near.addEventListener("click", () => {
@@ -172,7 +200,7 @@ function sitePicker(draft, sites, persist) {
     navigator.geolocation.getCurrentPosition((position) => {
       const here = { lat: Math.round(position.coords.latitude * 1e6) / 1e6, lng: Math.round(position.coords.longitude * 1e6) / 1e6 };
       draft.location = { ...here, accuracy_m: Math.round(position.coords.accuracy) };
-      persist();
+      changed(false); // found by the phone, not entered: kept once the draft exists
       nearest = sites.filter((site) => typeof site.lat === "number" && typeof site.lng === "number")
         .map((site) => ({ site, metres: distanceMetres(here, site) }))
         .sort((a, b) => a.metres - b.metres).slice(0, 5);
@@ -200,17 +228,22 @@ async function loadPhotoUrls(draft) {
   return urls;
 }
 
+// A form just opened: kept in memory only, until its first real change stores it as a draft.
+const unsavedDrafts = new Map();
+
 export async function startDraft(app, formId) {
   const forms = await currentForms(app.person);
   const form = forms.find((known) => known.id === formId);
   if (!form) return null;
   const draft = newDraft(form);
-  await saveDraft(draft);
+  unsavedDrafts.clear(); // only the form on screen can be unsaved
+  unsavedDrafts.set(draft.id, draft);
   return draft.id;
 }
 
 export async function showDraft(main, app, draftId) {
-  const draft = await getDraft(draftId);
+  const stored = await getDraft(draftId);
+  const draft = stored || unsavedDrafts.get(draftId);
   if (!draft) {
     app.go("#/");
     return;
@@ -225,34 +258,39 @@ export async function showDraft(main, app, draftId) {
   const sites = (await replicaAll("sites")).filter((site) => !areaIds.size || areaIds.has(site.area_id)).sort((a, b) => a.name.localeCompare(b.name));
   const urls = await loadPhotoUrls(draft);
   const saved = h("p", { class: "hint", id: "autosave" });
-  let timer = null;
-  // Choices are kept at once; typing is kept a moment after the last key.
-  const persist = (typing = false) => {
-    clearTimeout(timer);
-    timer = setTimeout(async () => {
-      await saveDraft(draft);
+  const keeper = draftKeeper(draft, Boolean(stored), {
+    onSaved: () => {
+      unsavedDrafts.delete(draft.id);
       saved.textContent = t("autosaved");
-    }, typing ? 250 : 0);
+    },
+    onFailed: () => {
+      saved.textContent = t("draft_not_kept");
+    },
+  });
+  // Redraw the form once IndexedDB holds the draft as it is (a photo was added or removed).
+  const redraw = async () => {
+    await keeper.stop();
+    await showDraft(main, app, draftId);
   };
   const context = {
     blobUrl: (sha) => urls.get(sha) || "",
     removePhoto: async (key, sha) => {
       draft.answers[key] = { ...draft.answers[key], photos: (draft.answers[key].photos || []).filter((known) => known !== sha) };
-      await saveDraft(draft);
-      showDraft(main, app, draftId);
+      keeper.changed();
+      await redraw();
     },
   };
   const whenId = uniqueId("when");
   const when = h("input", { id: whenId, type: "datetime-local", required: true, value: draft.observed_local, "aria-describedby": "error-observed" });
   when.addEventListener("change", () => {
     draft.observed_local = when.value;
-    persist();
+    keeper.changed();
   });
   const notesId = uniqueId("notes");
   const notes = h("textarea", { id: notesId, rows: 3, value: draft.notes || "" });
   notes.addEventListener("input", () => {
     draft.notes = notes.value;
-    persist(true);
+    keeper.changed();
   });
   const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
   const body = renderForm(definition, draft, context);
@@ -261,22 +299,22 @@ export async function showDraft(main, app, draftId) {
     if (target.type === "file") {
       try {
         if (await readChange(draft, target)) {
-          await saveDraft(draft);
-          showDraft(main, app, draftId);
+          keeper.changed();
+          await redraw();
         }
       } catch (error) {
         saved.textContent = t("photo_failed");
       }
       return;
     }
-    if (await readChange(draft, target)) persist();
+    if (await readChange(draft, target)) keeper.changed();
   });
   body.addEventListener("input", async (event) => {
-    if (event.target.tagName === "TEXTAREA" && (await readChange(draft, event.target))) persist(true);
+    if (event.target.tagName === "TEXTAREA" && (await readChange(draft, event.target))) keeper.changed();
   });
   const form = h("form", { class: "visit", novalidate: true },
     summary,
-    sitePicker(draft, sites, persist),
+    sitePicker(draft, sites, (real) => keeper.changed(real)),
     h("div", { class: "line" }, h("label", { for: whenId }, t("observed_at")), when, h("p", { id: "error-observed", class: "field-error", hidden: true })),
     body,
     h("div", { class: "line" }, h("label", { for: notesId }, t("general_notes")), notes),
@@ -284,6 +322,8 @@ export async function showDraft(main, app, draftId) {
     h("button", { type: "submit", class: "primary" }, t("save")),
     h("button", { type: "button", class: "secondary", onclick: async () => {
       if (globalThis.confirm(t("confirm_delete_draft"))) {
+        await keeper.stop();
+        unsavedDrafts.delete(draft.id);
         await deleteDraft(draft.id);
         app.go("#/");
       }
@@ -301,7 +341,6 @@ export async function showDraft(main, app, draftId) {
     }
   });
   async function submitVisit() {
-    clearTimeout(timer);
     const missing = missingAnswers(definition, draft);
     if (draft.site.mode === "new" ? !draft.site.new_name.trim() : !draft.site.site_id) missing.site = t("needs_site");
     if (!draft.observed_local) missing.observed = t("needs_time");
@@ -329,13 +368,32 @@ export async function showDraft(main, app, draftId) {
       return;
     }
     const area = (app.areas || []).length === 1 ? app.areas[0].id : null;
-    await saveDraft(draft);
-    await queueDraft(draft, area);
+    // No write of the draft may land after it is queued: it would bring the draft back.
+    await keeper.stop();
+    try {
+      await saveDraft(draft);
+      await queueDraft(draft, area);
+    } catch (failed) {
+      // Not queued: carry on filling it, kept as before.
+      await showDraft(main, app, draftId);
+      return;
+    }
+    unsavedDrafts.delete(draft.id);
     app.flash(t("saved"));
     app.go("#/");
     app.queued();
   }
   screen(main, `${definition.title}`, form);
+  // What was typed last is written before the page goes away or the phone switches app.
+  formListeners = new AbortController();
+  const listening = { signal: formListeners.signal };
+  const flush = () => keeper.flush();
+  window.addEventListener("pagehide", flush, listening);
+  window.addEventListener("blur", flush, listening);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") flush();
+  }, listening);
+  form.addEventListener("focusout", flush, listening);
 }
 
 // -- the agreement in the pocket -------------------------------------------------------
@@ -399,17 +457,25 @@ export async function showMine(main) {
 
 // -- needs attention -------------------------------------------------------------------
 
-export async function showAttention(main) {
+export async function showAttention(main, app) {
   const items = (await getAll(STORES.attention)).sort((a, b) => b.settled_at - a.settled_at);
   const list = items.map((item) => {
     const result = item.result || {};
     const text = result.message || result.code || result.status;
+    // The server never saw this one: the phone gave up sending it, and can try again.
+    const stuck = result.code === COULD_NOT_SEND;
+    const again = stuck ? h("button", { type: "button", class: "secondary", onclick: async () => {
+      await sendAgain(item.mid);
+      app.queued();
+      showAttention(main, app);
+    } }, t("try_again")) : null;
     return h("li", { class: "attention" },
       h("p", { class: "card-title" }, t("attention_item", { title: item.title, site: itemSite(item) })),
-      h("p", {}, t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
+      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
       result.errors && Object.keys(result.errors).length
         ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
-        : null);
+        : null,
+      again);
   });
   screen(main, t("attention_title"), list.length ? h("ul", { class: "cards" }, list) : h("p", {}, t("no_attention")),
     h("p", {}, h("a", { href: "#/settings" }, t("export_title"))));
@@ -417,35 +483,73 @@ export async function showAttention(main) {
 
 // -- settings --------------------------------------------------------------------------
 
+// What can be sent: signing out while it waits would lose it, so it is sent or exported first.
 export async function unsentCount() {
-  return (await getAll(STORES.outbox)).length + (await getAll(STORES.drafts)).length + (await getAll(STORES.attention)).length;
+  return countOf(STORES.outbox);
 }
 
 export async function showSettings(main, app) {
   const persisted = await getMeta("persisted");
   const storage = persisted === true ? t("storage_persisted") : persisted === false ? t("storage_refused") : t("storage_unknown");
   const signOutMessage = h("p", { class: "notice", role: "alert", hidden: true });
-  const signOut = async (exportFirst) => {
-    const count = await unsentCount();
-    if (count && !exportFirst) {
-      signOutMessage.textContent = t("sign_out_blocked", { count });
+  // "ask" stops to explain what the phone still holds; "export" downloads it first; "discard" does not.
+  const signOut = async (choice) => {
+    const waiting = await unsentCount();
+    const drafts = await countOf(STORES.drafts);
+    const attention = await countOf(STORES.attention);
+    if (choice === "ask" && (waiting || drafts || attention)) {
+      // Waiting items can still be sent; drafts and refused items never will be, so they do not block.
+      signOutMessage.textContent = waiting ? t("sign_out_blocked", { count: waiting }) : t("sign_out_keep", { drafts, attention });
       signOutMessage.hidden = false;
       exportAndSignOut.hidden = false;
+      discardAndSignOut.hidden = Boolean(waiting);
+      exportAndSignOut.focus();
       return;
     }
-    if (count) await downloadUnsent();
+    if (choice === "export") await downloadUnsent();
     await clearEverything();
     await setMeta("signed_out", true);
     app.signedOut();
   };
-  const exportAndSignOut = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => signOut(true) }, t("export_and_sign_out"));
+  const exportAndSignOut = h("button", { type: "button", class: "primary", hidden: true, onclick: () => signOut("export") }, t("export_and_sign_out"));
+  const discardAndSignOut = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => signOut("discard") }, t("sign_out_discard"));
+  const restoreId = uniqueId("restore");
+  const restoreFile = h("input", { id: restoreId, type: "file", accept: "application/json,.json", "aria-describedby": `${restoreId}-result` });
+  const restoreResult = h("p", { id: `${restoreId}-result`, role: "status" });
+  // The outcome also stays as the screen's flash: a sync may redraw the screen meanwhile.
+  const tell = (text) => {
+    app.flash(text);
+    restoreResult.textContent = text;
+    if (!restoreResult.isConnected && location.hash === "#/settings") app.go("#/settings");
+  };
+  restoreFile.addEventListener("change", async () => {
+    const chosen = restoreFile.files && restoreFile.files[0];
+    if (!chosen) return;
+    restoreResult.textContent = t("restore_reading");
+    let file;
+    try {
+      file = JSON.parse(await chosen.text());
+    } catch (notJson) {
+      file = null;
+    }
+    const outcome = await restoreUnsent(file, app.person);
+    restoreFile.value = "";
+    if (outcome.refused) {
+      tell(t(`restore_refused_${outcome.refused}`));
+      return;
+    }
+    tell(t("restore_done", outcome));
+    if (outcome.outbox) app.queued();
+  });
   screen(main, t("settings_title"),
     h("p", {}, t("signed_in_as", { name: app.person.display_name || "", device: (await getMeta("device_name")) || "" })),
     h("h2", {}, t("storage_title")), h("p", { id: "storage-answer" }, storage),
     h("h2", {}, t("export_title")), h("p", {}, t("export_intro")),
     h("button", { type: "button", class: "primary", onclick: () => downloadUnsent() }, t("export_button")),
+    h("h2", {}, t("restore_title")), h("p", {}, t("restore_intro")),
+    h("div", { class: "stack" }, h("label", { for: restoreId }, t("restore_file")), restoreFile), restoreResult,
     h("h2", {}, t("sign_out_title")), h("p", {}, t("sign_out_intro")),
-    h("button", { type: "button", class: "secondary", onclick: () => signOut(false) }, t("sign_out_button")),
-    signOutMessage, exportAndSignOut,
+    h("button", { type: "button", class: "secondary", onclick: () => signOut("ask") }, t("sign_out_button")),
+    signOutMessage, exportAndSignOut, discardAndSignOut,
     h("p", { class: "hint" }, t("version", { version: app.version })));
 }

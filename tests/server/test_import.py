@@ -15,6 +15,8 @@ from server import operations
 from server.blobs import store
 from server.extensions import db
 from server.models import Blob, Submission
+from sync.client import Client
+from sync.transport import Response, TransportError
 from tests.conftest import mutation, sign_in, street_answers, visit
 
 PASSWORD = "correct horse battery"
@@ -50,7 +52,12 @@ def phone(client, make_area, make_site, publish_forms, enrol):
         "person": {"id": body["person"]["id"], "display_name": "Rep Export"},
         "outbox": [mutation(with_photo, seq=1), mutation(plain, seq=2)],
         "attention": [],
-        "drafts": [{"id": "draft-1", "answers": {}}],
+        "drafts": [{"id": "draft-1", "form": {"id": "street", "version": 1}, "kind": "street",
+                    "title": "Neighbourhood Agreement Monitoring Form",
+                    "site": {"mode": "list", "site_id": site.id, "site_name": site.name, "new_name": ""},
+                    "observed_local": "2026-11-22T09:30",
+                    "answers": {"litter": {"grade": "B"}, "graffiti": {"note": "tag on the bridge"}},
+                    "notes": "", "location": None, "created_at": 1795337400000, "updated_at": 1795337700000}],
         "photos": {PHOTO_SHA: {"type": "image/png", "base64": base64.b64encode(PHOTO).decode()}},
     }
     return document
@@ -144,3 +151,103 @@ def test_an_export_over_the_import_limit_is_refused_before_it_is_read(client, ap
     assert response.status_code == 413
     assert "too large" in response.get_data(as_text=True)
     assert db.session.query(Submission).count() == 0
+
+
+# -- one format: what each client really exports, and what the page shows of it -------------------
+
+
+def test_the_result_lists_the_files_drafts_readably(client, phone):
+    csrf = sign_in(client, "cora@example.org")
+    page = upload(client, csrf, phone).get_data(as_text=True)
+    drafts = page[page.index("Drafts in the file"):page.index("</table>", page.index("Drafts in the file"))]
+    # Site, the visit's time on the phone's clock, and lines answered of the form's 12
+    # (a note alone is not an answer).
+    assert "Canal Street" in drafts and "Nov 22, 2026, 9:30" in drafts and "1 of 12" in drafts
+    assert "Neighbourhood Agreement Monitoring Form" in drafts
+
+
+def test_the_result_lists_what_needed_attention_with_the_servers_reason(client, phone):
+    refused = phone["outbox"].pop()
+    phone["attention"] = [{"mutation": refused, "noted_at": 1795337800000,
+                           "result": {"status": "rejected", "code": "validation_failed",
+                                      "message": "Some answers are not valid."}}]
+    csrf = sign_in(client, "cora@example.org")
+    page = upload(client, csrf, phone).get_data(as_text=True)
+    assert "New visits stored: 1" in page and "Refused earlier, not sent again: 1" in page
+    listed = page[page.index("Refused visits in the file"):]
+    assert "Canal Street" in listed and "Some answers are not valid." in listed and "12 of 12" in listed
+    assert db.session.query(Submission).count() == 1  # a refused item is shown, not sent again
+
+
+@pytest.mark.parametrize("change, message", [
+    # The reference client once wrote "version" instead of "format_version".
+    (lambda d: {**{k: v for k, v in d.items() if k != "format_version"}, "version": 1}, "does not say which format version"),
+    (lambda d: {**d, "outbox": [{**d["outbox"][0], "payload_hash": "abc"}]}, "damaged (at outbox[0].payload_hash)"),
+    (lambda d: {**d, "drafts": [{"id": "draft-1", "answers": {}}]}, "damaged (at drafts[0])"),
+    (lambda d: {**d, "person": {"id": "someone-else", "display_name": "Rep Export"}}, "names another volunteer"),
+])
+def test_a_file_not_in_the_one_format_is_refused_with_what_is_wrong(client, phone, change, message):
+    csrf = sign_in(client, "cora@example.org")
+    response = upload(client, csrf, change(phone))
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db.session.query(Submission).count() == 0
+
+
+class _TestClientTransport:
+    """The reference client's transport over a Flask test client of its own (no coordinator cookie)."""
+
+    def __init__(self, test_client):
+        self.test_client = test_client
+        self.offline = False
+
+    def __call__(self, method, path, *, json=None, body=None, headers=None):
+        if self.offline:
+            raise TransportError("no signal")
+        kwargs = {"headers": headers or {}}
+        if json is not None:
+            kwargs["json"] = json
+        if body is not None:
+            kwargs["data"], kwargs["content_type"] = body, "application/octet-stream"
+        answer = self.test_client.open(path, method=method, **kwargs)
+        return Response(answer.status_code, dict(answer.headers), answer.get_json(silent=True))
+
+
+def test_the_reference_clients_own_export_imports_once(app, client, tmp_path, make_area, make_site, publish_forms):
+    """Not a hand-made file: what `Client.export_unsent()` writes is what the import reads."""
+    versions = publish_forms()
+    area = make_area("millbrook", "Millbrook")
+    site = make_site(area, name="Hope Street")
+    operations.create_person("Cora", email="cora@example.org", password=PASSWORD, roles=[("coordinator", area)])
+    code = operations.issue_invite(area, "street_rep", display_name="Rep Python")
+    db.session.commit()
+    transport = _TestClientTransport(app.test_client())
+    device = Client(str(tmp_path / "phone.sqlite"), transport)
+    try:
+        device.enrol(code, "Reference phone")
+        form_version = versions["street"].version
+        # One visit the server refuses (a grade that does not exist), heard before the signal went.
+        device.queue_submission(visit(site, form_version=form_version, answers=street_answers(noise={"grade": "E"})))
+        assert device.sync_once().attention == 1
+        transport.offline = True
+        photo = device.add_blob(PHOTO)
+        device.queue_submission(visit(site, form_version=form_version,
+                                      answers=street_answers(litter={"grade": "D", "photos": [photo]})))
+        device.queue_submission(visit(site, form_version=form_version))
+        assert device.sync_once().status == "offline"
+        exported = json.dumps(device.export_unsent()).encode()
+    finally:
+        device.close()
+
+    csrf = sign_in(client, "cora@example.org")
+    first = upload(client, csrf, exported)
+    page = first.get_data(as_text=True)
+    assert first.status_code == 200, page[:500]
+    assert "New visits stored: 2" in page and "Photos stored: 1" in page
+    assert "Refused earlier, not sent again: 1" in page and "Hope Street" in page
+    assert db.session.query(Submission).count() == 2
+    assert store().get(PHOTO_SHA) == PHOTO
+
+    again = upload(client, csrf, exported).get_data(as_text=True)
+    assert "New visits stored: 0" in again and "Already here (not counted twice): 2" in again
+    assert db.session.query(Submission).count() == 2

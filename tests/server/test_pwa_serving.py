@@ -13,8 +13,10 @@ from server.pwa import (
     DEFAULT_SOURCE_DIR,
     ModuleConventionError,
     module_order,
+    module_source,
     strip_module,
 )
+from sync import protocol
 
 
 @pytest.fixture
@@ -149,6 +151,11 @@ def test_module_order_puts_dependencies_first_and_checks_imported_names(tmp_path
     (tmp_path / "c.js").write_text('import { a } from "./a.js";\nexport const c = a;\n')
     with pytest.raises(ModuleConventionError, match="cycle"):
         module_order(str(tmp_path), "a.js")
+    # One scope in the bundle: two modules declaring one top-level name is refused at build time.
+    (tmp_path / "c.js").write_text("export const c = 1;\nfunction helper() {}\n")
+    (tmp_path / "b.js").write_text('import { c } from "./c.js";\nexport const b = c;\nasync function helper() {}\n')
+    with pytest.raises(ModuleConventionError, match="both declare helper"):
+        module_order(str(tmp_path), "a.js")
 
 
 def test_the_real_app_follows_the_module_convention():
@@ -156,3 +163,23 @@ def test_the_real_app_follows_the_module_convention():
     assert order[-1] == "js/app.js" and "js/messages.js" in order
     worker = module_order(DEFAULT_SOURCE_DIR, "sw.js")
     assert worker[-1] == "sw.js" and "js/sync.js" in worker and "js/app.js" not in worker
+
+
+def test_the_protocol_constants_reach_the_app_from_sync_protocol_and_nowhere_else(client):
+    generated = module_source(DEFAULT_SOURCE_DIR, "js/protocol.js")
+    for name in protocol.CLIENT_CONSTANTS:
+        value = getattr(protocol, name)
+        assert re.search(rf"^export const {name} = .+;$", generated, re.MULTILINE), name
+        line = re.search(rf"^export const {name} = (.+);$", generated, re.MULTILINE).group(1)
+        assert json.loads(line) == json.loads(json.dumps(value, default=sorted)), name
+    modules = set(module_order(DEFAULT_SOURCE_DIR, "js/app.js")) | set(module_order(DEFAULT_SOURCE_DIR, "sw.js"))
+    assert "js/protocol.js" in modules
+    for path in sorted(modules - {"js/protocol.js"}):
+        source = module_source(DEFAULT_SOURCE_DIR, path)
+        for name in protocol.CLIENT_CONSTANTS:
+            assert not re.search(rf"\b(?:const|let|var)\s+{name}\b", source), f"{path} defines {name} itself"
+        # The copies this replaced: grade letters, kept values and roles per form written by hand.
+        assert '["A", "B", "C", "D"]' not in source and '"mystery_shopper"]' not in source, path
+    bundle = get(client, bundle_urls(client.get("/app/").get_data(as_text=True))[0]).get_data(as_text=True)
+    assert 'const GRADES = ["A", "B", "C", "D"];' in bundle
+    assert "const COULD_NOT_SEND = " in client.get("/app/sw.js").get_data(as_text=True)

@@ -6,6 +6,7 @@ own storage (a crash mid-page), and each test checks what the device and the ser
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -19,6 +20,7 @@ from server import operations
 from server.extensions import db
 from server.models import Device, Site, Submission
 from sync.client import Client, OutboxItem, SyncReport, first_batch
+from sync.export import read_export
 from sync.protocol import MAX_MUTATIONS_PER_REQUEST, payload_hash
 from sync.transport import Response, TransportError
 from tests.conftest import street_answers, visit
@@ -250,7 +252,9 @@ def test_rejected_item_goes_to_attention_with_message(device, world):
     assert item["mid"] == bad_mid and item["status"] == "rejected" and item["code"] == "validation_failed"
     assert item["message"] and "answers.noise" in item["result"]["errors"]
     exported = device.export_unsent()
-    assert exported["attention"][0]["mid"] == bad_mid and exported["attention"][0]["data"] == bad
+    (noted,) = exported["attention"]
+    assert noted["mutation"]["mid"] == bad_mid and noted["mutation"]["data"] == bad
+    assert noted["result"]["code"] == "validation_failed"
     assert device.status()["attention"] == 1
 
 
@@ -327,7 +331,7 @@ def test_revoked_token_during_photo_upload_keeps_visit_and_photo(device, world, 
     assert device.sync_once().applied == 1 and submissions_on_server() == 1
 
 
-def test_426_stops_and_keeps_outbox(device, world, server):
+def test_426_keeps_the_outbox_asks_again_each_sync_and_sends_once_accepted(device, world, server):
     def newer_server(method, path, *, json=None, **kwargs):
         if json is not None:
             json = {**json, "protocol": 99}  # as if this app spoke a protocol the server dropped
@@ -342,9 +346,18 @@ def test_426_stops_and_keeps_outbox(device, world, server):
     assert report.status == "update_required" and report.code == "protocol_unsupported"
     assert device.update_required and device.status()["update_required"]
     assert [i["mid"] for i in device.outbox()] == [mid] and device.outbox()[0]["attempts"] == 0
+    # Each later sync asks again, with nothing pushed: the items stay frozen on the device.
     calls = len(server.calls)
-    assert device.sync_once().status == "update_required" and len(server.calls) == calls
-    assert submissions_on_server() == 0
+    assert device.sync_once(force=True).status == "update_required"
+    (_method, _path, asked, answer) = server.calls[calls]
+    assert len(server.calls) == calls + 1 and asked["mutations"] == [] and answer.status == 426
+    assert [i["mid"] for i in device.outbox()] == [mid] and submissions_on_server() == 0
+
+    # The server accepts this app again (say, a rollback): the next sync sends at once.
+    device.transport = server
+    report = device.sync_once()
+    assert report.status == "ok" and report.applied == 1 and not device.update_required
+    assert device.outbox() == [] and submissions_on_server() == 1
 
 
 def test_unenrolled_device_does_not_call_the_server(tmp_path, server, world):
@@ -403,6 +416,49 @@ def test_413_from_server_halves_the_batch(device, world, server):
         device.queue_submission(street_visit(world))
     report = device.sync_once()
     assert report.applied == 5 and server.pushes() == [2, 2, 1]
+
+
+def test_a_visit_that_crashes_the_server_is_isolated_and_the_rest_is_stored_once(device, world, server, clock):
+    """A server bug that one visit triggers (a 500 whenever its request carries it) against the real app."""
+    poison = street_visit(world, answers=street_answers(litter={"grade": "C", "note": "POISON"}))
+
+    def buggy_server(method, path, *, json=None, **kwargs):
+        if json is not None and any("POISON" in str(m["data"]) for m in json.get("mutations", [])):
+            return Response(500, {}, {"code": "server_error", "message": "Something went wrong on the server."})
+        return server(method, path, json=json, **kwargs)
+
+    device.transport = buggy_server
+    good = [device.queue_submission(street_visit(world)) for _i in range(6)]
+    bad = device.queue_submission(poison)
+    good += [device.queue_submission(street_visit(world)) for _i in range(5)]
+    for _sync in range(12):
+        clock.t += 600
+        device.sync_once(force=True)
+        if not device.outbox():
+            break
+
+    assert device.outbox() == []
+    assert {item["mid"] for item in device.sent()} == set(good)
+    (stuck,) = device.attention()
+    assert stuck["mid"] == bad and stuck["code"] == "could_not_send" and stuck["status"] == "failed"
+    assert submissions_on_server() == 11
+    # The bug is fixed: the volunteer sends it again, under its own mid, and it is stored once.
+    device.transport = server
+    assert device.send_again(bad) and device.attention() == []
+    assert device.sync_once().applied == 1 and submissions_on_server() == 12
+    assert not device.send_again(bad)  # nothing is in attention any more
+
+
+def test_only_a_visit_the_device_gave_up_on_can_be_sent_again(device, world):
+    device.transport = lambda method, path, **kw: Response(200, {}, {
+        "protocol": 1, "server_epoch": "ep", "cursor": "c", "has_more": False, "reset": False, "changes": [],
+        "results": [{"mid": m["mid"], "status": "rejected", "code": "validation_failed", "message": "No."}
+                    for m in kw["json"]["mutations"]]})
+    mid = device.queue_submission(street_visit(world))
+    device.sync_once()
+    assert [item["mid"] for item in device.attention()] == [mid]
+    assert not device.send_again(mid)  # the server's own refusal would only come back
+    assert device.outbox() == []
 
 
 # -- pulling --------------------------------------------------------------------------------------
@@ -550,13 +606,18 @@ def test_recent_unsent_item_gives_no_warning(device, world, clock):
     assert device.status()["unsent"] == 1 and not device.status()["warning"]
 
 
-def test_export_unsent_holds_outbox_and_attention(device, world):
-    data = street_visit(world)
+def test_export_unsent_holds_outbox_and_attention(device, world, clock):
+    data = street_visit(world, answers=street_answers(litter={"grade": "C", "photos": [device.add_blob(PNG)]}))
     mid = device.queue_submission(data)
     exported = device.export_unsent()
-    assert exported["format"] == "kerbside-unsent" and exported["version"] == 1
+    assert exported["format"] == "kerbside-unsent" and exported["format_version"] == 1
+    assert "version" not in exported  # one version field, the one the schema names
     assert exported["device_id"] == device.device_id and exported["exported_at"]
+    assert exported["person"]["id"] == device._get("person_id") and exported["person"]["display_name"] == "Rep"
     assert exported["outbox"] == [{"mid": mid, "seq": 1, "type": "submission.create",
-                                   "payload_hash": payload_hash(data), "data": data}]
-    assert exported["attention"] == []
-    json.dumps(exported)  # JSON-able as it is
+                                   "payload_hash": payload_hash(data), "data": data,
+                                   "queued_at": round(clock.t * 1000)}]
+    assert exported["attention"] == [] and exported["drafts"] == []
+    assert exported["photos"] == {hashlib.sha256(PNG).hexdigest(): {"type": "image/png",
+                                                                    "base64": base64.b64encode(PNG).decode()}}
+    assert read_export(json.dumps(exported).encode()) == exported  # JSON-able, and valid against the schema

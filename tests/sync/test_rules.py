@@ -269,7 +269,7 @@ def test_sync_package_imports_no_server_flask_or_sqlalchemy():
     import subprocess
     import sys
 
-    code = ("import sys, sync.client, sync.transport, sync.cursor, sync.merge, sync.validation; "
+    code = ("import sys, sync.client, sync.export, sync.transport, sync.cursor, sync.merge, sync.validation; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'sqlalchemy', 'server'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
