@@ -19,7 +19,8 @@ function contractItem(item, nowMs) {
     mutation: { mid: item.mid, seq: item.seq, type: item.type, payload_hash: item.payload_hash, data: item.data },
     photos: photoHashes(item.data), queued_at: nowMs - item.created_ago_s * 1000, kind: "street", title: "Contract visit",
     attempts: item.attempts || 0, failures: item.failures || 0, alone_failures: item.alone_failures || 0,
-    batch_limit: item.batch_limit || null, next_attempt_at: dueIn === null ? 0 : nowMs + dueIn * 1000, last_error: "",
+    alone_way: item.alone_way || null, batch_limit: item.batch_limit || null,
+    next_attempt_at: dueIn === null ? 0 : nowMs + dueIn * 1000, last_error: "",
   };
 }
 
@@ -86,7 +87,7 @@ async function contractState(nowMs) {
   const epoch = (await getMeta("epoch")) || null;
   const outbox = (await getAllByIndex(STORES.outbox, "seq")).map((item) => ({
     mid: item.mid, attempts: item.attempts || 0, failures: item.failures || 0, alone_failures: item.alone_failures || 0,
-    batch_limit: item.batch_limit || null, last_error: item.last_error || null,
+    alone_way: item.alone_way || null, batch_limit: item.batch_limit || null, last_error: item.last_error || null,
     due_in_s: !item.next_attempt_at || item.next_attempt_at <= nowMs ? null : (item.next_attempt_at - nowMs) / 1000,
   }));
   const sent = (await getAll(STORES.sent)).sort(bySeq).map((item) => ({ mid: item.mid, status: item.result.status }));

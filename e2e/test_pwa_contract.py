@@ -22,7 +22,7 @@ RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract_runn
 
 # Broken variants of the app's sync code, for the negative control: (what to replace, with what).
 DROPS_ON_ANY_ANSWER = (
-    "      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed });",
+    "      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed ? way : null });",
     "      for (const item of batch) t.objectStore(STORES.outbox).delete(item.mid);",
 )
 

@@ -160,7 +160,7 @@ def test_two_hundred_visits_saved_under_fire_are_stored_exactly_once(live_server
 def test_negative_control_an_app_that_drops_items_on_any_http_answer_loses_visits_under_fire(live_server, playwright, tmp_path):
     def drops_on_any_answer(folder):
         replace_in(folder, "js/sync.js",
-                   "      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed });",
+                   "      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed ? way : null });",
                    "      for (const item of batch) t.objectStore(STORES.outbox).delete(item.mid);")
 
     visits = 60

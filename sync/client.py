@@ -27,16 +27,17 @@ from datetime import datetime, timezone
 
 from sync import export
 from sync.protocol import (
-    ALONE_FAILURES_TO_ATTENTION,
     COULD_NOT_SEND,
     ENVELOPE_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
     MAX_REQUEST_BYTES,
     MUTATION_TYPES,
+    NO_ANSWER,
     PHOTO_REFUSED_STATUSES,
     PROTOCOL_VERSION,
     SENT_ARCHIVE_DAYS,
     UNSENT_WARNING_DAYS,
+    alone_failures_to_attention,
     backoff_delay,
     canonical_json,
     is_unexplained_failure,
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     mid TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, type TEXT NOT NULL, payload_hash TEXT NOT NULL,
     data TEXT NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL, last_error TEXT,
-    failures INTEGER NOT NULL DEFAULT 0, alone_failures INTEGER NOT NULL DEFAULT 0, batch_limit INTEGER);
+    failures INTEGER NOT NULL DEFAULT 0, alone_failures INTEGER NOT NULL DEFAULT 0, alone_way TEXT,
+    batch_limit INTEGER);
 CREATE TABLE IF NOT EXISTS sent (
     mid TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT NOT NULL, payload_hash TEXT NOT NULL,
     data TEXT NOT NULL, created_at REAL NOT NULL, sent_at REAL NOT NULL, result TEXT NOT NULL);
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS replica (
 ITEM_COLUMNS = "mid, seq, type, payload_hash, data, created_at"
 # Columns added after the first release, for outbox files made before them.
 OUTBOX_COUNTERS = {"failures": "INTEGER NOT NULL DEFAULT 0", "alone_failures": "INTEGER NOT NULL DEFAULT 0",
-                   "batch_limit": "INTEGER"}
+                   "alone_way": "TEXT", "batch_limit": "INTEGER"}
 COULD_NOT_SEND_MESSAGE = "This visit could not be sent. Export it for your coordinator."
 
 # One sync at a time per store, even with several Client objects on one file in a process.
@@ -530,7 +532,7 @@ class Client:
             with self._transaction() as db:
                 # A timeout is a slow link, not evidence against an item: it only splits the batch.
                 self._fail(db, items, now, report, "timeout" if error.timed_out else "network_error", None,
-                           split=blame, alone=blamed)
+                           split=blame, alone=NO_ANSWER if blamed else None)
             report.status = "offline"
             report.kept += len(items)
             raise (_Blamed if blamed else _Stop) from None
@@ -627,31 +629,35 @@ class Client:
                 if retry_after is not None:
                     self._set(db, "server_retry_at", now + retry_after)
                     report.retry_at = now + retry_after
-                self._fail(db, batch, now, report, code, retry_after, split=unexplained, alone=blamed)
+                way = NO_ANSWER if response.status < 300 else f"http_{response.status}"
+                self._fail(db, batch, now, report, code, retry_after, split=unexplained, alone=way if blamed else None)
                 report.status, report.code = "server_busy" if response.status in (429, 503) else "failed", code
         report.kept += len(batch)
         raise _Blamed if blamed else _Stop
 
     def _fail(self, db, items: list, now: float, report: SyncReport, code: str, retry_after: float | None,
-              *, split: bool = False, alone: bool = False):
-        """Back the items off; `split` counts a failure (halving their next batch), `alone` an
-        alone failure, which sends an item to attention once it has had enough of them."""
+              *, split: bool = False, alone: str | None = None):
+        """Back the items off; `split` counts a failure (halving their next batch), `alone` (the way
+        it failed) an alone failure, which sets an item aside once it has failed so often enough times in a row."""
         for item in items:
-            row = db.execute("SELECT attempts, failures, alone_failures, batch_limit FROM outbox WHERE mid = ?",
+            row = db.execute("SELECT attempts, failures, alone_failures, alone_way, batch_limit FROM outbox WHERE mid = ?",
                              (item.mid,)).fetchone()
             if row is None:
                 continue
-            tries, failures, alone_failures = row[0] + 1, row[1] + int(split), row[2] + int(alone)
-            if alone_failures >= ALONE_FAILURES_TO_ATTENTION:
-                self._move_to_attention(db, item, {"status": "failed", "code": COULD_NOT_SEND,
-                                                   "message": COULD_NOT_SEND_MESSAGE, "last_error": code}, now)
-                report.attention += 1
-                continue
-            batch_limit = split_size(len(items)) if split else row[3]
+            tries, failures, alone_failures, alone_way = row[0] + 1, row[1] + int(split), row[2], row[3]
+            if alone:
+                # Only failures of one way count together: a different one starts the count again.
+                alone_failures, alone_way = (alone_failures + 1 if alone_way == alone else 1), alone
+                if alone_failures >= alone_failures_to_attention(alone):
+                    self._move_to_attention(db, item, {"status": "failed", "code": COULD_NOT_SEND,
+                                                       "message": COULD_NOT_SEND_MESSAGE, "last_error": code}, now)
+                    report.attention += 1
+                    continue
+            batch_limit = split_size(len(items)) if split else row[4]
             delay = retry_after if retry_after is not None else backoff_delay(tries, self.rng)
-            db.execute("UPDATE outbox SET attempts = ?, failures = ?, alone_failures = ?, batch_limit = ?, "
+            db.execute("UPDATE outbox SET attempts = ?, failures = ?, alone_failures = ?, alone_way = ?, batch_limit = ?, "
                        "next_attempt_at = ?, last_error = ? WHERE mid = ?",
-                       (tries, failures, alone_failures, batch_limit, now + delay, code, item.mid))
+                       (tries, failures, alone_failures, alone_way, batch_limit, now + delay, code, item.mid))
 
     def _to_attention_for_request(self, batch: list, response: Response, now: float, report: SyncReport):
         body = response.json if isinstance(response.json, dict) else {}

@@ -66,9 +66,13 @@ MAX_CURSOR_CHARS = 512
 
 # A request that fails without an explanation (a 5xx other than 503, or no answer at all)
 # halves the next batch its items go in, so a bad item ends up alone; an item that then
-# fails alone this many times, while the server answers other requests, goes to "Needs
-# attention" and the queue moves on.
+# fails alone the same way this many times in a row, while the server answers other
+# requests, goes to "Needs attention" and the queue moves on. A 5xx is the server's own
+# word; a connection cut is weak evidence (one bar of signal cuts good requests too: the
+# fault campaign set good visits aside at 3), so a lone item must be cut twice as often.
 ALONE_FAILURES_TO_ATTENTION = 3
+ALONE_CUTS_TO_ATTENTION = 6
+NO_ANSWER = "no_answer"  # the way a request fails when no answer (or half of one) came back
 # The attention code a client gives such an item (the server never sent it).
 COULD_NOT_SEND = "could_not_send"
 # A photo the server refuses with one of these moves its visit to "Needs attention".
@@ -81,7 +85,7 @@ CLIENT_CONSTANTS = (
     "PROTOCOL_VERSION", "MAX_MUTATIONS_PER_REQUEST", "MAX_REQUEST_BYTES", "MAX_BLOB_BYTES", "ENVELOPE_BYTES",
     "DEFAULT_PULL_LIMIT", "FINAL_STATUSES", "MUTATION_TYPES", "GRADES", "KEPT_VALUES", "FORM_KINDS", "FORM_ROLES",
     "STAFF_ROLES", "SENT_ARCHIVE_DAYS", "UNSENT_WARNING_DAYS", "BACKOFF_FIRST_S", "BACKOFF_MAX_S",
-    "ALONE_FAILURES_TO_ATTENTION", "COULD_NOT_SEND", "PHOTO_REFUSED_STATUSES",
+    "ALONE_FAILURES_TO_ATTENTION", "ALONE_CUTS_TO_ATTENTION", "NO_ANSWER", "COULD_NOT_SEND", "PHOTO_REFUSED_STATUSES",
 )
 
 
@@ -114,6 +118,11 @@ def is_unexplained_failure(status: int | None) -> bool:
     429 and 503 say "later" and are waited out; a 4xx is an answer about the request.
     """
     return status is None or (status >= 500 and status != 503)
+
+
+def alone_failures_to_attention(way: str) -> int:
+    """How many lone failures of one way (NO_ANSWER, or "http_<status>") in a row set an item aside."""
+    return ALONE_CUTS_TO_ATTENTION if way == NO_ANSWER else ALONE_FAILURES_TO_ATTENTION
 
 
 def split_size(batch_size: int) -> int:

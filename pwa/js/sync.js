@@ -5,8 +5,8 @@
 import { STORES, transact, requestDone, getOne, getAllByIndex, getMeta, setMeta, replicaKey } from "./db.js";
 import {
   PROTOCOL_VERSION, MAX_MUTATIONS_PER_REQUEST, MAX_REQUEST_BYTES, ENVELOPE_BYTES, DEFAULT_PULL_LIMIT,
-  SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, ALONE_FAILURES_TO_ATTENTION, COULD_NOT_SEND,
-  PHOTO_REFUSED_STATUSES,
+  SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, ALONE_FAILURES_TO_ATTENTION, ALONE_CUTS_TO_ATTENTION,
+  NO_ANSWER, COULD_NOT_SEND, PHOTO_REFUSED_STATUSES,
 } from "./protocol.js";
 
 export const SYNC_BASE = "/api/sync/v1";
@@ -127,25 +127,31 @@ function toAttention(t, item, result, now) {
   t.objectStore(STORES.attention).put({ ...item, result, settled_at: now });
 }
 
-// Back the items off; `split` counts a failure (halving their next batch), `alone` an alone
-// failure, which sends an item to attention once it has had enough of them.
-async function fail(t, round, items, code, retryAfter, { split = false, alone = false } = {}) {
+// Back the items off; `split` counts a failure (halving their next batch), `alone` (the way it
+// failed) an alone failure, which sets an item aside once it has failed so often enough times in a row.
+async function fail(t, round, items, code, retryAfter, { split = false, alone = null } = {}) {
   const outbox = t.objectStore(STORES.outbox);
   for (const item of items) {
     const stored = await requestDone(outbox.get(item.mid));
     if (!stored) continue;
     const attempts = (stored.attempts || 0) + 1;
     const failures = (stored.failures || 0) + (split ? 1 : 0);
-    const aloneFailures = (stored.alone_failures || 0) + (alone ? 1 : 0);
-    if (aloneFailures >= ALONE_FAILURES_TO_ATTENTION) {
-      toAttention(t, stored, { mid: stored.mid, status: "failed", code: COULD_NOT_SEND, last_error: code }, round.now);
-      round.report.attention += 1;
-      continue;
+    let aloneFailures = stored.alone_failures || 0;
+    let aloneWay = stored.alone_way || null;
+    if (alone) {
+      // Only failures of one way count together: a different one starts the count again.
+      aloneFailures = aloneWay === alone ? aloneFailures + 1 : 1;
+      aloneWay = alone;
+      if (aloneFailures >= (alone === NO_ANSWER ? ALONE_CUTS_TO_ATTENTION : ALONE_FAILURES_TO_ATTENTION)) {
+        toAttention(t, stored, { mid: stored.mid, status: "failed", code: COULD_NOT_SEND, last_error: code }, round.now);
+        round.report.attention += 1;
+        continue;
+      }
     }
     const delay = retryAfter !== null ? retryAfter * 1000 : backoffDelayMs(attempts);
     outbox.put({
-      ...stored, attempts, failures, alone_failures: aloneFailures, last_error: code, next_attempt_at: round.now + delay,
-      batch_limit: split ? Math.max(1, Math.floor(items.length / 2)) : stored.batch_limit || null,
+      ...stored, attempts, failures, alone_failures: aloneFailures, alone_way: aloneWay, last_error: code,
+      next_attempt_at: round.now + delay, batch_limit: split ? Math.max(1, Math.floor(items.length / 2)) : stored.batch_limit || null,
     });
   }
 }
@@ -162,7 +168,7 @@ async function request(round, method, path, items, { alone = false, blame = true
     // A timeout is a slow link, not evidence against an item: it only splits the batch.
     const blamed = blame && alone && !error.timedOut;
     await transact([STORES.outbox, STORES.attention], "readwrite",
-      (t) => fail(t, round, items, error.message, null, { split: blame, alone: blamed }));
+      (t) => fail(t, round, items, error.message, null, { split: blame, alone: blamed ? NO_ANSWER : null }));
     round.report.status = "offline";
     throw new SyncStop(blamed);
   }
@@ -187,7 +193,7 @@ async function noteEpoch(t, epoch, round) {
       if (item.sent_at < since) continue;
       const { result, sent_at: sentAt, settled_at: settledAt, ...queued } = item;
       if (!(await requestDone(outbox.get(item.mid)))) {
-        outbox.put({ ...queued, attempts: 0, failures: 0, alone_failures: 0, batch_limit: null, next_attempt_at: 0, last_error: "", resent: true });
+        outbox.put({ ...queued, attempts: 0, failures: 0, alone_failures: 0, alone_way: null, batch_limit: null, next_attempt_at: 0, last_error: "", resent: true });
       }
       t.objectStore(STORES.sent).delete(item.mid);
     }
@@ -222,7 +228,8 @@ async function stopOnFailure(round, response, batch, { alone = false, blame = tr
         meta.put(round.now + response.retryAfter * 1000, "server_retry_at");
         round.report.retry_at = round.now + response.retryAfter * 1000;
       }
-      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed });
+      const way = response.status < 300 ? NO_ANSWER : `http_${response.status}`;
+      await fail(t, round, batch, code, response.retryAfter, { split: unexplained, alone: blamed ? way : null });
       round.report.status = response.status === 429 || response.status === 503 ? "server_busy" : "failed";
       round.report.code = code;
     }
@@ -472,7 +479,7 @@ export function sendAgain(mid) {
     const item = await requestDone(t.objectStore(STORES.attention).get(mid));
     if (!item || !item.result || item.result.code !== COULD_NOT_SEND) return false;
     const { result, settled_at: settledAt, ...queued } = item;
-    t.objectStore(STORES.outbox).put({ ...queued, attempts: 0, failures: 0, alone_failures: 0, batch_limit: null, next_attempt_at: 0, last_error: "" });
+    t.objectStore(STORES.outbox).put({ ...queued, attempts: 0, failures: 0, alone_failures: 0, alone_way: null, batch_limit: null, next_attempt_at: 0, last_error: "" });
     t.objectStore(STORES.attention).delete(mid);
     return true;
   });

@@ -12,8 +12,8 @@ answers, and reads its storage back into the plain state that `differences` comp
 
 The abstract state both adapters produce:
 
-    {"outbox": [{"mid", "attempts", "failures", "alone_failures", "batch_limit", "due_in_s",
-                 "last_error"}, ...],                 # in seq order; due_in_s None = due now
+    {"outbox": [{"mid", "attempts", "failures", "alone_failures", "alone_way", "batch_limit",
+                 "due_in_s", "last_error"}, ...],    # in seq order; due_in_s None = due now
      "sent": [{"mid", "status"}], "attention": [{"mid", "status", "code"}],
      "cursor", "epoch", "replica": {"<collection>/<id>": data},
      "blocked": None | "needs_enrolment" | "update_required",

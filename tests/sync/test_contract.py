@@ -54,10 +54,10 @@ def set_up(path: str, case: dict, server: contract.ScriptedServer, client_class=
             due = item.get("due_in_s")
             db.execute(
                 "INSERT INTO outbox (mid, seq, type, payload_hash, data, created_at, attempts, next_attempt_at, "
-                "failures, alone_failures, batch_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "failures, alone_failures, alone_way, batch_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (item["mid"], item["seq"], item["type"], item["payload_hash"], json.dumps(item["data"]),
                  now - item["created_ago_s"], item.get("attempts", 0), None if due is None else now + due,
-                 item.get("failures", 0), item.get("alone_failures", 0), item.get("batch_limit")))
+                 item.get("failures", 0), item.get("alone_failures", 0), item.get("alone_way"), item.get("batch_limit")))
         for item in given["sent"]:
             db.execute(
                 "INSERT INTO sent (mid, seq, type, payload_hash, data, created_at, sent_at, result) "
@@ -87,7 +87,8 @@ def state_of(client: Client, now: float) -> dict:
     """The client's file read back as the contract's plain state."""
     rows = client._rows
     outbox = [{"mid": r["mid"], "attempts": r["attempts"], "failures": r["failures"],
-               "alone_failures": r["alone_failures"], "batch_limit": r["batch_limit"], "last_error": r["last_error"],
+               "alone_failures": r["alone_failures"], "alone_way": r["alone_way"], "batch_limit": r["batch_limit"],
+               "last_error": r["last_error"],
                "due_in_s": None if r["next_attempt_at"] is None or r["next_attempt_at"] <= now
                else r["next_attempt_at"] - now}
               for r in rows("SELECT * FROM outbox ORDER BY seq")]
