@@ -83,16 +83,21 @@ LINE_KEYS = [line["key"] for section in STREET_FORM["sections"] for line in sect
 
 
 def make_visits(count: int, site_ids: list[str], seed: int = 20261122) -> list[dict]:
-    """`count` street visits of 12 graded lines, as a device would make them."""
+    """`count` street visits of 12 graded lines, as a device would make them, over the weeks before now.
+
+    The server refuses a visit dated ahead of its clock, or long before its form version
+    was published (the benchmark publishes the form just before it starts).
+    """
     rng = random.Random(seed)
-    start = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+    step = min(timedelta(minutes=7), timedelta(days=50) / max(count, 1))
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1) - step * count
     visits = []
     for n in range(count):
         visits.append({
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "form": {"id": "street", "version": 1},
             "site_id": rng.choice(site_ids),
-            "observed_at": (start + timedelta(minutes=7 * n)).isoformat(),
+            "observed_at": (start + step * n).isoformat(),
             "answers": {key: {"grade": rng.choice(GRADES)} for key in LINE_KEYS},
             "location": {"lat": round(53.5 + rng.random() / 50, 6), "lng": round(-2.64 + rng.random() / 50, 6),
                          "accuracy_m": 12.0},

@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
     errors.register(app)
     app.before_request(limits.apply_body_limit)
+    app.before_request(limits.refuse_unreadable_text)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)
@@ -71,6 +72,8 @@ def _register_blueprints(app: Flask):
     from server import web
 
     extensions.api.register_blueprint(sync.blp)
+    # Named in the document, though no view loads it whole (each pushed item is read alone).
+    extensions.api.spec.components.schema("Mutation", schema=sync.schemas.MutationSchema)
     app.register_blueprint(docs.bp)
     app.register_blueprint(web.bp)
     from server import imports, pwa

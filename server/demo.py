@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server import operations, push
 from server.auth import hash_password
 from server.extensions import db
-from server.models import Area, Device, Person
+from server.models import Area, Device, FormVersion, Person
 from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_shop_form
 from sync.protocol import payload_hash
 
@@ -74,16 +74,21 @@ def _build(rng: random.Random, months: int) -> Area:
     service_points = {"in_person": desk, "phone": phone, "online": online}
     agreement = operations.draft_agreement_version("millbrook-deal", area, AGREEMENT)
     operations.publish_agreement_version(agreement)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(days=30 * months)
+    retire_at = start + (now - start) * 0.4
     # Version 1 of the street form is retired; version 2 (the same lines, reworded
-    # instructions) is current, so the demo shows both in the data.
+    # instructions) is current, so the demo shows both in the data. The versions are dated
+    # as if published when the months of visits began: a visit dated long before its form
+    # version existed is refused, as a phone's would be.
     old_street = operations.draft_form_version("street", {**STREET_FORM, "instructions": "Place an X in the correct box."})
-    operations.publish_form_version(old_street)
+    _publish_as_of(old_street, start - timedelta(days=1))
     street = operations.draft_form_version("street", STREET_FORM)
-    operations.publish_form_version(street)
+    _publish_as_of(street, retire_at - timedelta(days=1))
     checklist = operations.draft_form_version("checklist", checklist_form(AGREEMENT))
-    operations.publish_form_version(checklist)
+    _publish_as_of(checklist, start - timedelta(days=1))
     shop = operations.draft_form_version("mystery_shop", mystery_shop_form(AGREEMENT))
-    operations.publish_form_version(shop)
+    _publish_as_of(shop, start - timedelta(days=1))
 
     coordinator = operations.create_person("Sam Coordinator", email=COORDINATOR_EMAIL, roles=[("coordinator", area)])
     operations.create_person("Street Cleansing Team", email=PARTNER_EMAIL, organisation="Street cleansing",
@@ -92,18 +97,25 @@ def _build(rng: random.Random, months: int) -> Area:
     shoppers = [_volunteer(f"Mystery shopper {n}", "mystery_shopper", area) for n in ("Eve", "Femi")]
     db.session.commit()
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    start = now - timedelta(days=30 * months)
-    retire_at = start + (now - start) * 0.4
     visits = _street_visits(rng, sites, reps, start, now, retire_at)
     visits += _mystery_shops(rng, shoppers, service_points, start, now)
     visits += _checklists(rng, reps, whole_area, start, now)
     for device, person, batch in _batches(visits):
-        push.push(device, person, batch, {area.id}, {area.id: {r.role for r in person.roles}})
+        results = push.push(device, person, batch, {area.id}, operations.roles_by_area(person))
+        refused = [r for r in results if r["status"] != "applied"]
+        if refused:  # the demo is made to be accepted whole: anything else is a bug in it
+            raise RuntimeError(f"the demo's visits were refused: {refused[:3]}")
     operations.retire_form_version(old_street)
     _actions(rng, area, sites, coordinator)
     db.session.commit()
     return area
+
+
+def _publish_as_of(version: FormVersion, moment: datetime):
+    """Publish a form version as though it had been published at `moment`."""
+    operations.publish_form_version(version)
+    version.published_at = moment
+    db.session.flush()
 
 
 def _volunteer(name: str, role: str, area: Area) -> tuple[Device, Person]:

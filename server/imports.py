@@ -216,9 +216,7 @@ def import_unsent(document: dict, coordinator) -> ImportReport:
     drafts, attention = unfinished_work(document)
     report = ImportReport(device_name=device.name, person_name=person.display_name, drafts=drafts, attention=attention)
     report.photos_stored = _store_photos(document["photos"], device)
-    roles_by_area: dict = {}
-    for role in person.roles:
-        roles_by_area.setdefault(role.area_id, set()).add(role.role)
+    roles_by_area = operations.roles_by_area(person)
     mutations = [export.pushable(entry) for entry in document["outbox"]]
     for start in range(0, len(mutations), MAX_MUTATIONS_PER_REQUEST):
         batch = mutations[start:start + MAX_MUTATIONS_PER_REQUEST]

@@ -8,6 +8,7 @@ Flask's provider writes, byte for byte in meaning: dates go through Flask's own 
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import orjson
@@ -28,19 +29,43 @@ def column_value(text: str | bytes):
     return orjson.loads(text)
 
 
+class BodyTooDeep(ValueError):
+    """A body nested beyond what any parser here takes: answered as bad JSON (400), never a 500."""
+
+
+def loads(text: str | bytes) -> t.Any:
+    """A request body parsed by orjson, or by the standard library where orjson refuses valid JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, lone surrogates ("\ud800") and nesting beyond
+        # 1024, all of which the standard library reads. Parsed, such an item of a push is
+        # refused on its own; refused here, it would fail its whole batch. Bodies that are
+        # not JSON at all are refused by both, at the cost of a second look.
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise BodyTooDeep("nested too deeply") from None
+
+
 class JSONProvider(DefaultJSONProvider):
     def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
         if kwargs:
             return super().loads(s, **kwargs)
-        # orjson.JSONDecodeError is a ValueError, so Flask answers bad JSON as before.
-        return orjson.loads(s)
+        # Both parsers' errors are ValueErrors, so Flask answers bad JSON as before.
+        return loads(s)
 
     def response(self, *args: t.Any, **kwargs: t.Any):
         if (self.compact is None and self._app.debug) or self.compact is False:
             return super().response(*args, **kwargs)
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(orjson.dumps(obj, default=self.default, option=_OPTIONS) + b"\n",
-                                        mimetype=self.mimetype)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            # An answer that echoes what a client sent (a field name in an error) may hold what
+            # orjson will not write; the standard library escapes it. Rare, so the slow path is fine.
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
 
 
 class CachedJSONParser(FlaskParser):

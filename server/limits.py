@@ -1,4 +1,4 @@
-"""Overload protection for the sync API, per worker process.
+"""What a request may carry: overload protection for the sync API, body sizes, readable text.
 
 Each gunicorn worker keeps its own counters: the limits are approximate across workers,
 which is enough to stop a runaway device loop or a thundering herd after an outage.
@@ -10,7 +10,10 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from flask import current_app, request
+from flask import abort, current_app, request
+from flask_babel import gettext as _
+
+from sync.validation import readable_text
 
 
 class RateLimiter:
@@ -63,3 +66,19 @@ def apply_body_limit():
     max_bytes = getattr(view, "kerbside_max_bytes", None)
     if max_bytes:
         request.max_content_length = max_bytes
+
+
+def refuse_unreadable_text():
+    """before_request: a path, query or form field holding control characters is refused with a 400.
+
+    Nobody types a NUL into an address or a form, and PostgreSQL refuses one in any query
+    that would carry it on (a slug, an id, an email), so it is refused here, once, for every
+    page. A JSON body is not read here: a push judges each of its items alone.
+    """
+    fields = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        fields += [*request.form.keys(), *request.form.values()]
+    if not all(readable_text(text) for text in fields):
+        abort(400, description=_("This address or form holds characters that cannot be read, such as control "
+                                 "characters. Go back and type it again."))

@@ -314,6 +314,14 @@ def revoke_device(device: Device):
     db.session.flush()
 
 
+def roles_by_area(person: Person) -> dict[str | None, set[str]]:
+    """The person's roles in each area; the key None holds roles that count in every area (an admin's)."""
+    found: dict[str | None, set[str]] = {}
+    for role in person.roles:
+        found.setdefault(role.area_id, set()).add(role.role)
+    return found
+
+
 def device_scope(person: Person) -> tuple[list[str], list[str]]:
     """The areas and roles whose records a person's devices receive."""
     areas = sorted({r.area_id for r in person.roles if r.area_id})
@@ -345,6 +353,12 @@ def raise_action(area: Area, title: str, *, created_by=None, site=None, line_key
     """Raise an action ("you said") from a C/D grade or by hand."""
     if not title.strip():
         raise OperationError("title_required", _("Give the action a title."), {"title": [_("Give a title.")]})
+    if len(title.strip()) > 300:
+        raise OperationError("title_too_long", _("Keep the title to 300 characters."),
+                             {"title": [_("Keep the title to 300 characters.")]})
+    if len((assigned_to or "").strip()) > 200:
+        raise OperationError("assignee_too_long", _("Keep the name of who it is assigned to within 200 characters."),
+                             {"assigned_to": [_("Keep it within 200 characters.")]})
     action = Action(
         area_id=area.id,
         site_id=site.id if site else None,
@@ -368,6 +382,9 @@ def update_action(action: Action, patch: dict) -> Action:
     unknown = set(patch) - set(Action.EDITABLE)
     if unknown:
         raise OperationError("field_not_editable", _("These fields cannot be changed."), {k: [_("Not editable.")] for k in unknown})
+    if len(patch.get("assigned_to") or "") > 200:
+        raise OperationError("assignee_too_long", _("Keep the name of who it is assigned to within 200 characters."),
+                             {"assigned_to": [_("Keep it within 200 characters.")]})
     new_status = patch.get("status", action.status)
     reason = patch.get("reason", action.reason)
     problem = action_transition_error(action.status, new_status, reason)

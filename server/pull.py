@@ -13,11 +13,19 @@ from sync import cursor as cursors
 MY_SUBMISSIONS_DAYS = 90
 
 
-def pull(*, cursor_text: str | None, limit: int, epoch: str, kept_from: int, person_id: str,
+def pull(*, cursor_text, limit: int, epoch: str, kept_from: int, person_id: str,
          area_ids: list[str], roles: list[str]) -> dict:
-    """A page of changes for one device; `reset` when its replica must be rebuilt."""
+    """A page of changes for one device; `reset` when its replica must be rebuilt.
+
+    `cursor_text` is whatever the device sent: anything but a cursor this server issued
+    (a forged one, a damaged one, one past every seq committed here) means `reset`.
+    """
     scope = cursors.scope_fingerprint(area_ids, roles)
-    after, reset = cursors.start_point(cursor_text, epoch=epoch, scope=scope, kept_from=kept_from)
+    # Read the highest committed seq first: seq order is commit order, so every change up
+    # to it is visible to the query below, and a cursor moved up to it skips nothing.
+    highest = _highest_seq()
+    after, reset = cursors.start_point(cursor_text, epoch=epoch, scope=scope, kept_from=kept_from,
+                                       issued_up_to=highest)
     visible = or_(
         and_(Change.area_id.is_(None), Change.person_id.is_(None)),
         Change.area_id.in_(area_ids) if area_ids else False,
@@ -26,9 +34,6 @@ def pull(*, cursor_text: str | None, limit: int, epoch: str, kept_from: int, per
             or_(Change.collection != "my_submissions", Change.created_at >= utcnow() - timedelta(days=MY_SUBMISSIONS_DAYS)),
         ),
     )
-    # Read the highest committed seq first: seq order is commit order, so every change up
-    # to it is visible to the query below, and a cursor moved up to it skips nothing.
-    highest = _highest_seq()
     rows = db.session.execute(
         select(Change.seq, Change.collection, Change.record_id, Change.op, Change.data)
         .where(Change.seq > after, Change.seq <= highest, visible)

@@ -19,7 +19,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -44,12 +44,70 @@ from server.models import (
 from server.operations import transition_message
 from server.schema_messages import translated
 from sync.merge import action_transition_error, merge_patch
-from sync.protocol import MUTATION_TYPES, payload_hash
-from sync.validation import FormValidator, compile_form, parse_datetime
+from sync.protocol import (
+    FORM_ROLES,
+    MAX_DATA_DEPTH,
+    MAX_SAFE_INTEGER,
+    MUTATION_TYPES,
+    OBSERVED_AT_MAX_AHEAD_S,
+    OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS,
+    STAFF_ROLES,
+    payload_hash,
+)
+from sync.validation import ContentProblem, FormValidator, compile_form, content_problem, parse_datetime
 
 # Published form versions never change, so one validator per version serves every push.
 _validators: dict[tuple[str, str, int], FormValidator] = {}
 _validators_lock = threading.Lock()
+_NO_ROLES: frozenset = frozenset()
+
+
+@dataclass
+class NewVisit:
+    """The rows a new visit adds: its submission, one row per answered line, and the site it proposed."""
+
+    submission: dict
+    answers: list[dict]
+    site: dict | None = None
+
+    def changes(self) -> list[changes.PendingChange]:
+        """What devices pull about it: the proposed site (for the area), the visit (for its volunteer)."""
+        pending = []
+        if self.site:
+            pending.append(changes.PendingChange("sites", self.site["id"], data=_site_record(self.site),
+                                                 area_id=self.site["area_id"]))
+        pending.append(changes.PendingChange("my_submissions", self.submission["id"],
+                                             data=changes.my_submission_record(self.submission),
+                                             person_id=self.submission["person_id"]))
+        return pending
+
+
+@dataclass
+class RecordState:
+    """An editable record's values as a patch leaves them, with the version of the record and of each field."""
+
+    values: dict
+    version: int
+    field_versions: dict
+
+
+@dataclass
+class EditedRecord:
+    """A site or an action, and the state an accepted patch gives it."""
+
+    record: Site | Action
+    state: RecordState
+    collection: str
+
+    def apply(self, now: datetime) -> changes.PendingChange:
+        """Give the record its new state; the change row devices pull."""
+        for key, value in self.state.values.items():
+            setattr(self.record, key, value)
+        self.record.version = self.state.version
+        self.record.field_versions = self.state.field_versions
+        self.record.updated_at = now
+        return changes.PendingChange(self.collection, self.record.id, data=self.record.to_sync(),
+                                     area_id=self.record.area_id)
 
 
 @dataclass
@@ -64,8 +122,8 @@ class Item:
     hash: str | None = None
     data: dict | None = None
     result: dict | None = None
-    # Rows to insert and changes to write if the item's claim succeeds.
-    rows: dict = field(default_factory=dict)
+    # What the item writes if its claim succeeds, and the change rows that follow from it.
+    effect: NewVisit | EditedRecord | None = None
     pending: list = field(default_factory=list)
     # Set when the same mid appeared earlier in this batch.
     first: Item | None = None
@@ -75,6 +133,11 @@ class Item:
 
     def reject(self, code: str, message: str, errors=None):
         self.finish("rejected", code=code, message=message, errors=translated(errors or {}))
+
+    def apply(self, effect: NewVisit | EditedRecord):
+        """Accepted: `effect` is written once the mid is claimed."""
+        self.effect = effect
+        self.finish("applied")
 
 
 @dataclass
@@ -86,6 +149,11 @@ class Context:
     area_ids: set
     roles_by_area: dict
 
+    def may(self, area_id: str | None, roles) -> bool:
+        """Whether the person holds one of `roles` in `area_id` (a role without an area counts everywhere); staff always may."""
+        held = self.roles_by_area.get(area_id, _NO_ROLES) | self.roles_by_area.get(None, _NO_ROLES)
+        return not held.isdisjoint(roles) or not held.isdisjoint(STAFF_ROLES)
+
 
 def push(device: Device, person: Person, raw_mutations: list, area_ids: set, roles_by_area: dict) -> list[dict]:
     """Apply `raw_mutations` for `device`; commit; return one result per item, in order."""
@@ -93,10 +161,7 @@ def push(device: Device, person: Person, raw_mutations: list, area_ids: set, rol
     items = [Item(index=i, raw=raw) for i, raw in enumerate(raw_mutations)]
     _parse(items)
     _repeated_in_batch(items)
-    live = [item for item in items if item.result is None]
-    _check_submissions(ctx, [i for i in live if i.type == "submission.create"])
-    _check_site_updates(ctx, [i for i in live if i.type == "site.update"])
-    _check_action_updates(ctx, [i for i in live if i.type == "action.update"])
+    _check_by_type(ctx, [item for item in items if item.result is None])
 
     claimable = [i for i in items if i.mid and i.first is None and i.result["status"] != "deferred"]
     claimed = _claim(ctx, claimable)
@@ -107,6 +172,21 @@ def push(device: Device, person: Person, raw_mutations: list, area_ids: set, rol
     db.session.commit()
     _answer_repeats(items)
     return [item.result for item in items]
+
+
+def _check_by_type(ctx: Context, items: list[Item]):
+    """Each mutation type's items go to its checker (CHECKERS), which gives every one of them a result."""
+    by_type: dict[str, list[Item]] = {}
+    for item in items:
+        by_type.setdefault(item.type, []).append(item)
+    for kind, check in CHECKERS.items():
+        check(ctx, by_type.pop(kind, []))
+    # A type the protocol lists but no checker handles is refused here rather than left without
+    # an answer; tests/server/test_push_pipeline.py ties CHECKERS to MUTATION_TYPES.
+    for left in by_type.values():
+        for item in left:
+            item.reject("type_unsupported", _("This server cannot apply this kind of change yet. Update the server."),
+                        {"type": [_("Not handled by this server.")]})
 
 
 # -- 1. parse and check each item ---------------------------------------------------------
@@ -127,7 +207,7 @@ def quick_mutation(raw) -> dict | None:
     if type(raw) is not dict or raw.keys() != _MUTATION_KEYS:
         return None
     mid, seq, kind, digest, data = raw["mid"], raw["seq"], raw["type"], raw["payload_hash"], raw["data"]
-    if not (type(mid) is str and schemas.UUID_LIKE.match(mid) and type(seq) is int and seq >= 0
+    if not (type(mid) is str and schemas.UUID_LIKE.match(mid) and type(seq) is int and 0 <= seq <= MAX_SAFE_INTEGER
             and type(kind) is str and kind in MUTATION_TYPES and type(digest) is str
             and _PAYLOAD_HASH.match(digest) and type(data) is dict):
         return None
@@ -147,10 +227,10 @@ def quick_submission(data: dict) -> dict | None:
     sub_id, form, site_id, observed_at, answers = (data.get("id"), data.get("form"), data.get("site_id"),
                                                    data.get("observed_at"), data.get("answers"))
     area_id, notes, location = data.get("area_id"), data.get("notes", ""), data.get("location")
-    if not (type(sub_id) is str and schemas.UUID_LIKE.match(sub_id)
+    if not (type(sub_id) is str and schemas.VISIT_ID.match(sub_id)
             and type(form) is dict and form.keys() == {"id", "version"}
             and type(form["id"]) is str and 1 <= len(form["id"]) <= 64
-            and type(form["version"]) is int and form["version"] >= 1
+            and type(form["version"]) is int and 1 <= form["version"] <= MAX_SAFE_INTEGER
             and type(site_id) is str and site_id
             and (area_id is None or type(area_id) is str)
             and type(observed_at) is str and parse_datetime(observed_at) is not None
@@ -174,17 +254,59 @@ def quick_submission(data: dict) -> dict | None:
             "notes": notes, "location": location}
 
 
+def _mid_of(raw) -> str | None:
+    """The item's mid when it is one a client could have made: only such a mid is echoed and logged."""
+    mid = raw.get("mid") if type(raw) is dict else None
+    return mid if type(mid) is str and schemas.UUID_LIKE.match(mid) else None
+
+
+def content_refusal(raw) -> ContentProblem | None:
+    """What in a raw mutation the server could not keep (sync.validation.content_problem), or None.
+
+    The envelope's own fields are named as they are ("seq"); inside `data`, fields are named
+    from `data` as every other field error is ("answers.litter.note").
+    """
+    if type(raw) is not dict:
+        return None
+    envelope = {key: value for key, value in raw.items() if key != "data"}
+    return content_problem(envelope) or content_problem(raw.get("data"))
+
+
+def _refuse_content(item: Item, problem: ContentProblem):
+    message, detail = {
+        "too_deep": (_("This change is nested too deeply to be a visit or an edit, so it cannot be stored. "
+                       "Export it from the app and show it to your coordinator."),
+                     _("Nested more than %(depth)s levels deep.", depth=MAX_DATA_DEPTH)),
+        "invalid_text": (_("Some text in this change holds characters that cannot be stored, such as control "
+                           "characters or a broken symbol. Export it from the app and show it to your coordinator."),
+                         _("Holds a control character or a broken symbol.")),
+        "out_of_range": (_("A number in this change is too large, or is not a number at all, so it cannot be stored. "
+                           "Export it from the app and show it to your coordinator."),
+                         _("Use a finite number no larger than %(largest)s.", largest=MAX_SAFE_INTEGER)),
+    }[problem.code]
+    item.reject(problem.code, message, {problem.path: [detail]})
+
+
 def _parse(items: list[Item]):
     envelope = schemas.MutationSchema()
     for item in items:
-        if isinstance(item.raw, dict):
-            item.mid = item.raw.get("mid") if isinstance(item.raw.get("mid"), str) else None
+        raw = item.raw
+        item.mid = _mid_of(raw)
+        loaded = quick_mutation(raw)
+        # Before anything reads the item further: text the database refuses, nesting the JSON
+        # writer refuses and numbers no column holds would otherwise fail the whole batch.
+        problem = content_problem(loaded["data"]) if loaded is not None else content_refusal(raw)
+        if problem is not None:
+            # Logged under its mid and the hash it claims (never with its data), so the same
+            # item sent again is a duplicate of this refusal.
+            digest = raw.get("payload_hash") if type(raw) is dict else None
+            item.hash = digest if type(digest) is str and _PAYLOAD_HASH.match(digest) else None
+            _refuse_content(item, problem)
+            continue
         try:
-            loaded = quick_mutation(item.raw) or envelope.load(item.raw if isinstance(item.raw, dict) else {})
+            loaded = loaded or envelope.load(raw if type(raw) is dict else {})
         except ValidationError as exc:
             item.reject("validation_failed", _("This change is not in a form the server understands."), exc.messages)
-            if item.mid is None:
-                item.result["mid"] = None
             continue
         item.mid, item.seq, item.type, item.hash, item.data = (
             loaded["mid"], loaded["seq"], loaded["type"], loaded["payload_hash"], loaded["data"],
@@ -218,6 +340,7 @@ class AcceptedVersion:
     version: int
     kind: str
     area_id: str | None
+    published_at: datetime | None
     validator: FormValidator
 
 
@@ -233,29 +356,43 @@ def _validator(form_id: str, version: int, published_at) -> FormValidator:
     return found
 
 
+@dataclass
+class VisitToCheck:
+    """A `submission.create` item whose data loaded, with what its checks need."""
+
+    item: Item
+    data: dict
+    observed: datetime
+    version: AcceptedVersion | None = None
+
+
 def _check_submissions(ctx: Context, items: list[Item]):
+    """submission.create: the form version, the visit's time, its answers, its site and area, its photos."""
     if not items:
         return
     schema = schemas.SubmissionCreateSchema()
-    loaded: list[tuple[Item, dict]] = []
+    visits: list[VisitToCheck] = []
     for item in items:
         try:
-            loaded.append((item, quick_submission(item.data) or schema.load(item.data)))
+            data = quick_submission(item.data) or schema.load(item.data)
         except ValidationError as exc:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), exc.messages)
+            continue
+        visits.append(VisitToCheck(item, data, parse_datetime(data["observed_at"])))
 
-    form_keys = {(d["form"]["id"], d["form"]["version"]) for _i, d in loaded}
-    versions = _form_versions(form_keys)
-    site_ids = {d["site_id"] for _i, d in loaded if d.get("site_id")}
+    versions = _form_versions({(v.data["form"]["id"], v.data["form"]["version"]) for v in visits})
+    site_ids = {v.data["site_id"] for v in visits if v.data.get("site_id")}
     sites = {s.id: s for s in db.session.execute(select(Site.id, Site.area_id).where(Site.id.in_(site_ids)))} if site_ids else {}
-    ids = {d["id"] for _i, d in loaded}
+    ids = {v.data["id"] for v in visits}
     existing = dict(
         db.session.execute(select(Submission.id, Submission.payload_hash).where(Submission.id.in_(ids))).all()
     ) if ids else {}
     photos_wanted = set()
-    checked: list[tuple[Item, dict, AcceptedVersion]] = []
-    for item, data in loaded:
-        version = versions.get((data["form"]["id"], data["form"]["version"]))
+    now = utcnow()
+    checked: list[VisitToCheck] = []
+    for visit in visits:
+        item, data = visit.item, visit.data
+        visit.version = version = versions.get((data["form"]["id"], data["form"]["version"]))
         if version is None:
             item.reject(
                 "form_version_unknown",
@@ -263,6 +400,10 @@ def _check_submissions(ctx: Context, items: list[Item]):
                   version=data["form"]["version"], form=data["form"]["id"]),
                 {"form": [_("Unknown form version.")]},
             )
+            continue
+        late = _observed_at_problem(visit.observed, version, now)
+        if late:
+            item.reject("observed_at_out_of_range", late, {"observed_at": [late]})
             continue
         problems = version.validator.validate(data["answers"], _)
         if problems:
@@ -278,11 +419,11 @@ def _check_submissions(ctx: Context, items: list[Item]):
             continue
         existing[data["id"]] = item.hash
         photos_wanted |= version.validator.photos(data["answers"])
-        checked.append((item, data, version))
+        checked.append(visit)
 
     present = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(photos_wanted))).scalars()) if photos_wanted else set()
-    now = utcnow()
-    for item, data, version in checked:
+    for visit in checked:
+        item, data, version = visit.item, visit.data, visit.version
         site = sites.get(data.get("site_id")) if data.get("site_id") else None
         area_id = _submission_area(ctx, item, data, site, version)
         if area_id is None:
@@ -292,7 +433,19 @@ def _check_submissions(ctx: Context, items: list[Item]):
             item.finish("deferred", code="attachment_missing", retry_after_s=30, missing=missing,
                         message=_("Photos are still on their way; this will be sent again."))
             continue
-        _build_submission(ctx, item, data, version, site, area_id, now)
+        item.apply(_new_visit(ctx, visit, site, area_id, now))
+
+
+def _observed_at_problem(observed: datetime, version: AcceptedVersion, now: datetime) -> str | None:
+    """Why a visit's time cannot be true, or None: the volunteer's word is kept, within reason."""
+    if observed > now + timedelta(seconds=OBSERVED_AT_MAX_AHEAD_S):
+        return _("This visit is dated more than a day ahead of the server's clock. Check the date and time "
+                 "on the phone, then fill the visit in again.")
+    if version.published_at is not None and \
+            observed < version.published_at - timedelta(days=OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS):
+        return _("This visit is dated long before its form was published. Check the date and time on the "
+                 "phone, then fill the visit in again.")
+    return None
 
 
 def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
@@ -306,7 +459,7 @@ def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
                FormVersion.status.in_(("published", "retired")))
     )
     return {
-        (row.form_id, row.version): AcceptedVersion(row.form_id, row.version, row.kind, row.area_id,
+        (row.form_id, row.version): AcceptedVersion(row.form_id, row.version, row.kind, row.area_id, row.published_at,
                                                     _validator(row.form_id, row.version, row.published_at))
         for row in rows if (row.form_id, row.version) in keys
     }
@@ -327,17 +480,15 @@ def _submission_area(ctx: Context, item: Item, data: dict, site, version: Accept
     if version.area_id not in (None, area_id):
         item.reject("form_not_for_area", _("This form is not used in that area."), {"form": [_("Not a form of this area.")]})
         return None
-    kind = version.kind
-    allowed = {"street": {"street_rep"}, "checklist": {"street_rep", "mystery_shopper"}, "mystery_shop": {"mystery_shopper"}}[kind]
-    roles = ctx.roles_by_area.get(area_id, set()) | ctx.roles_by_area.get(None, set())
-    if not roles & (allowed | {"coordinator", "admin"}):
+    if not ctx.may(area_id, FORM_ROLES[version.kind]):
         item.reject("role_not_allowed", _("Your role in this area does not include this kind of form."))
         return None
     return area_id
 
 
-def _build_submission(ctx, item, data, version: AcceptedVersion, site, area_id, now):
-    observed = parse_datetime(data["observed_at"])
+def _new_visit(ctx: Context, visit: VisitToCheck, site, area_id: str, now: datetime) -> NewVisit:
+    """The rows of an accepted visit."""
+    data, version, observed = visit.data, visit.version, visit.observed
     kind, lines = version.kind, version.validator.lines
     new_site_row = None
     if site is None:
@@ -357,46 +508,44 @@ def _build_submission(ctx, item, data, version: AcceptedVersion, site, area_id, 
         }
     site_id = site.id if site else new_site_row["id"]
     location = data.get("location") or {}
-    item.rows = {
-        "site": new_site_row,
-        "submission": {
-            "id": data["id"],
-            "form_id": version.form_id,
-            "form_version": version.version,
-            "kind": kind,
+    submission = {
+        "id": data["id"],
+        "form_id": version.form_id,
+        "form_version": version.version,
+        "kind": kind,
+        "area_id": area_id,
+        "site_id": site_id,
+        "person_id": ctx.person.id,
+        "device_id": ctx.device.id,
+        "observed_at": observed,
+        "observed_offset": _offset_text(observed),
+        "received_at": now,
+        "notes": data.get("notes") or "",
+        "lat": location.get("lat"),
+        "lng": location.get("lng"),
+        "accuracy_m": location.get("accuracy_m"),
+        "payload_hash": visit.item.hash,
+        "data": visit.item.data,
+        "review_status": "pending",
+    }
+    answers = [
+        {
+            "submission_id": data["id"],
+            "line_key": key,
+            "theme": lines[key].theme,
+            "grade": answer.get("grade"),
+            "value": _answer_value(answer),
+            "note": answer.get("note") or None,
+            "photos": answer.get("photos") or None,
             "area_id": area_id,
             "site_id": site_id,
-            "person_id": ctx.person.id,
-            "device_id": ctx.device.id,
+            "kind": kind,
             "observed_at": observed,
-            "observed_offset": _offset_text(observed),
-            "received_at": now,
-            "notes": data.get("notes") or "",
-            "lat": location.get("lat"),
-            "lng": location.get("lng"),
-            "accuracy_m": location.get("accuracy_m"),
-            "payload_hash": item.hash,
-            "data": item.data,
-            "review_status": "pending",
-        },
-        "answers": [
-            {
-                "submission_id": data["id"],
-                "line_key": key,
-                "theme": lines[key].theme,
-                "grade": answer.get("grade"),
-                "value": _answer_value(answer),
-                "note": answer.get("note") or None,
-                "photos": answer.get("photos") or None,
-                "area_id": area_id,
-                "site_id": site_id,
-                "kind": kind,
-                "observed_at": observed,
-            }
-            for key, answer in data["answers"].items()
-        ],
-    }
-    item.finish("applied")
+        }
+        # An optional line sent as null was left unanswered: it has no row.
+        for key, answer in data["answers"].items() if answer is not None
+    ]
+    return NewVisit(submission=submission, answers=answers, site=new_site_row)
 
 
 def proposed_site_id(submission_id: str) -> str:
@@ -423,24 +572,24 @@ def _site_record(row: dict) -> dict:
 
 
 def _check_site_updates(ctx: Context, items: list[Item]):
+    """site.update: a versioned patch of a site of the device's areas, by a street rep or staff."""
     _check_updates(ctx, items, Site, schemas.SiteUpdateSchema(), _site_update_allowed, "sites")
 
 
 def _check_action_updates(ctx: Context, items: list[Item]):
+    """action.update: a versioned patch of an action, by the partner it is assigned to or by staff."""
     _check_updates(ctx, items, Action, schemas.ActionUpdateSchema(), _action_update_allowed, "actions")
 
 
 def _site_update_allowed(ctx: Context, site: Site, patch: dict):
-    roles = ctx.roles_by_area.get(site.area_id, set()) | ctx.roles_by_area.get(None, set())
-    if not roles & {"street_rep", "coordinator", "admin"}:
+    if not ctx.may(site.area_id, ("street_rep",)):
         return "role_not_allowed", _("Only street reps and coordinators can change sites.")
     return None
 
 
 def _action_update_allowed(ctx: Context, action: Action, patch: dict):
-    roles = ctx.roles_by_area.get(action.area_id, set()) | ctx.roles_by_area.get(None, set())
-    is_partner = "partner" in roles and action.assigned_to and action.assigned_to == ctx.person.organisation
-    if not (roles & {"coordinator", "admin"} or is_partner):
+    assigned_here = bool(action.assigned_to) and action.assigned_to == ctx.person.organisation
+    if not (ctx.may(action.area_id, STAFF_ROLES) or (assigned_here and ctx.may(action.area_id, ("partner",)))):
         return "role_not_allowed", _("Only the partner the action is assigned to, or a coordinator, can update it.")
     return None
 
@@ -468,8 +617,7 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
     records = {r.id: r for r in db.session.execute(
         select(model).where(model.id.in_(ids)).order_by(model.id).with_for_update()).scalars()} if ids else {}
     working = {
-        r.id: {"values": {k: getattr(r, k) for k in model.EDITABLE}, "version": r.version,
-               "field_versions": dict(r.field_versions or {})}
+        r.id: RecordState({k: getattr(r, k) for k in model.EDITABLE}, r.version, dict(r.field_versions or {}))
         for r in records.values()
     }
     for item, data in loaded:
@@ -482,20 +630,28 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
             item.reject(*refusal)
             continue
         state = working[record.id]
-        merged = merge_patch(state["values"], state["version"], state["field_versions"], data["base_version"], data["patch"])
+        merged = merge_patch(state.values, state.version, state.field_versions, data["base_version"], data["patch"])
         if merged.outcome == "conflict":
-            current = record.to_sync() | state["values"] | {"version": state["version"]}
-            item.finish("conflict", entity_version=state["version"], server_value=current,
+            current = record.to_sync() | state.values | {"version": state.version}
+            item.finish("conflict", entity_version=state.version, server_value=current,
                         message=_("Someone else changed this first. Check the current details and try again."))
             continue
         if model is Action:
-            problem = action_transition_error(state["values"]["status"], merged.values["status"], merged.values.get("reason"))
+            problem = action_transition_error(state.values["status"], merged.values["status"], merged.values.get("reason"))
             if problem:
                 item.reject(problem, transition_message(problem), {"patch.status": [transition_message(problem)]})
                 continue
-        working[record.id] = {"values": merged.values, "version": merged.version, "field_versions": merged.field_versions}
-        item.rows = {"record": record, "state": working[record.id], "collection": collection}
-        item.finish("applied")
+        working[record.id] = RecordState(merged.values, merged.version, merged.field_versions)
+        item.apply(EditedRecord(record, working[record.id], collection))
+
+
+# Every mutation type and the function that checks its items: each item it is given leaves
+# with a result. tests/server/test_push_pipeline.py checks it covers sync.protocol.MUTATION_TYPES.
+CHECKERS = {
+    "submission.create": _check_submissions,
+    "site.update": _check_site_updates,
+    "action.update": _check_action_updates,
+}
 
 
 # -- 2. claim the mids ----------------------------------------------------------------------
@@ -536,7 +692,7 @@ def _answer_known(ctx: Context, items: list[Item]):
     audits = []
     for item in items:
         row = known.get(item.mid)
-        if row is not None and row.payload_hash == item.hash:
+        if row is not None and row.payload_hash == (item.hash or ""):
             item.result = {"mid": item.mid, "status": "duplicate", "change_seq": row.change_seq,
                            "first": {"status": row.status, **row.result}}
         else:
@@ -555,41 +711,24 @@ def _answer_known(ctx: Context, items: list[Item]):
 def _insert_effects(items: list[Item]):
     """Write what the claimed items change: new rows set-based, edited records in order."""
     sites, submissions, answers = [], [], []
+    now = utcnow()
     for item in items:
+        effect = item.effect
         if item.result["status"] != "applied":
             continue
-        if "submission" in item.rows:
-            if item.rows["site"]:
-                sites.append(item.rows["site"])
-            submissions.append(item.rows["submission"])
-            answers.extend(item.rows["answers"])
-            item.pending = _submission_changes(item.rows)
+        if isinstance(effect, NewVisit):
+            if effect.site:
+                sites.append(effect.site)
+            submissions.append(effect.submission)
+            answers.extend(effect.answers)
+            item.pending = effect.changes()
         else:
-            record, state = item.rows["record"], item.rows["state"]
-            for key, value in state["values"].items():
-                setattr(record, key, value)
-            record.version = state["version"]
-            record.field_versions = state["field_versions"]
-            record.updated_at = utcnow()
-            item.pending = [changes.PendingChange(item.rows["collection"], record.id, data=record.to_sync(),
-                                                  area_id=record.area_id)]
+            item.pending = [effect.apply(now)]
     if sites:
         db.session.execute(insert(Site.__table__), sites)
     bulk.insert_rows(db.session, Submission.__table__, submissions)
     bulk.insert_rows(db.session, Answer.__table__, answers)
     db.session.flush()
-
-
-def _submission_changes(rows: dict) -> list:
-    pending = []
-    site = rows["site"]
-    if site:
-        pending.append(changes.PendingChange("sites", site["id"], data=_site_record(site), area_id=site["area_id"]))
-    submission = rows["submission"]
-    pending.append(changes.PendingChange("my_submissions", submission["id"],
-                                         data=changes.my_submission_record(submission),
-                                         person_id=submission["person_id"]))
-    return pending
 
 
 def _write_changes_and_results(items: list[Item]):

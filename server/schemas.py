@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from flask_babel import lazy_gettext as _l
@@ -9,13 +10,22 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from server import schema_messages
 from server.schema_messages import N_, Message
-from sync.protocol import DEFAULT_PULL_LIMIT, MAX_MUTATIONS_PER_REQUEST, MAX_PULL_LIMIT, MUTATION_TYPES
+from sync.protocol import (
+    DEFAULT_PULL_LIMIT,
+    MAX_MUTATIONS_PER_REQUEST,
+    MAX_PULL_LIMIT,
+    MAX_SAFE_INTEGER,
+    MUTATION_TYPES,
+    SUPPORTED_PROTOCOLS,
+)
 from sync.validation import parse_datetime
 
 # Before any field below is built: each copies its class's messages when it is made.
 schema_messages.install()
 
 UUID_LIKE = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
+# A visit's own id is kept in a 36-character column: a UUID, as every client makes it.
+VISIT_ID = re.compile(r"^[0-9A-Za-z_-]{8,36}$")
 
 
 class Strict(Schema):
@@ -24,8 +34,25 @@ class Strict(Schema):
 
 
 class IdString(fields.String):
-    def __init__(self, **kwargs):
-        super().__init__(validate=validate.Regexp(UUID_LIKE, error=Message(N_("Use a UUID (letters, digits and dashes)."))), **kwargs)
+    def __init__(self, pattern=UUID_LIKE, **kwargs):
+        super().__init__(validate=validate.Regexp(pattern, error=Message(N_("Use a UUID (letters, digits and dashes)."))), **kwargs)
+
+
+class ClampedInteger(fields.Integer):
+    """A whole number forced into its range, never refused: anything else means the default."""
+
+    def __init__(self, *, low: int, high: int, default: int, **kwargs):
+        metadata = {"minimum": low, "maximum": high, **kwargs.pop("metadata", {})}
+        super().__init__(load_default=default, metadata=metadata, **kwargs)
+        self.low, self.high, self.default = low, high, default
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        # Not Field.deserialize: it would refuse null and wrong types before any clamping.
+        if type(value) is float and math.isfinite(value):
+            value = int(value)
+        if type(value) is not int:
+            return self.default
+        return min(max(value, self.low), self.high)
 
 
 class AwareDateTime(fields.String):
@@ -34,7 +61,8 @@ class AwareDateTime(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if parse_datetime(text) is None:
-            raise ValidationError(str(_l("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00.")))
+            raise ValidationError(str(_l("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00, "
+                                         "between the years 2000 and 2100.")))
         return text
 
 
@@ -43,7 +71,8 @@ class AwareDateTime(fields.String):
 
 class MutationSchema(Strict):
     mid = IdString(required=True, metadata={"description": "Client-made UUID of this mutation."})
-    seq = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"description": "The device's own counter."})
+    seq = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_SAFE_INTEGER),
+                         metadata={"description": "The device's own counter."})
     type = fields.String(required=True, validate=validate.OneOf(MUTATION_TYPES))
     payload_hash = fields.String(required=True, validate=validate.Regexp(r"^sha256:[0-9a-f]{64}$"))
     data = fields.Dict(required=True, metadata={"description": "The mutation's data; see the record shapes."})
@@ -53,11 +82,19 @@ class SyncRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # a newer client may send hints an older server ignores
 
-    protocol = fields.Integer(required=True)
-    cursor = fields.String(load_default=None, allow_none=True)
-    limit = fields.Integer(load_default=DEFAULT_PULL_LIMIT, validate=validate.Range(min=1, max=MAX_PULL_LIMIT))
+    # An unsupported protocol is answered 426 before this schema is used; the enum documents it.
+    protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
+    # Whatever a device sends here, it gets an answer: a cursor the server did not issue
+    # means `reset`, and a limit out of range is brought into it, so no device stalls itself.
+    cursor = fields.Raw(load_default=None, allow_none=True,
+                        metadata={"type": "string", "description": "Opaque; from the last response, or null."})
+    limit = ClampedInteger(low=1, high=MAX_PULL_LIMIT, default=DEFAULT_PULL_LIMIT,
+                           metadata={"description": "Changes wanted at most; brought into 1..1000."})
     # Items are checked one by one (each stands alone), so the envelope only takes them as objects.
-    mutations = fields.List(fields.Raw(), load_default=list, validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
+    # The document shows each item as a Mutation, which is what a device should send; the
+    # server takes any JSON there, so that an item it cannot read is refused alone.
+    mutations = fields.List(fields.Raw(allow_none=True, metadata={"allOf": [{"$ref": "#/components/schemas/Mutation"}]}),
+                            load_default=list, validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
 
 
 class ResultSchema(Schema):
@@ -98,7 +135,7 @@ class SyncResponseSchema(Schema):
 
 class FormRefSchema(Strict):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SAFE_INTEGER))
 
 
 class NewSiteSchema(Strict):
@@ -114,7 +151,7 @@ class LocationSchema(Strict):
 
 
 class SubmissionCreateSchema(Strict):
-    id = IdString(required=True)
+    id = IdString(pattern=VISIT_ID, required=True)
     form = fields.Nested(FormRefSchema, required=True)
     site_id = fields.String(load_default=None, allow_none=True)
     new_site = fields.Nested(NewSiteSchema, load_default=None, allow_none=True)
@@ -147,7 +184,7 @@ class ActionPatchSchema(Strict):
 
 class _UpdateSchema(Strict):
     id = fields.String(required=True)
-    base_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    base_version = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SAFE_INTEGER))
 
     @validates_schema
     def patch_not_empty(self, data, **kwargs):
@@ -167,7 +204,7 @@ class ActionUpdateSchema(_UpdateSchema):
 
 
 class EnrolRequestSchema(Strict):
-    protocol = fields.Integer(required=True)
+    protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
     code = fields.String(required=True, validate=validate.Length(min=4, max=64))
     device_name = fields.String(load_default="", validate=validate.Length(max=200))
 

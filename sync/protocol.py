@@ -60,6 +60,12 @@ MAX_DATA_DEPTH = 32
 # more than a day ahead of the server's clock, or long before its form version existed.
 OBSERVED_AT_MAX_AHEAD_S = 24 * 3600
 OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS = 60
+# Any date a client sends (a visit's time, a `datetime` answer) falls in these years: outside
+# them it is a slip of the finger, and at the ends of the calendar it cannot even be put into UTC.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2100
+# A cursor the server issues is about a hundred characters; a longer one was never issued.
+MAX_CURSOR_CHARS = 512
 
 # -- a poison item never stalls a device -----------------------------------------------------
 

@@ -11,13 +11,30 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sync.protocol import FORM_KINDS, GRADES, KEPT_VALUES, LINE_TYPES
+from sync.protocol import (
+    EARLIEST_YEAR,
+    FORM_KINDS,
+    GRADES,
+    KEPT_VALUES,
+    LATEST_YEAR,
+    LINE_TYPES,
+    MAX_DATA_DEPTH,
+    MAX_SAFE_INTEGER,
+)
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 KEY = re.compile(r"^[a-z0-9_]{1,64}$")
 MAX_NOTE = 2000
 MAX_TEXT = 4000
 MAX_PHOTOS = 10
+# What an answer may hold besides its note and photos: a grade line's letter, any other line's value.
+ANSWER_KEYS = {"grade": frozenset({"grade", "note", "photos"})}
+OTHER_ANSWER_KEYS = frozenset({"value", "note", "photos"})
+
+# Control characters other than tab and the line breaks (a form posted from a browser ends its
+# lines with CR LF), and UTF-16 surrogates without their pair. Nobody types them; PostgreSQL
+# refuses NUL in text, and a lone surrogate has no UTF-8 form at all.
+UNREADABLE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _identity(message: str) -> str:
@@ -35,14 +52,114 @@ class Line:
 
 
 def parse_datetime(value) -> datetime | None:
-    """An aware datetime from ISO 8601 text with an offset, or None."""
+    """An aware datetime from ISO 8601 text with an offset, in the years the protocol accepts, or None."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    # Inside these years the moment can always be put into UTC: at the ends of the calendar
+    # (0001-01-01T00:00+05:00) the conversion itself overflows.
+    if moment.tzinfo is None or not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        return None
+    return moment
+
+
+def readable_text(text: str) -> bool:
+    """Whether `text` holds only what a person types: no control character but tab and line breaks, no lone surrogate."""
+    return UNREADABLE_TEXT.search(text) is None
+
+
+@dataclass(frozen=True)
+class ContentProblem:
+    """Why a JSON value cannot be kept, and where: `code` is too_deep, invalid_text or out_of_range."""
+
+    code: str
+    path: str
+
+
+def content_problem(value, prefix: str = "") -> ContentProblem | None:
+    """The first part of a JSON value the server could not keep, or None when all of it can be.
+
+    Refused: containers nested deeper than MAX_DATA_DEPTH (the value itself is the first
+    level), text (keys too) with control characters or lone surrogates, and numbers beyond
+    MAX_SAFE_INTEGER either way or not finite. That holds for floats too: a parser may read
+    an integer too large for 64 bits as a float, and no number a visit holds comes near it.
+    `path` names the place as field errors do ("answers.litter.note"), after `prefix`.
+    """
+    code = _problem_code(value)
+    if code is None:
+        return None
+    return ContentProblem(code, _locate(value, code, prefix) or prefix or "data")
+
+
+def _scalar_problem(value) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return None if UNREADABLE_TEXT.search(value) is None else "invalid_text"
+    if kind is int or kind is float:
+        # NaN compares false with everything, so it is out of range too.
+        return None if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else "out_of_range"
+    return None
+
+
+def _problem_code(value) -> str | None:
+    # Level by level, without recursion (a body may nest a thousand deep) and without building
+    # paths: this runs on every item of every push, and almost every item is fine.
+    if type(value) not in (dict, list):
+        return _scalar_problem(value)
+    level, depth, texts = [value], 0, []
+    while level:
+        depth += 1
+        if depth > MAX_DATA_DEPTH:
+            return "too_deep"
+        below = []
+        for node in level:
+            if type(node) is dict:
+                texts.extend(node)
+                children = node.values()
+            else:
+                children = node
+            for child in children:
+                kind = type(child)
+                if kind is str:
+                    texts.append(child)
+                elif kind is dict or kind is list:
+                    below.append(child)
+                elif kind is int or kind is float:
+                    if not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
+                        return "out_of_range"
+        level = below
+    if texts and UNREADABLE_TEXT.search("\n".join(texts)) is not None:
+        return "invalid_text"
+    return None
+
+
+def _locate(value, code: str, prefix: str) -> str | None:
+    """The path of the first part of `value` with problem `code` (the slow walk, for a refused item only)."""
+    stack = [(value, 1, prefix)]
+    while stack:
+        node, depth, path = stack.pop()
+        if type(node) not in (dict, list):
+            if _scalar_problem(node) == code:
+                return path
+            continue
+        if depth > MAX_DATA_DEPTH:
+            if code == "too_deep":
+                return path
+            continue
+        pairs = node.items() if type(node) is dict else enumerate(node)
+        found = []
+        for key, child in pairs:
+            # The path goes back to the client and into the mutation log: never with the bad text in it.
+            name = UNREADABLE_TEXT.sub("\ufffd", key)[:64] if type(key) is str else str(key)
+            where = f"{path}.{name}" if path else name
+            if code == "invalid_text" and type(key) is str and UNREADABLE_TEXT.search(key) is not None:
+                return where
+            found.append((child, depth + 1, where))
+        stack.extend(reversed(found))
+    return None
 
 
 def definition_errors(definition: dict, _=_identity) -> dict:
@@ -126,6 +243,9 @@ class FormValidator:
         for key in answers:
             if key not in self.lines:
                 errors[f"answers.{key}"] = [_("This is not a line of the form version you used.")]
+        if not any(answer is not None for answer in answers.values()):
+            # A visit with nothing answered says nothing; it is most likely a form sent by mistake.
+            errors.setdefault("answers", []).append(_("Answer at least one line."))
         for key, line in self.lines.items():
             answer = answers.get(key)
             if answer is None:
@@ -141,6 +261,10 @@ class FormValidator:
         if not isinstance(answer, dict):
             return [_("An answer must be an object.")]
         problems = []
+        if not answer.keys() <= ANSWER_KEYS.get(line.type, OTHER_ANSWER_KEYS):
+            problems.append(_("A grade line's answer holds its grade, a note and photos; nothing else.")
+                            if line.type == "grade" else
+                            _("This answer holds its value, a note and photos; nothing else."))
         if line.type == "grade":
             if answer.get("grade") not in GRADES:
                 problems.append(_("Choose exactly one grade: A, B, C or D."))
@@ -158,7 +282,8 @@ class FormValidator:
                 problems.append(_("This answer is too long."))
         elif line.type == "datetime":
             if parse_datetime(answer.get("value")) is None:
-                problems.append(_("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00."))
+                problems.append(_("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00, "
+                                  "between the years 2000 and 2100."))
         note = answer.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
             problems.append(_("A note is text of at most 2000 characters."))

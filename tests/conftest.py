@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -102,14 +102,20 @@ def make_site(app):
 
 @pytest.fixture
 def publish_forms(app):
-    """Publish the seed's street form, checklist and mystery shop; return the versions by id."""
+    """Publish the seed's street form, checklist and mystery shop; return the versions by id.
 
-    def publish(area_id=None):
+    `published_at` dates the versions back, for tests that push visits from long ago: the
+    server refuses a visit dated long before its form version was published.
+    """
+
+    def publish(area_id=None, published_at=None):
         versions = {}
         for form_id, definition in (("street", STREET_FORM), ("checklist", checklist_form(AGREEMENT)),
                                     ("mystery_shop", mystery_shop_form(AGREEMENT))):
             version = operations.draft_form_version(form_id, definition, area_id=area_id)
             versions[form_id] = operations.publish_form_version(version)
+            if published_at is not None:
+                version.published_at = published_at
         db.session.commit()
         return versions
 
@@ -153,13 +159,23 @@ def street_answers(grade="B", **overrides):
     return answers
 
 
+def recently(**before) -> str:
+    """A moment shortly before now (or `before` earlier, as timedelta arguments), as a visit states it.
+
+    Visits are dated relative to now: the server refuses one dated long before its form
+    version was published, or more than a day ahead of its clock.
+    """
+    moment = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1, **before)
+    return moment.isoformat()
+
+
 def visit(site, *, form_version=1, answers=None, observed_at=None, submission_id=None, form_id="street"):
     """`submission.create` data for a visit to `site` (None: the caller adds `new_site`)."""
     return {
         "id": submission_id or str(uuid.uuid4()),
         "form": {"id": form_id, "version": form_version},
         **({"site_id": site.id} if site is not None else {}),
-        "observed_at": observed_at or datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc).isoformat(),
+        "observed_at": observed_at or recently(),
         "answers": answers if answers is not None else street_answers(),
     }
 
@@ -179,3 +195,55 @@ def sign_in(client, email, password="correct horse battery"):
     assert response.status_code == 302
     with client.session_transaction() as session:
         return session["csrf"]
+
+
+# -- no input reaches the error handler ------------------------------------------------------
+
+
+class ServerErrorWatch:
+    """Records what reaches the app's last-resort error handler, and every 5xx it answers.
+
+    The handler sends Flask's `got_request_exception` (Flask itself would not: the handler
+    takes every exception before Flask's own fallback runs); a 5xx from anywhere else, such
+    as a busy database, shows up in `statuses`.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.exceptions: list[BaseException] = []
+        self.statuses: list[tuple[str, int]] = []
+
+    def _exception(self, sender, exception, **extra):
+        self.exceptions.append(exception)
+
+    def _finished(self, sender, response, **extra):
+        if response.status_code >= 500:
+            from flask import request
+
+            self.statuses.append((request.path, response.status_code))
+
+    def __enter__(self):
+        from flask import got_request_exception, request_finished
+
+        got_request_exception.connect(self._exception, self.app)
+        request_finished.connect(self._finished, self.app)
+        return self
+
+    def __exit__(self, *exc):
+        from flask import got_request_exception, request_finished
+
+        got_request_exception.disconnect(self._exception, self.app)
+        request_finished.disconnect(self._finished, self.app)
+        return False
+
+    @property
+    def seen(self) -> list:
+        return [repr(e) for e in self.exceptions] + [f"{path}: {status}" for path, status in self.statuses]
+
+
+@pytest.fixture
+def no_server_errors(app):
+    """Fails the test if any request reached the error handler or answered 5xx."""
+    with ServerErrorWatch(app) as watch:
+        yield watch
+    assert watch.seen == [], watch.seen

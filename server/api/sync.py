@@ -17,6 +17,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.limits import ConcurrencyGate, RateLimiter
 from server.models import Area, Blob, ServerState, utcnow
+from sync.validation import readable_text
 from sync.protocol import (
     MAX_BLOB_BYTES,
     MAX_MUTATIONS_PER_REQUEST,
@@ -88,8 +89,15 @@ def enrol(body):
     wait = _rate_limited("enrol:" + (request.remote_addr or "?"), per_minute=20)
     if wait:
         raise _too_many(wait)
+    device_name = body.get("device_name", "")
+    if not readable_text(device_name) or not readable_text(body["code"]):
+        field = "device_name" if not readable_text(device_name) else "code"
+        raise ApiError(400, "text_unreadable",
+                       _("The phone's name or the invite code holds characters that cannot be stored, such as "
+                         "control characters. Type them again."),
+                       {field: [_("Holds a control character or a broken symbol.")]})
     try:
-        device, token = operations.enrol_device(body["code"], body.get("device_name", ""))
+        device, token = operations.enrol_device(body["code"], device_name)
     except operations.OperationError as exc:
         db.session.rollback()
         raise ApiError(400, exc.code, exc.message, {"code": [exc.message]}) from None
@@ -143,12 +151,9 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     device, person = g.device, g.person
     person_id = person.id  # read now: the push's commit expires the loaded records
     area_ids, roles = operations.device_scope(person)
-    roles_by_area: dict = {}
-    for role in person.roles:
-        roles_by_area.setdefault(role.area_id, set()).add(role.role)
     device.last_sync_at = utcnow()
     try:
-        results = push.push(device, person, body["mutations"], set(area_ids), roles_by_area)
+        results = push.push(device, person, body["mutations"], set(area_ids), operations.roles_by_area(person))
     except IntegrityError:
         # Two pushes raced on one record (say, one visit id under two mids): nothing was
         # stored; the device sends again and the second attempt sees the first.
@@ -166,9 +171,21 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     return epoch, {"results": results, **page}
 
 
-@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"])
+# The photo's bytes are the body of a PUT (HEAD sends none); its name is their SHA-256.
+BLOB_NAME = {"in": "path", "name": "sha256", "required": True, "description": "Lower-case SHA-256 of the bytes.",
+             "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+BLOB_BODY = {"required": False, "description": "PUT: the photo's bytes, a JPEG, PNG or WebP image.",
+             "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                         for media in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}
+
+
+@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"], parameters=[BLOB_NAME])
+@blp.doc(requestBody=BLOB_BODY)
 @blp.response(201, description="Stored (200 when it was already here).")
 @blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Hash mismatch or not an image.")
+@blp.alt_response(404, schema=schemas.ErrorEnvelopeSchema, description="Not a photo's name (HEAD: not here yet).")
+@blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 8 MB.")
+@blp.alt_response(415, schema=schemas.ErrorEnvelopeSchema, description="Not a JPEG, PNG or WebP image.")
 @allow("device")
 def blob(sha256):
     """Upload a photo by the SHA-256 of its bytes (idempotent); HEAD tells whether it is here."""

@@ -14,9 +14,10 @@ from sqlalchemy import or_, select
 from server import operations
 from server.auth import allow
 from server.coordinator import bp, queries, wording
-from server.coordinator.common import area_or_404
+from server.coordinator.common import MAX_VERSION, area_or_404
 from server.extensions import db
 from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Role
+from sync.validation import content_problem
 
 INVITE_ROLES = ("street_rep", "mystery_shopper")
 # Invite codes shown this session, so the QR image can be drawn without putting the code in a URL.
@@ -30,7 +31,8 @@ def _forms_of(area):
 
 
 def _form_version_or_404(area, form_id: str, version: int) -> FormVersion:
-    found = db.session.get(FormVersion, (form_id, version))
+    # An address may carry any number; beyond the column's range no version can have it.
+    found = db.session.get(FormVersion, (form_id, version)) if version <= MAX_VERSION else None
     if found is None or found.form.area_id not in (None, area.id):
         abort(404)
     return found
@@ -39,10 +41,23 @@ def _form_version_or_404(area, form_id: str, version: int) -> FormVersion:
 def _parse_definition(text: str) -> tuple[dict | None, dict]:
     try:
         definition = json.loads(text)
+    except RecursionError:
+        return None, {"definition": [_("This is nested too deeply to be a form or an agreement.")]}
     except ValueError as problem:
         return None, {"definition": [_("This is not valid JSON: %(problem)s", problem=str(problem))]}
     if not isinstance(definition, dict):
         return None, {"definition": [_("The definition must be a JSON object.")]}
+    # Whatever is saved here is stored as JSON and sent to every phone: it must be storable.
+    problem = content_problem(definition)
+    if problem is not None:
+        message = {
+            "too_deep": _("This is nested too deeply to be a form or an agreement."),
+            "invalid_text": _("The text at %(where)s holds control characters or a broken symbol. Type it again.",
+                              where=problem.path),
+            "out_of_range": _("The number at %(where)s is too large, or not a number. Use a smaller one.",
+                              where=problem.path),
+        }[problem.code]
+        return None, {"definition": [message]}
     return definition, {}
 
 
@@ -127,7 +142,7 @@ def _agreements_of(area):
 
 
 def _agreement_version_or_404(area, agreement_id: str, version: int) -> AgreementVersion:
-    found = db.session.get(AgreementVersion, (agreement_id, version))
+    found = db.session.get(AgreementVersion, (agreement_id, version)) if version <= MAX_VERSION else None
     if found is None or found.agreement.area_id != area.id:
         abort(404)
     return found
@@ -240,6 +255,8 @@ def people(slug):
             errors["role"] = [_("Choose street rep or mystery shopper.")]
         if not name:
             errors["display_name"] = [_("Give the volunteer's name, as the coordinator will see it.")]
+        elif len(name) > 200:
+            errors["display_name"] = [_("Keep the name to 200 characters.")]
         if not errors:
             code = operations.issue_invite(area, role, created_by=g.person, display_name=name)
             db.session.commit()

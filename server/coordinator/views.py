@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from server import auth, blobs, operations
 from server.auth import allow
 from server.coordinator import bp, charts, queries
-from server.coordinator.common import area_or_404, period_args, requested_period
+from server.coordinator.common import area_or_404, page_number, period_args, requested_period
 from server.extensions import db
 from server.models import Action, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
 
@@ -240,7 +240,7 @@ def submissions(slug):
     area = area_or_404(slug)
     status = request.args.get("status", "pending")
     kind = request.args.get("kind", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_number()
     query = (select(Submission, Site.name.label("site_name"), Person.display_name.label("person_name"))
              .outerjoin(Site, Site.id == Submission.site_id).join(Person, Person.id == Submission.person_id)
              .where(Submission.area_id == area.id))

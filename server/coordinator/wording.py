@@ -95,5 +95,6 @@ def agreement_with_wording(definition: dict, fields: Mapping[str, str]) -> dict:
         days = fields.get(prefix + "days", "").strip()
         if days:
             # Not a number stays as typed, for the agreement's own check to word the problem.
-            standard["days"] = int(days) if days.isdigit() else days
+            # Only plain digits, and few of them: int() refuses other digits ("²") and very long numbers.
+            standard["days"] = int(days) if days.isascii() and days.isdigit() and len(days) <= 6 else days
     return new

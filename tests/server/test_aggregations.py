@@ -20,14 +20,19 @@ from server.seed_content import STREET_FORM
 from tests.conftest import mutation, street_answers, visit
 
 
+# The visits are pushed as a phone's are, so they lie in a year before now (the server refuses a
+# visit dated ahead of its clock), and their forms are dated as published before them.
+YEAR = datetime.now(timezone.utc).year - 1
+
+
 def when(month: int, day: int) -> str:
-    return datetime(2026, month, day, 10, 0, tzinfo=timezone.utc).isoformat()
+    return datetime(YEAR, month, day, 10, 0, tzinfo=timezone.utc).isoformat()
 
 
 @pytest.fixture
 def known(make_area, make_site, publish_forms, enrol, sync):
     """Five sites and nine visits by two reps; one visit flagged by the coordinator."""
-    publish_forms()
+    publish_forms(published_at=datetime(YEAR, 1, 1, tzinfo=timezone.utc))
     area = make_area("known", "Known")
     other = make_area("elsewhere", "Elsewhere")
     s1, s2, s3, s4, s5 = (make_site(area, name) for name in ("S1 Canal", "S2 Mill", "S3 Park", "S4 Wharf", "S5 Quay"))
@@ -59,7 +64,7 @@ def known(make_area, make_site, publish_forms, enrol, sync):
     return {"area": area, "sites": (s1, s2, s3, s4, s5)}
 
 
-Q1 = queries.Period(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+Q1 = queries.Period(datetime(YEAR, 1, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
 
 
 def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
@@ -71,19 +76,19 @@ def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
         ("S2 Mill", "noise", "B", "A"),  # not C/D, but worse than before
     ]
     assert rows[0].worsened and not rows[1].worsened
-    assert rows[1].since == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
-    assert rows[0].since == datetime(2026, 2, 10, 10, tzinfo=timezone.utc)
+    assert rows[1].since == datetime(YEAR, 1, 5, 10, tzinfo=timezone.utc)
+    assert rows[0].since == datetime(YEAR, 2, 10, 10, tzinfo=timezone.utc)
     assert rows[3].since is None
 
 
 def test_priority_list_links_to_the_latest_visit(known):
     rows = queries.priority_list(db.session, known["area"].id, Q1)
     latest = db.session.get(Submission, rows[1].submission_id)
-    assert latest.observed_at == datetime(2026, 3, 5, 10, tzinfo=timezone.utc)
+    assert latest.observed_at == datetime(YEAR, 3, 5, 10, tzinfo=timezone.utc)
 
 
 def test_priority_list_as_of_an_earlier_period(known):
-    february = queries.Period(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, tzinfo=timezone.utc))
+    february = queries.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 3, 1, tzinfo=timezone.utc))
     rows = queries.priority_list(db.session, known["area"].id, february)
     # S3's D from January was last seen before February: not a priority for February.
     assert [(r.site_name, r.line_key, r.grade) for r in rows] == [
@@ -96,27 +101,27 @@ def test_priority_list_limit(known):
 
 def test_trend_table_by_theme(known):
     table = queries.trend_table(db.session, known["area"].id, Q1, by="theme")
-    assert table.months == ["2026-01", "2026-02", "2026-03"]
+    assert table.months == [f"{YEAR}-01", f"{YEAR}-02", f"{YEAR}-03"]
     assert table.keys == ["Green and Clean", "Home Sweet Home", "Peace and Quiet"]
-    assert table.counts("2026-01", "Green and Clean") == (15, 2)
-    assert table.counts("2026-02", "Green and Clean") == (15, 3)
-    assert table.counts("2026-03", "Green and Clean") == (10, 1)
-    assert table.counts("2026-03", "Peace and Quiet") == (8, 0)
-    assert table.share("2026-02", "Green and Clean") == pytest.approx(0.2)
+    assert table.counts(f"{YEAR}-01", "Green and Clean") == (15, 2)
+    assert table.counts(f"{YEAR}-02", "Green and Clean") == (15, 3)
+    assert table.counts(f"{YEAR}-03", "Green and Clean") == (10, 1)
+    assert table.counts(f"{YEAR}-03", "Peace and Quiet") == (8, 0)
+    assert table.share(f"{YEAR}-02", "Green and Clean") == pytest.approx(0.2)
 
 
 def test_trend_table_by_line(known):
     table = queries.trend_table(db.session, known["area"].id, Q1, by="line")
-    assert table.counts("2026-01", "litter") == (3, 1)
-    assert table.counts("2026-02", "litter") == (3, 1)
-    assert table.counts("2026-03", "litter") == (2, 0)
-    assert table.share("2026-03", "graffiti") == pytest.approx(0.5)
+    assert table.counts(f"{YEAR}-01", "litter") == (3, 1)
+    assert table.counts(f"{YEAR}-02", "litter") == (3, 1)
+    assert table.counts(f"{YEAR}-03", "litter") == (2, 0)
+    assert table.share(f"{YEAR}-03", "graffiti") == pytest.approx(0.5)
     assert len(table.keys) == 12
 
 
 def test_coverage(known):
     s1, s2, s3, s4, s5 = known["sites"]
-    period = queries.Period(datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+    period = queries.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
     result = queries.coverage(db.session, known["area"].id, period, overdue_days=30)
     assert {(s.name, n) for s, n in result.monitored} == {("S1 Canal", 1), ("S2 Mill", 2), ("S3 Park", 1), ("S4 Wharf", 1)}
     # Never visited first, then the longest unvisited.
@@ -148,7 +153,7 @@ def test_month_bucket_agrees_with_python(known):
     from server.models import Answer
 
     months = set(db.session.execute(select(queries.month_bucket(db.session, Answer.observed_at))).scalars())
-    assert months == {"2026-01", "2026-02", "2026-03"}
+    assert months == {f"{YEAR}-01", f"{YEAR}-02", f"{YEAR}-03"}
 
 
 def test_people_scoped_to_area(known):

@@ -18,7 +18,8 @@ def test_csv_text_is_what_whole_rows_give(app, make_area, make_site, publish_for
     area = make_area("quoting", "Quoting")
     sites = [make_site(area, "Canal Street"), make_site(area, 'The "Wharf", east end')]
     token, _ = enrol(area, name="Rita Rep")
-    start = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
+    # A week of visits a month ago: recent enough for forms published today.
+    start = datetime.now(timezone.utc).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=30)
     visits = [visit(sites[n % 2], observed_at=(start + timedelta(days=n)).isoformat(),
                     answers=street_answers("B", litter={"grade": "C", "note": note}, graffiti={"grade": "D", "note": note}))
               for n, note in enumerate(NOTES)]

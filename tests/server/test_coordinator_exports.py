@@ -25,7 +25,8 @@ def area_with_visits(client, make_area, make_site, publish_forms, enrol, sync):
     canal = make_site(area, "Canal Street", lat=53.5, lng=-2.6)
     park = make_site(area, "Park, no location", lat=None, lng=None)
     token, _ = enrol(area, name="Rita Rep")
-    start = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
+    # A week of visits a month ago: recent enough for forms published today.
+    start = datetime.now(timezone.utc).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=30)
     visits = [visit(canal if n % 2 else park, observed_at=(start + timedelta(days=n)).isoformat(),
                     answers=street_answers("C" if n == 6 else "A")) for n in range(7)]
     assert {r["status"] for r in sync(token, [mutation(v, seq=n) for n, v in enumerate(visits, 1)]).get_json()["results"]} == {"applied"}

@@ -56,15 +56,29 @@ def test_field_errors_in_a_push_are_translated(device, sync, marked):
     assert results[1]["errors"]["mid"] == ["«Use a UUID (letters, digits and dashes).»"]
 
 
-def test_a_bound_in_the_sync_envelope_is_translated_with_its_numbers(device, sync, marked):
-    token, _site = device
-    response = sync(token, [], limit=0)
+# The sync envelope's `limit` is brought into range rather than refused (so a device cannot
+# stall itself); the enrolment envelope's invite code still has bounds that are refused.
+
+
+def _enrol_with_code(client, code):
+    return client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Phone"})
+
+
+def test_a_bound_in_the_enrolment_envelope_is_translated_with_its_numbers(client, marked):
+    response = _enrol_with_code(client, "ab")
     assert response.status_code == 422
-    assert response.get_json()["errors"]["limit"] == ["«Must be greater than or equal to {min} and less than or equal to {max}.»"
-                                                      .replace("{min}", "1").replace("{max}", "1000")]
+    assert response.get_json()["errors"]["code"] == ["«Length must be between {min} and {max}.»"
+                                                     .replace("{min}", "4").replace("{max}", "64")]
 
 
-def test_without_a_translation_the_words_are_marshmallows_own(device, sync):
-    token, _site = device
-    response = sync(token, [], limit=0)
-    assert response.get_json()["errors"]["limit"] == ["Must be greater than or equal to 1 and less than or equal to 1000."]
+def test_a_bound_in_a_pushed_item_is_translated_with_its_numbers(device, sync, marked):
+    token, site = device
+    item = mutation(visit(site), seq=-1)
+    (result,) = sync(token, [item]).get_json()["results"]
+    assert result["errors"]["seq"] == ["«Must be greater than or equal to {min} and less than or equal to {max}.»"
+                                       .replace("{min}", "0").replace("{max}", "9007199254740991")]
+
+
+def test_without_a_translation_the_words_are_marshmallows_own(client):
+    response = _enrol_with_code(client, "ab")
+    assert response.get_json()["errors"]["code"] == ["Length must be between 4 and 64."]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -216,12 +217,15 @@ def test_observed_at_is_kept_as_stated_and_received_at_is_the_servers(make_area,
     site = make_site(area)
     publish_forms()
     token, _body = enrol(area)
-    data = visit(site, observed_at="2020-01-01T08:00:00-05:00")  # a phone with a wrong clock
+    # A phone with a clock a week slow, in another time zone: its word is kept as it was given.
+    stated = (datetime.now(timezone.utc) - timedelta(days=7)).replace(hour=8, minute=0, second=0, microsecond=0)
+    data = visit(site, observed_at=stated.replace(tzinfo=timezone(timedelta(hours=-5))).isoformat())
     _results(sync(token, [mutation(data)]))
     stored = db.session.get(Submission, data["id"])
     assert stored.observed_offset == "-05:00"
-    assert stored.observed_at.isoformat() == "2020-01-01T13:00:00+00:00"
+    assert stored.observed_at.isoformat() == stated.replace(hour=13).isoformat()
     assert stored.received_at.year >= 2026
+    assert stored.received_at - stored.observed_at > timedelta(days=6)
 
 
 def test_new_site_proposed_in_the_field_is_created_once(make_area, publish_forms, enrol, sync):

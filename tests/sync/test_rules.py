@@ -230,10 +230,12 @@ def test_answers_must_be_an_object():
     assert FormValidator(STREET_FORM).validate(["noise"]) == {"answers": ["Answers must be an object keyed by line."]}
 
 
-def test_optional_checklist_lines_may_be_left_out():
+def test_optional_checklist_lines_may_be_left_out_but_not_all_of_them():
     validator = FormValidator(checklist_form(AGREEMENT))
-    assert validator.validate({}) == {}
+    # A checklist with nothing answered says nothing: at least one line is answered.
+    assert validator.validate({}) == {"answers": ["Answer at least one line."]}
     first = next(iter(validator.lines))
+    assert validator.validate({first: None}) == {"answers": ["Answer at least one line."]}
     assert validator.validate({first: {"value": "partly"}}) == {}
     assert first in "".join(validator.validate({first: {"value": "mostly"}}))
 
