@@ -74,9 +74,10 @@ MAX_CURSOR_CHARS = 512
 # fails alone the same way this many times in a row, while the server answers other
 # requests, goes to "Needs attention" and the queue moves on. A 5xx is the server's own
 # word; a connection cut is weak evidence (one bar of signal cuts good requests too: the
-# fault campaign set good visits aside at 3), so a lone item must be cut twice as often.
+# fault campaign set good visits aside at 3, and with one request in five cut a good lone
+# item is cut 6 times in a row once in 15,000), so a lone item must be cut 10 times in a row.
 ALONE_FAILURES_TO_ATTENTION = 3
-ALONE_CUTS_TO_ATTENTION = 6
+ALONE_CUTS_TO_ATTENTION = 10
 NO_ANSWER = "no_answer"  # the way a request fails when no answer (or half of one) came back
 # The attention code a client gives such an item (the server never sent it).
 COULD_NOT_SEND = "could_not_send"
