@@ -61,7 +61,8 @@ class _Reset(Exception):
     """The device's connection is to be reset without an answer."""
 
 
-def _reset(sock: socket.socket):
+def reset_connection(sock: socket.socket):
+    """Close with RST, not FIN, as a dropped mobile connection looks to the other end."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
     except OSError:
@@ -130,11 +131,11 @@ class FaultProxy:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() a close alone would not
         except OSError:
             pass
-        _reset(self._listener)
+        reset_connection(self._listener)
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            _reset(sock)
+            reset_connection(sock)
         self._thread.join(5)
 
     def __enter__(self):
@@ -174,9 +175,9 @@ class FaultProxy:
             sock.shutdown(socket.SHUT_RDWR)
             sock.close()
         except _Reset:
-            _reset(sock)
+            reset_connection(sock)
         except OSError:
-            _reset(sock)  # the device went away mid-request; nothing to answer
+            reset_connection(sock)  # the device went away mid-request; nothing to answer
         finally:
             reader.close()
             with self._lock:

@@ -59,7 +59,7 @@ from server import operations  # noqa: E402
 from server.cli import drop_all_tables, upgrade_database  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import Change, Device as DeviceRow, MutationLog, ServerState, Site, Submission  # noqa: E402
-from server.pull import pull  # noqa: E402
+from server.pull import scope_view  # noqa: E402
 from server.seed_content import STREET_FORM  # noqa: E402
 from sync.client import SYNC_PATH, Client  # noqa: E402
 from sync.protocol import COULD_NOT_SEND  # noqa: E402
@@ -528,20 +528,8 @@ def _device_tables(device: FieldDevice) -> dict:
 
 
 def server_view(device_id: str) -> dict:
-    """What a brand-new replica of this device's scope would hold: every page from no cursor, folded."""
-    device = db.session.get(DeviceRow, device_id)
-    area_ids, roles = operations.device_scope(device.person)
-    state = db.session.get(ServerState, 1)
-    page = pull(cursor_text=None, limit=10**9, epoch=state.epoch, kept_from=state.changes_kept_from,
-                person_id=device.person_id, area_ids=area_ids, roles=roles)
-    view = {}
-    for change in page["changes"]:
-        key = (change["collection"], change["id"])
-        if change["op"] == "delete":
-            view.pop(key, None)
-        else:
-            view[key] = json.dumps(change.get("data"))
-    return view
+    """The device's scope as the server sees it, with each record as JSON text like the client's replica."""
+    return {key: json.dumps(data) for key, data in scope_view(db.session.get(DeviceRow, device_id)).items()}
 
 
 def check(url: str, instance: str, devices: list[FieldDevice]) -> dict:

@@ -10,23 +10,9 @@ connection is reset and every new one is reset as soon as it is accepted.
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 
-# SO_LINGER with a zero timeout: close() sends RST, as a dropped mobile connection looks.
-_RESET = struct.pack("ii", 1, 0)
-
-
-def _reset(sock: socket.socket):
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass
-
+from bench.fault_proxy import reset_connection
 
 class Relay:
     """Listens on 127.0.0.1:<free port> and forwards each connection to `upstream`."""
@@ -56,7 +42,7 @@ class Relay:
             self._cut = True
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            _reset(sock)
+            reset_connection(sock)
 
     def restore(self):
         """Signal again: new connections reach the server."""
@@ -65,7 +51,7 @@ class Relay:
 
     def close(self):
         self.cut()
-        _reset(self._listener)
+        reset_connection(self._listener)
 
     def _accept_loop(self):
         while True:
@@ -77,18 +63,18 @@ class Relay:
                 cut = self._cut
             if cut:
                 self.refused += 1
-                _reset(client)
+                reset_connection(client)
                 continue
             try:
                 server = socket.create_connection(self.upstream, timeout=10)
                 server.settimeout(None)
             except OSError:
-                _reset(client)
+                reset_connection(client)
                 continue
             with self._lock:
                 if self._cut:  # cut while we connected
-                    _reset(client)
-                    _reset(server)
+                    reset_connection(client)
+                    reset_connection(server)
                     continue
                 self._open.update((client, server))
             for source, target in ((client, server), (server, client)):

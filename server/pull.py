@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
+from server import operations
 from server.extensions import db
-from server.models import Change, utcnow
+from server.models import Change, ServerState, utcnow
 from sync import cursor as cursors
 
 MY_SUBMISSIONS_DAYS = 90
@@ -61,3 +62,20 @@ def pull(*, cursor_text, limit: int, epoch: str, kept_from: int, person_id: str,
 
 def _highest_seq() -> int:
     return db.session.execute(select(func.coalesce(func.max(Change.seq), 0))).scalar_one()
+
+
+def scope_view(device) -> dict:
+    """What a brand-new replica of `device`'s scope would hold: every change from no cursor,
+    folded into `{(collection, id): data}` — the view a device's replica must end up equal to."""
+    area_ids, roles = operations.device_scope(device.person)
+    state = db.session.get(ServerState, 1)
+    page = pull(cursor_text=None, limit=10**9, epoch=state.epoch, kept_from=state.changes_kept_from,
+                person_id=device.person_id, area_ids=area_ids, roles=roles)
+    view: dict = {}
+    for change in page["changes"]:
+        key = (change["collection"], change["id"])
+        if change["op"] == "delete":
+            view.pop(key, None)
+        else:
+            view[key] = change.get("data")
+    return view

@@ -41,7 +41,7 @@ from bench.faults import png
 from server import operations
 from server.extensions import db
 from server.models import Change, Device, FormVersion, MutationLog, ServerState, Site, Submission
-from server.pull import pull
+from server.pull import scope_view
 from server.seed_content import STREET_FORM
 from sync.client import SYNC_PATH, Client
 from sync.protocol import COULD_NOT_SEND
@@ -206,18 +206,7 @@ def restore(rows: dict) -> str:
 
 def server_view(device_id: str) -> dict:
     """What a brand-new replica of this device's scope holds: every change from no cursor, folded."""
-    device = db.session.get(Device, device_id)
-    area_ids, roles = operations.device_scope(device.person)
-    state = db.session.get(ServerState, 1)
-    page = pull(cursor_text=None, limit=10**9, epoch=state.epoch, kept_from=state.changes_kept_from,
-                person_id=device.person_id, area_ids=area_ids, roles=roles)
-    view = {}
-    for change in page["changes"]:
-        key = (change["collection"], change["id"])
-        if change["op"] == "delete":
-            view.pop(key, None)
-        else:
-            view[key] = change.get("data")
+    view = scope_view(db.session.get(Device, device_id))
     db.session.rollback()
     return view
 
