@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
@@ -132,5 +132,7 @@ def _tune_sqlite(engine):
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        # A page that only reads may still write one short transaction (an export's audit entry).
+        reading = (has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+                   and not g.get("kerbside_writes"))
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

@@ -130,3 +130,46 @@ def attach(table: Table) -> None:
     for dialect in ("postgresql", "sqlite"):
         for statement in statements(dialect, table.name):
             event.listen(table, "after_create", DDL(statement).execute_if(dialect=dialect))
+
+
+# -- the audit log is append-only -------------------------------------------------------------
+#
+# On PostgreSQL a trigger refuses UPDATE and DELETE on audit_entry, so not even a bug in
+# Kerbside can rewrite history; someone who can disable the trigger can, and then
+# `kerbside audit verify` finds the damage by the hash chain. TRUNCATE is not refused: the
+# tests empty every table between cases with it, and it needs the table owner's rights.
+# SQLite, the single-machine default, has only the hash chain.
+
+_POSTGRESQL_APPEND_ONLY = [
+    """
+    CREATE OR REPLACE FUNCTION kerbside_audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        -- No format placeholders: the driver would read them as its own.
+        RAISE EXCEPTION USING MESSAGE = 'the audit log is append-only: ' || TG_OP || ' is refused',
+                              ERRCODE = 'insufficient_privilege';
+    END $$
+    """,
+    """
+    CREATE OR REPLACE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry
+    FOR EACH ROW EXECUTE FUNCTION kerbside_audit_is_append_only()
+    """,
+]
+
+
+def install_append_only(connection) -> None:
+    """Create the audit log's guard on an existing schema (the migration's way)."""
+    if connection.dialect.name == "postgresql":
+        for statement in _POSTGRESQL_APPEND_ONLY:
+            connection.exec_driver_sql(statement)
+
+
+def uninstall_append_only(connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entry_append_only ON audit_entry")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS kerbside_audit_is_append_only()")
+
+
+def attach_append_only(table: Table) -> None:
+    """Create the audit log's guard whenever its table is created from the models (the tests' way)."""
+    for statement in _POSTGRESQL_APPEND_ONLY:
+        event.listen(table, "after_create", DDL(statement).execute_if(dialect="postgresql"))

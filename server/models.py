@@ -427,5 +427,46 @@ class Change(db.Model):
     )
 
 
+class AuditEntry(db.Model):
+    """One entry of the audit log: who did what to which record, when and from where. Append-only.
+
+    People and devices are named by id only (no foreign key), so erasing a person removes
+    nothing here and the hash chain stays whole. `entry_hash` is the SHA-256 of the entry's
+    canonical JSON together with `prev_hash` (see server.audit).
+    """
+
+    __tablename__ = "audit_entry"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(36))
+    device_id: Mapped[str | None] = mapped_column(String(36))
+    record_type: Mapped[str | None] = mapped_column(String(32))
+    record_id: Mapped[str | None] = mapped_column(String(100))
+    area_id: Mapped[str | None] = mapped_column(String(36))
+    address: Mapped[str | None] = mapped_column(String(64))
+    # Before and after of the changed fields, and what else says what happened (which export).
+    details: Mapped[dict] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (
+        Index("ix_audit_entry_person_seq", "person_id", "seq"),
+        Index("ix_audit_entry_record", "record_type", "record_id"),
+        Index("ix_audit_entry_area_seq", "area_id", "seq"),
+        Index("ix_audit_entry_at", "at"),
+    )
+
+
+class AuditHead(db.Model):
+    """One row: the last entry's seq and hash. Writers lock it, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
 integrity.attach(Submission.__table__)
 integrity.attach(Answer.__table__)
+integrity.attach_append_only(AuditEntry.__table__)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from server import changes
+from server import audit, changes
 from server.auth import hash_password, new_device_token, token_hash
 from server.extensions import db
 from server.models import (
@@ -64,6 +64,7 @@ def init_state(session=None):
         session.add(ServerState(id=1, epoch=new_epoch(), changes_kept_from=1))
     if session.get(ChangeCounter, 1) is None:
         session.add(ChangeCounter(id=1, value=0))
+    audit.init_head(session)
     session.flush()
 
 
