@@ -156,8 +156,71 @@ def new_epoch_command():
     click.echo(f"New server epoch {epoch}: devices will push their last 30 days again (duplicates are harmless).")
 
 
+@click.group("audit")
+def audit_group():
+    """The audit log of coordinators', partners' and admins' actions."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command():
+    """Walk the audit log's hash chain; exit 1 naming the first entry edited, removed or moved."""
+    from server import audit
+
+    verdict = audit.verify()
+    db.session.rollback()  # it only read: end the transaction (on SQLite it holds the write lock)
+    if not verdict.intact:
+        click.echo(f"The audit log is broken at entry {verdict.broken_at}: {verdict.problem}. "
+                   f"{verdict.entries} entries before it are intact.", err=True)
+        sys.exit(1)
+    click.echo(f"The audit log is intact: {verdict.entries} entries.")
+
+
+@click.group("person")
+def person_group():
+    """A person's data, for UK GDPR: export it (a subject access request) or erase it."""
+
+
+@person_group.command("export")
+@click.argument("person_id")
+@with_appcontext
+def person_export_command(person_id):
+    """Print everything held about a person as JSON."""
+    import json
+
+    from server import audit, privacy
+
+    try:
+        document = privacy.export_person(person_id)
+    except privacy.NoSuchPerson:
+        raise click.ClickException(f"No person with id {person_id!r}.") from None
+    audit.record("person.export", record_type="person", record_id=person_id, details={"via": "cli"})
+    db.session.commit()
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@person_group.command("erase")
+@click.argument("person_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def person_erase_command(person_id, yes):
+    """Erase a person: their identity and devices go; their visits stay, de-identified."""
+    from server import privacy
+
+    if not yes:
+        click.confirm(f"Erase person {person_id}? Their name, email, password and devices are removed for good; "
+                      "their visits stay, without their name, device or position.", abort=True)
+    try:
+        report = privacy.erase_person(person_id, via="cli")
+    except privacy.NoSuchPerson:
+        raise click.ClickException(f"No person with id {person_id!r}.") from None
+    db.session.commit()
+    click.echo(f"Erased person {person_id}: {report.summary()}.")
+
+
 def register(app):
-    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command):
+    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command,
+                    audit_group, person_group):
         app.cli.add_command(command)
 
 
