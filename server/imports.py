@@ -23,7 +23,7 @@ from babel.dates import format_date, format_time
 from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale, gettext as _
 
-from server import auth, blobs, operations, push
+from server import audit, auth, blobs, operations, push
 from server.auth import allow
 from server.limits import body_limit
 from server.extensions import db
@@ -240,10 +240,18 @@ def upload():
     finally:
         upload_file.close()
     try:
-        report = import_unsent(read_export(raw), g.person)
+        document = read_export(raw)
+        report = import_unsent(document, g.person)
     except ImportProblem as problem:
         db.session.rollback()
         return _upload_page(str(problem)), 400
+    # The items were committed as the volunteer's device; the entry says which coordinator sent them in.
+    statuses = {}
+    for result in report.results:
+        statuses[result.get("status", "?")] = statuses.get(result.get("status", "?"), 0) + 1
+    audit.record("import.unsent", record_type="device", record_id=document["device_id"],
+                 details={"items": statuses, "photos_stored": report.photos_stored})
+    db.session.commit()
     return render_template("imports/result.html", report=report)
 
 

@@ -257,7 +257,7 @@ def create_person(display_name: str, *, email=None, password=None, organisation=
     return person
 
 
-def _invite_hash(code: str) -> str:
+def invite_hash(code: str) -> str:
     normalised = "".join(ch for ch in code.upper() if ch.isalnum())
     return hashlib.sha256(normalised.encode()).hexdigest()
 
@@ -270,7 +270,7 @@ def issue_invite(area: Area, role: str, *, created_by=None, display_name=None, p
     code = "-".join(raw[i : i + 4] for i in range(0, 12, 4))
     db.session.add(
         Invite(
-            code_hash=_invite_hash(code),
+            code_hash=invite_hash(code),
             area_id=area.id,
             role=role,
             display_name=display_name,
@@ -286,7 +286,7 @@ def issue_invite(area: Area, role: str, *, created_by=None, display_name=None, p
 def enrol_device(code: str, device_name: str) -> tuple[Device, str]:
     """Use an invite code: a device (and a person, for a new volunteer) and its token, shown once."""
     invite = db.session.execute(
-        select(Invite).where(Invite.code_hash == _invite_hash(code)).with_for_update()
+        select(Invite).where(Invite.code_hash == invite_hash(code)).with_for_update()
     ).scalar_one_or_none()
     if invite is None:
         raise OperationError("invite_invalid", _("That invite code is not recognised. Check it and try again."))

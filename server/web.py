@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from server import auth
+from server import audit, auth
 from server.auth import allow, csrf_protected
 from server.extensions import db
 from server.models import Area
@@ -29,14 +29,23 @@ def login():
     """Coordinators and partners sign in with email and password."""
     error = None
     if request.method == "POST":
-        person = auth.person_by_email(request.form.get("email", ""))
+        email = request.form.get("email", "")
+        person = auth.person_by_email(email)
         if person is not None and auth.check_password(person, request.form.get("password", "")):
             auth.sign_in(person)
+            audit.record("sign_in", record_type="person", record_id=person.id, person_id=person.id)
+            db.session.commit()
             target = request.args.get("next") or ""
             # Only ever return to a path on this site.
             if not target.startswith("/") or target.startswith("//"):
                 target = url_for("auth.index")
             return redirect(target)
+        # A known account is named by its id; for an unknown one only a keyed hash of what was typed.
+        if person is not None:
+            audit.record("sign_in.failed", record_type="person", record_id=person.id, person_id=person.id)
+        else:
+            audit.record("sign_in.failed", person_id=None, details={"email_key": audit.email_key(email)})
+        db.session.commit()
         error = _("That email and password do not match. Check them and try again.")
     return render_template("login.html", error=error), (401 if error else 200)
 
@@ -45,6 +54,10 @@ def login():
 @allow("public")
 @csrf_protected
 def logout():
+    person = auth.load_signed_in_person()
+    if person is not None:
+        audit.record("sign_out", record_type="person", record_id=person.id, person_id=person.id)
+        db.session.commit()
     auth.sign_out()
     flash(_("You are signed out."))
     return redirect(url_for("auth.index"))

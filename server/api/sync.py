@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import blobs, jsonio, operations, pull, push, schemas
+from server import audit, blobs, jsonio, operations, pull, push, schemas
 from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
@@ -114,6 +114,9 @@ def enrol(body):
         },
         "areas": area_rows,
     }
+    # A device signing in for the first time; the entry names the device and person by id only.
+    audit.record("device.enrol", record_type="device", record_id=device.id, area_id=areas[0] if len(areas) == 1 else None,
+                 person_id=person.id, device_id=device.id)
     db.session.commit()
     return stamp(result)
 

@@ -10,7 +10,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from server import operations
+from server import audit, operations
 from server.auth import allow
 from server.coordinator import bp, queries
 from server.coordinator.common import area_or_404, is_coordinator
@@ -102,6 +102,9 @@ def new_action(slug):
                 area, request.form.get("title", ""), created_by=g.person, site=site, line_key=line_key,
                 submission=submission, description=request.form.get("description", ""),
                 assigned_to=_assignee(request.form))
+            audit.record("action.create", record_type="action", record_id=action.id, area_id=area.id,
+                         after={k: getattr(action, k) for k in ("title", "site_id", "line_key", "submission_id",
+                                                                 "assigned_to", "status")})
             db.session.commit()
             flash(_("Action raised."))
             return redirect(url_for("coordinator.action", slug=slug, action_id=action.id))
@@ -147,7 +150,10 @@ def action(slug, action_id):
         if coordinating and "assigned_to" in request.form:
             patch["assigned_to"] = _assignee(request.form)
         try:
+            before = {k: getattr(found, k) for k in Action.EDITABLE}
             operations.update_action(found, patch)
+            audit.record("action.update", record_type="action", record_id=found.id, area_id=area.id,
+                         before=before, after={k: getattr(found, k) for k in Action.EDITABLE})
             db.session.commit()
             flash(_("Action updated."))
             return redirect(url_for("coordinator.action", slug=slug, action_id=found.id))

@@ -14,6 +14,7 @@ import json
 from flask import Response, render_template, stream_with_context
 from sqlalchemy import and_, or_, select
 
+from server import audit
 from server.auth import allow
 from server.coordinator import bp, queries
 from server.coordinator.common import area_or_404
@@ -148,6 +149,12 @@ def sites_geojson_chunks(session, area_id: str):
     yield "]}"
 
 
+def _record_export(area, export: str):
+    """Which export of which area, by whom: files leave the system, so each download is logged."""
+    audit.record_and_commit("export.download", record_type="area", record_id=area.id, area_id=area.id,
+                            details={"export": export})
+
+
 def _download(chunks, mimetype: str, filename: str) -> Response:
     response = Response(stream_with_context(chunks), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -160,6 +167,7 @@ def _download(chunks, mimetype: str, filename: str) -> Response:
 def export_submissions(slug):
     """CSV: one row per graded line of every submission in the area."""
     area = area_or_404(slug)
+    _record_export(area, "submissions.csv")
     return _download(submissions_csv_chunks(db.session, area.id), "text/csv", f"{area.slug}-submissions.csv")
 
 
@@ -168,6 +176,7 @@ def export_submissions(slug):
 def export_actions(slug):
     """CSV: every action of the area with its status and reasons."""
     area = area_or_404(slug)
+    _record_export(area, "actions.csv")
     return _download(actions_csv_chunks(db.session, area.id), "text/csv", f"{area.slug}-actions.csv")
 
 
@@ -176,6 +185,7 @@ def export_actions(slug):
 def export_sites(slug):
     """GeoJSON: the area's sites with their latest grades."""
     area = area_or_404(slug)
+    _record_export(area, "sites.geojson")
     return _download(sites_geojson_chunks(db.session, area.id), "application/geo+json", f"{area.slug}-sites.geojson")
 
 

@@ -11,12 +11,12 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from server import operations
+from server import audit, operations
 from server.auth import allow
 from server.coordinator import bp, queries, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
 from server.extensions import db
-from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Role
+from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Invite, Role
 from sync.validation import content_problem
 
 INVITE_ROLES = ("street_rep", "mystery_shopper")
@@ -84,7 +84,10 @@ def new_form_draft(slug, form_id):
     form = db.session.get(Form, form_id)
     if form is None or form.area_id not in (None, area.id) or not form.versions:
         abort(404)
+    source = form.versions[-1].version
     draft = operations.draft_form_version(form.id, form.versions[-1].definition)
+    audit.record("form.draft", record_type="form_version", record_id=draft.sync_id, area_id=area.id,
+                 details={"copied_from": source})
     db.session.commit()
     flash(_("Draft version %(version)s created. Change it, preview it, then publish it.", version=draft.version))
     return redirect(url_for("coordinator.form_version", slug=slug, form_id=form.id, version=draft.version))
@@ -109,7 +112,10 @@ def publish_form(slug, form_id, version):
     area = area_or_404(slug)
     found = _form_version_or_404(area, form_id, version)
     try:
+        before = found.status
         operations.publish_form_version(found)
+        audit.record("form.publish", record_type="form_version", record_id=found.sync_id, area_id=area.id,
+                     before={"status": before}, after={"status": found.status})
         db.session.commit()
         flash(_("Version %(version)s published. Phones get it on their next sync.", version=version))
     except operations.OperationError as problem:
@@ -125,7 +131,10 @@ def retire_form(slug, form_id, version):
     area = area_or_404(slug)
     found = _form_version_or_404(area, form_id, version)
     try:
+        before = found.status
         operations.retire_form_version(found)
+        audit.record("form.retire", record_type="form_version", record_id=found.sync_id, area_id=area.id,
+                     before={"status": before}, after={"status": found.status})
         db.session.commit()
         flash(_("Version %(version)s retired. Visits filled in on it are still accepted.", version=version))
     except operations.OperationError as problem:
@@ -164,7 +173,10 @@ def new_agreement_draft(slug, agreement_id):
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or agreement.area_id != area.id or not agreement.versions:
         abort(404)
+    source = agreement.versions[-1].version
     draft = operations.draft_agreement_version(agreement.id, area, agreement.versions[-1].definition)
+    audit.record("agreement.draft", record_type="agreement_version", record_id=draft.sync_id, area_id=area.id,
+                 details={"copied_from": source})
     db.session.commit()
     flash(_("Draft version %(version)s created.", version=draft.version))
     return redirect(url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement.id,
@@ -201,7 +213,12 @@ def _edit_draft(area, load, update, with_wording, template: str, here: str):
             definition, errors = _parse_definition(text)
         if definition is not None:
             try:
+                before = dict(found.definition)
                 update(found, definition)
+                kind = "form" if isinstance(found, FormVersion) else "agreement"
+                # Only the definition's top-level parts that changed (a section, the title) are kept.
+                audit.record(f"{kind}.edit_draft", record_type=f"{kind}_version", record_id=found.sync_id,
+                             area_id=area.id, before=before, after=dict(found.definition))
                 db.session.commit()
                 flash(_("Draft saved."))
                 return redirect(here)
@@ -221,6 +238,8 @@ def publish_agreement(slug, agreement_id, version):
     found = _agreement_version_or_404(area, agreement_id, version)
     try:
         operations.publish_agreement_version(found)
+        audit.record("agreement.publish", record_type="agreement_version", record_id=found.sync_id,
+                     area_id=area.id, before={"status": "draft"}, after={"status": found.status})
         db.session.commit()
         flash(_("Agreement version %(version)s published.", version=version))
     except operations.OperationError as problem:
@@ -259,6 +278,10 @@ def people(slug):
             errors["display_name"] = [_("Keep the name to 200 characters.")]
         if not errors:
             code = operations.issue_invite(area, role, created_by=g.person, display_name=name)
+            invite_id = db.session.execute(select(Invite.id).where(Invite.code_hash == operations.invite_hash(code))).scalar_one()
+            # The invite's id and role, never its code or the volunteer's name.
+            audit.record("invite.create", record_type="invite", record_id=invite_id, area_id=area.id,
+                         details={"role": role})
             db.session.commit()
             key = secrets.token_urlsafe(8)
             # Only the latest few, to keep the session cookie small.
@@ -310,6 +333,8 @@ def revoke_device(slug, device_id):
         abort(404)
     if device.revoked_at is None:
         operations.revoke_device(device)
+        audit.record("device.revoke", record_type="device", record_id=device.id, area_id=area.id,
+                     details={"person_id": device.person_id})
         db.session.commit()
         flash(_("“%(device)s” is signed out. Its volunteer can join again with a new invite code.", device=device.name))
     return redirect(url_for("coordinator.people", slug=slug))

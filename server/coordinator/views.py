@@ -10,7 +10,7 @@ from flask import Response, abort, current_app, flash, g, redirect, render_templ
 from flask_babel import format_date, format_datetime, get_locale, gettext as _, to_user_timezone
 from sqlalchemy import func, select
 
-from server import auth, blobs, operations
+from server import audit, auth, blobs, operations
 from server.auth import allow
 from server.coordinator import bp, charts, queries
 from server.coordinator.common import area_or_404, page_number, period_args, requested_period
@@ -265,8 +265,12 @@ def submission(slug, submission_id):
     error = None
     if request.method == "POST":
         try:
+            before = {"review_status": found.review_status, "review_reason": found.review_reason}
             operations.review_submission(found, request.form.get("status", ""), g.person,
                                          request.form.get("reason", ""))
+            audit.record("submission.review", record_type="submission", record_id=found.id, area_id=area.id,
+                         before=before, after={"review_status": found.review_status,
+                                               "review_reason": found.review_reason})
             db.session.commit()
             flash(_("Review saved. The volunteer sees it after their next sync."))
             return redirect(url_for("coordinator.submission", slug=slug, submission_id=found.id))
