@@ -84,6 +84,10 @@ def _register_blueprints(app: Flask):
 
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(public.bp)
+    from server import admin_audit, admin_privacy
+
+    app.register_blueprint(admin_audit.bp)
+    app.register_blueprint(admin_privacy.bp)
 
 
 def _choose_locale():

@@ -1,0 +1,136 @@
+"""The audit log for admins: filter by person, action, record, area and dates; newest first; CSV download."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from server import audit
+from server.auth import allow
+from server.coordinator.exports import _csv_line
+from server.extensions import db
+from server.models import Area, AuditEntry, Person
+
+bp = Blueprint("admin_audit", __name__, url_prefix="/admin/audit")
+
+PAGE = 50
+CSV_PAGE = 500
+CSV_COLUMNS = ("seq", "at", "action", "person_id", "device_id", "record_type", "record_id", "area_id", "address",
+               "details", "prev_hash", "entry_hash")
+
+
+@dataclass
+class AuditFilter:
+    person: str = ""
+    action: str = ""
+    record_type: str = ""
+    record_id: str = ""
+    area: str = ""
+    start: date | None = None
+    end: date | None = None
+
+    def args(self) -> dict:
+        """The query arguments that ask for this filter again (links, the CSV)."""
+        found = {"person": self.person, "action": self.action, "record_type": self.record_type,
+                 "record_id": self.record_id, "area": self.area,
+                 "from": self.start.isoformat() if self.start else "", "to": self.end.isoformat() if self.end else ""}
+        return {k: v for k, v in found.items() if v}
+
+
+def _day(name: str) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        day = None
+    if day is None or not 2000 <= day.year <= 2999:
+        abort(400, description=_("Write dates like 2026-11-20."))
+    return day
+
+
+def requested_filter() -> AuditFilter:
+    def text(name, limit=100):
+        return request.args.get(name, "").strip()[:limit]
+
+    return AuditFilter(person=text("person", 36), action=text("action", 64), record_type=text("record_type", 32),
+                       record_id=text("record_id"), area=text("area", 36), start=_day("from"), end=_day("to"))
+
+
+def filtered(found: AuditFilter):
+    """The entries that match `found`, newest first."""
+    query = select(AuditEntry)
+    if found.person:
+        query = query.where(AuditEntry.person_id == found.person)
+    if found.action:
+        query = query.where(AuditEntry.action == found.action)
+    if found.record_type:
+        query = query.where(AuditEntry.record_type == found.record_type)
+    if found.record_id:
+        query = query.where(AuditEntry.record_id == found.record_id)
+    if found.area:
+        query = query.where(AuditEntry.area_id == found.area)
+    if found.start:
+        query = query.where(AuditEntry.at >= datetime(found.start.year, found.start.month, found.start.day,
+                                                      tzinfo=timezone.utc))
+    if found.end:
+        query = query.where(AuditEntry.at < datetime(found.end.year, found.end.month, found.end.day,
+                                                     tzinfo=timezone.utc) + timedelta(days=1))
+    return query.order_by(AuditEntry.seq.desc())
+
+
+@bp.get("")
+@allow("admin")
+def entries():
+    """The audit log, newest first, a page at a time."""
+    found = requested_filter()
+    page = max(1, min(100_000, request.args.get("page", 1, type=int) or 1))
+    rows = db.session.execute(filtered(found).offset((page - 1) * PAGE).limit(PAGE + 1)).scalars().all()
+    shown = rows[:PAGE]
+    people = {p.id: p.display_name for p in db.session.execute(
+        select(Person).where(Person.id.in_({e.person_id for e in shown if e.person_id}))).scalars()}
+    areas = db.session.execute(select(Area).order_by(Area.name)).scalars().all()
+    actions = db.session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars().all()
+    return render_template("admin/audit.html", entries=shown, more=len(rows) > PAGE, page=page, filter=found,
+                           people=people, areas=areas, area_names={a.id: a.name for a in areas}, actions=actions,
+                           details_text=_details_text)
+
+
+def _details_text(details: dict) -> str:
+    return json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
+
+
+def _csv_chunks(found: AuditFilter):
+    yield _csv_line(CSV_COLUMNS)
+    before = None
+    while True:
+        query = filtered(found).limit(CSV_PAGE)
+        if before is not None:
+            query = query.where(AuditEntry.seq < before)
+        rows = db.session.execute(query).scalars().all()
+        for e in rows:
+            yield _csv_line((e.seq, e.at.isoformat(), e.action, e.person_id or "", e.device_id or "",
+                             e.record_type or "", e.record_id or "", e.area_id or "", e.address or "",
+                             _details_text(e.details), e.prev_hash, e.entry_hash))
+        if len(rows) < CSV_PAGE:
+            return
+        before = rows[-1].seq
+        db.session.expunge_all()
+
+
+@bp.get("/entries.csv")
+@allow("admin")
+def entries_csv():
+    """The filtered entries as CSV (every page), newest first; the download is itself an entry."""
+    found = requested_filter()
+    audit.record_and_commit("audit.export", details={"filter": found.args()})
+    response = Response(stream_with_context(_csv_chunks(found)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="kerbside-audit.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
