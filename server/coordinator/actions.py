@@ -10,7 +10,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from server import audit, operations
+from server import audit, operations, privacy
 from server.auth import allow
 from server.coordinator import bp, queries
 from server.coordinator.common import area_or_404, is_coordinator
@@ -126,6 +126,18 @@ def new_action(slug):
                            organisations=organisations(area), sites=sites), (400 if errors else 200)
 
 
+def _raised_from(action: Action) -> dict | None:
+    """The visit an action came from, as partners may see it: its kind, its day and, for a mystery shop,
+    the shopper's pseudonym (never their name: shoppers test the partners' own services)."""
+    if not action.submission_id:
+        return None
+    visit = db.session.get(Submission, action.submission_id)
+    if visit is None:
+        return None
+    by = privacy.pseudonym(visit.person_id) if visit.kind == "mystery_shop" else None
+    return {"id": visit.id, "kind": visit.kind, "observed_at": visit.observed_at, "by": by}
+
+
 def _assignee(form) -> str | None:
     """The chosen organisation, or the one typed in when it is not in the list."""
     typed = form.get("assigned_to_other", "").strip()
@@ -163,8 +175,9 @@ def action(slug, action_id):
             errors = problem.errors or {"status": [problem.message]}
     site = db.session.get(Site, found.site_id) if found.site_id else None
     lines = queries.street_lines(db.session, area.id)
+    raised_from = _raised_from(found)
     choices = [found.status] + sorted(ACTION_TRANSITIONS.get(found.status, ()), key=STATUSES.index)
     return render_template("coordinator/action.html", area=area, action=found, site=site, lines=lines,
-                           choices=choices, errors=errors, coordinating=coordinating,
+                           choices=choices, errors=errors, coordinating=coordinating, raised_from=raised_from,
                            organisations=organisations(area), form=request.form if errors else None), \
         (400 if errors else 200)
