@@ -46,6 +46,24 @@ ERASED_PERSON_ID = "00000000-0000-0000-0000-000000000000"
 EXPORT_FORMAT = "kerbside-subject-access/1"
 
 
+# Every column that refers to a person or a device, and what erasure does with it. A table added
+# with such a reference must be handled in erase_person() and listed here: a test compares this
+# with the models, so a new one cannot be forgotten (the person's row could not be deleted).
+ERASURE_HANDLES = {
+    ("role", "person_id"): "deleted",
+    ("invite", "person_id"): "deleted",
+    ("invite", "created_by"): "cleared",
+    ("device", "person_id"): "deleted",
+    ("submission", "person_id"): "moved to the erased-volunteer record",
+    ("submission", "reviewed_by"): "cleared",
+    ("submission", "device_id"): "cleared",
+    ("action", "created_by"): "cleared",
+    ("blob", "device_id"): "cleared",
+    ("mutation_log", "device_id"): "deleted",
+    ("mutation_audit", "device_id"): "deleted",
+}
+
+
 class NoSuchPerson(Exception):
     pass
 

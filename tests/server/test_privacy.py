@@ -230,3 +230,10 @@ def test_partners_see_a_mystery_shopper_only_by_pseudonym(client, world, enrol, 
         assert "Marjorie" not in text and body["person"]["id"] not in text
     # Stable: the same shopper has the same pseudonym; another person another.
     assert privacy.pseudonym(body["person"]["id"]) == name != privacy.pseudonym(world["person_id"])
+
+
+def test_erasure_handles_every_reference_to_a_person_or_device(app):
+    """A new table that points at a person or a device must be handled by erase_person (and listed)."""
+    references = {(table.name, fk.parent.name) for table in db.metadata.sorted_tables for fk in table.foreign_keys
+                  if fk.column.table.name in ("person", "device")}
+    assert references == set(privacy.ERASURE_HANDLES)
