@@ -240,3 +240,24 @@ def test_the_log_pages_newest_first(client, world):
     assert "f@119" in first and "f@69" not in first and "page=2" in first
     second = client.get("/admin/audit?action=form.publish&page=2").get_data(as_text=True)
     assert "f@69" in second and "f@119" not in second
+
+
+ADMIN_QUERY_NAMES = ("person", "action", "record_type", "record_id", "area", "from", "to", "page", "q")
+
+
+def test_admin_pages_answer_hostile_values_without_a_server_error(app, client, world, no_server_errors):
+    from tests.server.test_hostile_pages import PATH_VALUES, QUERY_VALUES, _answered
+
+    sign_in(client, "ada@example.org")
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin/") and "GET" in r.methods]
+    assert rules
+    for rule in rules:
+        with app.test_request_context():
+            good = rule.build({name: world["rep_id"] for name in rule.arguments})[1]
+        for value in QUERY_VALUES:
+            _answered(client.get(good, query_string={name: value for name in ADMIN_QUERY_NAMES}), (rule.rule, value))
+            _answered(client.get(good, query_string={"person": value}), (rule.rule, value))
+        for value in PATH_VALUES if rule.arguments else ():
+            with app.test_request_context():
+                path = rule.build({name: value for name in rule.arguments})[1]
+            _answered(client.get(path), (rule.rule, value))
