@@ -24,6 +24,33 @@ CSV_COLUMNS = ("seq", "at", "action", "person_id", "device_id", "record_type", "
                "details", "prev_hash", "entry_hash")
 
 
+def action_label(action: str) -> str:
+    """An entry's action in words; the action's own name is shown beside it (it is what filters use)."""
+    return {
+        "sign_in": _("Signed in"),
+        "sign_in.failed": _("Sign-in refused"),
+        "sign_out": _("Signed out"),
+        "device.enrol": _("Device joined"),
+        "device.revoke": _("Device signed out"),
+        "invite.create": _("Invite made"),
+        "form.draft": _("Form draft started"),
+        "form.edit_draft": _("Form draft edited"),
+        "form.publish": _("Form published"),
+        "form.retire": _("Form retired"),
+        "agreement.draft": _("Agreement draft started"),
+        "agreement.edit_draft": _("Agreement draft edited"),
+        "agreement.publish": _("Agreement published"),
+        "submission.review": _("Visit reviewed"),
+        "action.create": _("Action raised"),
+        "action.update": _("Action updated"),
+        "export.download": _("Export downloaded"),
+        "import.unsent": _("Device export imported"),
+        "audit.export": _("Audit log downloaded"),
+        "person.export": _("Personal data exported"),
+        "person.erase": _("Person erased"),
+    }.get(action, action)
+
+
 @dataclass
 class AuditFilter:
     person: str = ""
@@ -99,7 +126,7 @@ def entries():
     actions = db.session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars().all()
     return render_template("admin/audit.html", entries=shown, more=len(rows) > PAGE, page=page, filter=found,
                            people=people, areas=areas, area_names={a.id: a.name for a in areas}, actions=actions,
-                           details_text=_details_text)
+                           details_text=_details_text, action_label=action_label)
 
 
 def _details_text(details: dict) -> str:
