@@ -71,3 +71,8 @@ def test_admin_reads_the_audit_log_then_exports_and_erases_a_volunteer(page, liv
     page.goto(live_server.url + "/admin/audit?action=person.erase")
     expect(page.get_by_role("cell", name=person_id)).to_be_visible()
     assert violations == []
+
+    # Negative control: an inline style, which the CSP refuses, is seen by the listener above.
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">x</p>')")
+    page.wait_for_timeout(200)
+    assert violations, "the CSP listener saw nothing"
