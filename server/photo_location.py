@@ -67,7 +67,10 @@ def has_location(data: bytes) -> bool:
             warnings.simplefilter("ignore")  # a damaged file's warnings are not ours to raise
             with Image.open(io.BytesIO(data)) as image:
                 return bool(image.getexif().get_ifd(GPS_IFD))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError,
+            Image.DecompressionBombError):
+        return False
+    except Exception:  # Pillow's readers raise other kinds on hostile bytes; what it cannot read it cannot show
         return False
 
 

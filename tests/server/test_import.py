@@ -279,3 +279,21 @@ def test_a_live_phones_file_still_goes_in_when_another_phone_is_signed_out(clien
     csrf = sign_in(client, "cora@example.org")
     page = upload(client, csrf, phone).get_data(as_text=True)
     assert "New visits stored: 2" in page and "This phone was signed out" not in page
+
+
+def test_imported_photos_lose_their_location_like_uploaded_ones(client, phone):
+    from PIL import ExifTags, Image
+
+    from tests.server.test_photos import exif_of, photo_with_gps
+
+    camera = photo_with_gps()
+    camera_sha = hashlib.sha256(camera).hexdigest()
+    phone["photos"] = {camera_sha: {"type": "image/jpeg", "base64": base64.b64encode(camera).decode()}}
+    phone["outbox"][0]["data"]["answers"]["litter"]["photos"] = [camera_sha]
+    phone["outbox"][0] = mutation(phone["outbox"][0]["data"], seq=1)
+    csrf = sign_in(client, "cora@example.org")
+    page = upload(client, csrf, phone).get_data(as_text=True)
+    assert "New visits stored: 2" in page
+    stored = store().get(db.session.get(Blob, camera_sha).stored_as)
+    assert not exif_of(stored).get_ifd(ExifTags.IFD.GPSInfo)
+    assert Image.open(io.BytesIO(stored)).size == (64, 32)

@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import ExifTags, Image
 
 from server import blobs, photo_location
@@ -283,3 +284,26 @@ def test_a_coordinator_of_another_area_cannot_change_its_settings(client, rep, m
     assert refused.status_code in (403, 404)
     db.session.expire_all()
     assert area.keep_photo_location is False
+
+
+# -- hostile bytes ------------------------------------------------------------------------------
+
+SAMPLES = {"image/jpeg": photo_with_gps("JPEG"), "image/png": photo_with_gps("PNG"),
+           "image/webp": photo_with_gps("WEBP")}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(SAMPLES)), cut=st.integers(min_value=0, max_value=2000),
+       flips=st.lists(st.tuples(st.integers(min_value=0, max_value=2000), st.integers(min_value=0, max_value=255)),
+                      max_size=6))
+def test_damaged_photos_are_stripped_or_refused_never_an_error(kind, cut, flips):
+    """A truncated or corrupted camera photo either comes out without a position or is refused."""
+    data = bytearray(SAMPLES[kind][:max(cut, 12)])
+    for at, value in flips:
+        if 12 <= at < len(data):
+            data[at] = value
+    try:
+        stripped = photo_location.strip_location(bytes(data), kind)
+    except photo_location.LocationNotRemovable:
+        return
+    assert not photo_location.has_location(stripped)
