@@ -12,7 +12,8 @@ the work costs microseconds, and no decompression bomb can be set off. The EXIF 
 rewritten by Pillow without its GPS IFD and maker note (a vendor's opaque block, which may
 hold a position too); everything else in it stays, the orientation above all, so the photo
 is still shown the right way up. XMP and IPTC blocks are dropped whole: they are free-form,
-and nothing Kerbside shows needs them.
+and nothing Kerbside shows needs them. An EXIF block Pillow cannot read is dropped whole as
+well (a camera never writes one; such a photo may then show unrotated).
 
 A container that cannot be walked to its end (bytes that only start like an image) is kept
 from the damaged point as it is: no viewer walking it finds metadata beyond that point

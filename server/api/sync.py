@@ -200,8 +200,8 @@ def blob(sha256):
         return make_response("", 200 if exists else 404)
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
         raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
-    if not exists:
-        _check_photo_limits(request.content_length or 0)  # the rate before the body is read
+    if not exists and request.content_length is not None:
+        _check_photo_limits(request.content_length)  # before 8 MB are read for nothing
     request.max_content_length = MAX_BLOB_BYTES
     data = request.get_data(cache=False)
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -213,7 +213,8 @@ def blob(sha256):
                        {"body": [_("Not a JPEG, PNG or WebP image.")]})
     status = 200 if exists else 201
     if not exists:
-        _check_photo_limits(len(data))
+        if request.content_length is None:  # a chunked body: its size is known only now
+            _check_photo_limits(len(data))
         try:
             blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
         except photo_location.LocationNotRemovable:
