@@ -85,7 +85,9 @@ def _referenced_photos(candidates: set[str]) -> set[str]:
     """Those of `candidates` that a visit's answer or a site names."""
     found = set()
     # Answers' photo lists are JSON, read in pages: the job runs daily, off the request path.
-    for photos in db.session.execute(select(Answer.photos).execution_options(yield_per=5000)).scalars():
+    # (IS NOT NULL skips rows stored as SQL NULL; a JSON null still reaches the check below.)
+    rows = select(Answer.photos).where(Answer.photos.is_not(None)).execution_options(yield_per=5000)
+    for photos in db.session.execute(rows).scalars():
         if photos:
             found.update(sha for sha in photos if sha in candidates)
     found.update(db.session.execute(select(Site.photo).where(Site.photo.in_(candidates))).scalars())
