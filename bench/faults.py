@@ -647,6 +647,11 @@ def failed_checks(figures: dict) -> list[str]:
             failures.append(f"{name}: {found[name]}")
     if found["doubted_resolved"] != found["doubted"]:
         failures.append(f"in doubt and never settled: {found['doubted'] - found['doubted_resolved']}")
+    # A good visit may be set aside only by the poison rule (alone, failing the same way again and
+    # again); refused for anything else, such as its photo, it is a bug that no fault excuses.
+    refused = found["good_set_aside"] - found["good_set_aside_could_not_send"]
+    if refused:
+        failures.append(f"good visits refused: {refused}")
     if found["poison_handled"] != found["submitted_poison"]:
         failures.append(f"poison visits not set aside: {found['submitted_poison'] - found['poison_handled']}")
     return failures
@@ -681,6 +686,8 @@ def report(name: str, seed_: int, figures: dict, failures: list[str]) -> str:
          f"{f['good_set_aside_but_stored']} of them; last failure: "
          + ", ".join(f"{k[len('good_set_aside_after_'):]} {v}" for k, v in sorted(f.items())
                      if k.startswith("good_set_aside_after_")) if f["good_set_aside"] else "0"),
+        ("**Good visits refused** (in attention for anything but could_not_send)",
+         f"**{f['good_set_aside'] - f['good_set_aside_could_not_send']}**"),
         ("Replicas differing from the server's view of their scope", f"{f['replicas_differing']}"),
     ]
     fault_rows = [(kind, f"{c[kind]:,}", f"{getattr(p.rates, kind):.0%}") for kind in KINDS]
