@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import audit, blobs, jsonio, operations, pull, push, schemas
+from server import audit, blobs, jsonio, operations, photo_location, pull, push, schemas
 from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
@@ -186,9 +186,13 @@ BLOB_BODY = {"required": False, "description": "PUT: the photo's bytes, a JPEG, 
 @blp.doc(requestBody=BLOB_BODY)
 @blp.response(201, description="Stored (200 when it was already here).")
 @blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Hash mismatch or not an image.")
+@blp.alt_response(403, schema=schemas.ErrorEnvelopeSchema,
+                  description="`photo_quota_exceeded`: the device has sent its quota of photos for the period.")
 @blp.alt_response(404, schema=schemas.ErrorEnvelopeSchema, description="Not a photo's name (HEAD: not here yet).")
 @blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 8 MB.")
-@blp.alt_response(415, schema=schemas.ErrorEnvelopeSchema, description="Not a JPEG, PNG or WebP image.")
+@blp.alt_response(415, schema=schemas.ErrorEnvelopeSchema,
+                  description="Not a JPEG, PNG or WebP image, or its location cannot be taken out.")
+@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema, description="Too many new photos a minute; see Retry-After.")
 @allow("device")
 def blob(sha256):
     """Upload a photo by the SHA-256 of its bytes (idempotent); HEAD tells whether it is here."""
@@ -199,6 +203,8 @@ def blob(sha256):
         return make_response("", 200 if exists else 404)
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
         raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
+    if not exists and request.content_length is not None:
+        _check_photo_limits(request.content_length)  # before 8 MB are read for nothing
     request.max_content_length = MAX_BLOB_BYTES
     data = request.get_data(cache=False)
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -210,9 +216,28 @@ def blob(sha256):
                        {"body": [_("Not a JPEG, PNG or WebP image.")]})
     status = 200 if exists else 201
     if not exists:
-        blobs.keep(sha256, data, content_type, g.device.id)
+        if request.content_length is None:  # a chunked body: its size is known only now
+            _check_photo_limits(len(data))
+        try:
+            blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
+        except photo_location.LocationNotRemovable:
+            raise ApiError(415, "location_not_removable",
+                           _("The place this photo was taken cannot be taken out of it, so it was not kept. "
+                             "Take the photo again in the Kerbside app."),
+                           {"body": [_("Holds a location that cannot be removed.")]}) from None
         db.session.commit()
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
+
+
+def _check_photo_limits(size: int):
+    """429 with Retry-After past the device's photo rate; 403 `photo_quota_exceeded` past its quota."""
+    try:
+        blobs.check_upload_allowed(g.device.id, size)
+    except blobs.PhotoRefused as refused:
+        db.session.rollback()
+        if refused.retry_after is not None:
+            raise ApiError(429, refused.code, refused.message, headers={"Retry-After": refused.retry_after}) from None
+        raise ApiError(403, refused.code, refused.message) from None
 
 
 # -- overload helpers --------------------------------------------------------------------

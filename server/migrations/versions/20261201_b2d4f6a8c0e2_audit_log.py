@@ -13,7 +13,7 @@ from server import integrity
 
 # revision identifiers, used by Alembic.
 revision = 'b2d4f6a8c0e2'
-down_revision = '31cd798b9a4f'
+down_revision = 'c3e5a7b9d1f3'
 branch_labels = None
 depends_on = None
 
