@@ -41,6 +41,7 @@ def action_label(action: str) -> str:
         "agreement.edit_draft": _("Agreement draft edited"),
         "agreement.publish": _("Agreement published"),
         "submission.review": _("Visit reviewed"),
+        "area.settings": _("Area settings changed"),
         "action.create": _("Action raised"),
         "action.update": _("Action updated"),
         "export.download": _("Export downloaded"),

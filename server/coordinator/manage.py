@@ -346,7 +346,10 @@ def area_settings(slug):
     """The area's own settings: for now, whether photos keep where they were taken."""
     area = area_or_404(slug)
     if request.method == "POST":
+        before = {"keep_photo_location": area.keep_photo_location}
         operations.set_photo_location_kept(area, request.form.get("keep_photo_location") == "yes")
+        audit.record("area.settings", record_type="area", record_id=area.id, area_id=area.id,
+                     before=before, after={"keep_photo_location": area.keep_photo_location})
         db.session.commit()
         flash(_("Settings saved."))
         return redirect(url_for("coordinator.area_settings", slug=slug))

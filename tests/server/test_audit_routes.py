@@ -128,6 +128,7 @@ def _cases(client, world):
         ("coordinator.export_actions", "coordinator", get(f"{area}/exports/actions.csv"), "export.download"),
         ("coordinator.export_sites", "coordinator", get(f"{area}/exports/sites.geojson"), "export.download"),
         ("imports.upload", "coordinator", lambda csrf: upload(client, csrf, _import_document(world)), "import.unsent"),
+        ("coordinator.area_settings", "coordinator", post(f"{area}/settings", keep_photo_location="yes"), "area.settings"),
         ("coordinator.revoke_device", "coordinator", post(f"{area}/devices/{world['device_id']}/revoke"), "device.revoke"),
         ("admin_audit.entries_csv", "admin", get("/admin/audit/entries.csv"), "audit.export"),
         ("admin_privacy.export", "admin", get(f"/admin/privacy/{world['rep_id']}/export.json"), "person.export"),
