@@ -55,11 +55,17 @@ def is_over(row: WebSession, now: datetime) -> bool:
     return now - row.last_seen_at >= idle_limit() or now - row.created_at >= lifetime()
 
 
-def start(person_id: str) -> str:
-    """A new session for `person_id`: a fresh cookie (no value carried over) and its row."""
+def open_for(person_id: str) -> str:
+    """A session row for `person_id`; returns the secret its cookie must carry as `sid`."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(WebSession(secret_hash=secret_hash(secret), person_id=person_id, created_at=now, last_seen_at=now))
+    return secret
+
+
+def start(person_id: str) -> str:
+    """A new session for `person_id`: a fresh cookie (no value carried over) and its row."""
+    secret = open_for(person_id)
     session.clear()
     session["sid"] = secret
     session["csrf"] = secrets.token_urlsafe(24)
