@@ -68,6 +68,7 @@ def enforce():
     """before_request: authenticate as the route's rule asks, or refuse."""
     g.person = None
     g.device = None
+    g.csrf_in_page = False
     if request.endpoint is None:
         return None  # no such route: let the 404 handler answer
     rule = access_rule(request.endpoint)
