@@ -64,7 +64,14 @@ def open_for(person_id: str) -> str:
 
 
 def start(person_id: str) -> str:
-    """A new session for `person_id`: a fresh cookie (no value carried over) and its row."""
+    """A new session for `person_id`: a fresh cookie (no value carried over) and its row.
+
+    A session the cookie already named ends: signing in again must not leave a copy of the
+    old cookie working.
+    """
+    old = current_key()
+    if old:
+        db.session.execute(delete(WebSession).where(WebSession.secret_hash == old))
     secret = open_for(person_id)
     session.clear()
     session["sid"] = secret

@@ -175,3 +175,12 @@ def test_session_cookie_is_httponly_and_lax_and_secure_only_over_https(app, make
     response = secure.get("/login", base_url="https://kerbside.example")
     header = response.headers["Set-Cookie"]
     assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_had(app, client, make_area):
+    person = _coordinator(make_area())
+    sign_in(client, "sam@example.org")
+    thief = _copy_of(app, client)
+    sign_in(client, "sam@example.org")
+    assert _signed_in(client) and not _signed_in(thief)
+    assert len(_rows(person.id)) == 1
