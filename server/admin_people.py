@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from server import passwords, sessions
 from server.auth import allow
 from server.extensions import db
-from server.models import Person, WebSession, utcnow
+from server.models import Area, Person, WebSession, utcnow
 
 bp = Blueprint("admin_people", __name__, url_prefix="/admin/people")
 
@@ -39,11 +39,23 @@ def _web_person_or_404(person_id: str) -> Person:
     return person
 
 
+def role_labels() -> dict[str, str]:
+    """Each web role in the reader's language."""
+    return {"coordinator": _("Coordinator"), "partner": _("Partner"), "admin": _("Admin"),
+            "street_rep": _("Street rep"), "mystery_shopper": _("Mystery shopper")}
+
+
+def _page(shown=None):
+    areas = dict(db.session.execute(select(Area.id, Area.name)).all())
+    return render_template("admin/people.html", people=web_people(), shown=shown, areas=areas,
+                           role_labels=role_labels())
+
+
 @bp.get("")
 @allow("admin")
 def people():
     """The list of web users, each with "set a one-time password" and "sign out everywhere"."""
-    return render_template("admin/people.html", people=web_people(), shown=None)
+    return _page()
 
 
 @bp.post("/<person_id>/one-time-password")
@@ -56,7 +68,7 @@ def one_time_password(person_id):
         return redirect(url_for("admin_people.people"))
     password = passwords.set_one_time_password(person)
     db.session.commit()
-    return render_template("admin/people.html", people=web_people(), shown={"person": person, "password": password})
+    return _page(shown={"person": person, "password": password})
 
 
 @bp.post("/<person_id>/sign-out")

@@ -19,7 +19,8 @@ NEW = "a brand new passphrase"
 @pytest.fixture
 def sam(make_area):
     area = make_area()
-    person = operations.create_person("Sam", email="sam@example.org", password=PASSWORD, roles=[("coordinator", area)])
+    person = operations.create_person("Sam", email="sam@example.org", password=PASSWORD,
+                                      roles=[("coordinator", area)])
     db.session.commit()
     return person
 
@@ -32,8 +33,9 @@ def ada(app):
 
 
 def _change(client, csrf, current=PASSWORD, new=NEW, confirm=None):
+    confirm = new if confirm is None else confirm
     return client.post("/account/password", data={"csrf_token": csrf, "current_password": current,
-                                                  "new_password": new, "confirm_password": new if confirm is None else confirm})
+                                                  "new_password": new, "confirm_password": confirm})
 
 
 @pytest.mark.parametrize("current, new, confirm, message", [
@@ -142,7 +144,8 @@ def test_add_admin_creates_an_admin_who_can_sign_in(app, client):
 def test_the_command_line_refuses_a_short_password(app, make_area):
     make_area(slug="millbrook")
     for args in (["add-admin", "--email", "a@example.org", "--name", "A", "--password", "short"],
-                 ["add-coordinator", "--area", "millbrook", "--email", "b@example.org", "--name", "B", "--password", "short"]):
+                 ["add-coordinator", "--area", "millbrook", "--email", "b@example.org", "--name", "B",
+                  "--password", "short"]):
         result = app.test_cli_runner().invoke(args=args)
         assert result.exit_code != 0 and "at least 12 characters" in result.output
 
