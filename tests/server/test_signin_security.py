@@ -225,3 +225,31 @@ def test_throttle_counters_hold_no_email_or_address(app, client, sam):
     keys = " ".join(db.session.execute(db.select(ThrottleCounter.key)).scalars())
     assert keys and "sam" not in keys and "example" not in keys and "127.0.0.1" not in keys
     assert throttle.subject("sam@example.org") in keys
+
+
+def test_the_database_counter_counts_every_hit_made_at_once(app):
+    """Eight threads counting at the same moment: every hit counted once (the upsert is atomic)."""
+    import threading
+
+    from server.throttle import DatabaseStorage
+
+    seen, errors = [], []
+
+    def count():
+        with app.app_context():
+            try:
+                for _ in range(5):
+                    seen.append(DatabaseStorage().incr("concurrent", 60))
+            except Exception as error:  # reported below, with the counts
+                errors.append(repr(error))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=count) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(seen) == list(range(1, 41))
+    assert DatabaseStorage().get("concurrent") == 40
