@@ -52,7 +52,7 @@ def walk(client, make_area, make_site, publish_forms, enrol, sync):
     real = {"slug": area.slug, "site_id": site.id, "submission_id": data["id"], "action_id": action.id,
             "form_id": "street", "agreement_id": "millbrook-deal", "version": versions["street"].version,
             "sha256": sha, "device_id": body["device_id"], "filename": "leaflet.js", "key": "nothing-here",
-            "name": "nothing-here"}
+            "name": "nothing-here", "person_id": body["person"]["id"]}
     return {"csrf": csrf, "real": real}
 
 
