@@ -35,6 +35,7 @@ from bench.report import write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
 from server.cli import drop_all_tables  # noqa: E402
 from server.extensions import db  # noqa: E402
+from server import sessions as web_sessions  # noqa: E402
 from server.models import Answer, Area, Device, Person, Role, Site, Submission  # noqa: E402
 from server.seed_content import STREET_FORM  # noqa: E402
 
@@ -154,8 +155,10 @@ def export_child(url: str, area: str):
     with app.app_context():
         client = app.test_client()
         admin = db.session.execute(text("SELECT id FROM person WHERE email = 'bench@example.org'")).scalar()
+        secret = web_sessions.open_for(admin)
+        db.session.commit()
         with client.session_transaction() as session:
-            session["person_id"] = admin
+            session["sid"] = secret
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
         response = client.get(f"/coordinator/{area}/exports/submissions.csv")
@@ -179,8 +182,10 @@ def run(url: str, sizes: list[int], repeat: int) -> list[dict]:
             info = fill(visits)
             filled = time.perf_counter() - started
             client = app.test_client()
+            secret = web_sessions.open_for(info["admin_id"])
+            db.session.commit()
             with client.session_transaction() as session:
-                session["person_id"] = info["admin_id"]
+                session["sid"] = secret
             area = info["area"]
             row = {"database": db.engine.dialect.name, "visits": visits, "fill_s": round(filled, 1),
                    "load_before": round(os.getloadavg()[0], 2)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import auth, errors, jsonio, limits
+from server import auth, errors, headers, jsonio, limits, passwords, sessions
 from server.config import DEFAULTS, from_environment
 from server import extensions
 from server.extensions import assets, babel, db, migrate
@@ -41,6 +43,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+    _trust_proxies(app)
+    # The cookie lasts no longer than the session it names; the row decides (server/sessions.py).
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_MAX_HOURS"])
+    app.session_interface = sessions.CookieSessionInterface()
+    passwords.dummy_hash()  # made now, so the first unknown email takes no longer than any other
 
     db.init_app(app)
     # Batch mode lets future migrations alter tables on SQLite too.
@@ -59,6 +66,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(limits.refuse_unreadable_text)
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
+    app.after_request(headers.strict_transport)
+    app.after_request(headers.no_store_when_private)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)
 
     from server import cli
@@ -88,6 +97,24 @@ def _register_blueprints(app: Flask):
 
     app.register_blueprint(admin_audit.bp)
     app.register_blueprint(admin_privacy.bp)
+    from server import account, admin_people
+
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin_people.bp)
+
+
+def _trust_proxies(app: Flask):
+    """Behind KERBSIDE_TRUSTED_PROXIES proxies, take the client's address and scheme from them.
+
+    Each trusted proxy appends to X-Forwarded-For and sets X-Forwarded-Proto; only that many
+    hops are believed, so a client cannot choose its own address. With 0 (the default) the
+    headers are ignored: a server reached directly must not trust what a client says.
+    """
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops < 0:
+        raise RuntimeError("KERBSIDE_TRUSTED_PROXIES must be 0 or more.")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _choose_locale():

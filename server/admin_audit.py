@@ -49,6 +49,9 @@ def action_label(action: str) -> str:
         "audit.export": _("Audit log downloaded"),
         "person.export": _("Personal data exported"),
         "person.erase": _("Person erased"),
+        "person.one_time_password": _("One-time password set"),
+        "person.sign_out_everywhere": _("Signed out everywhere"),
+        "password.change": _("Password changed"),
     }.get(action, action)
 
 

@@ -19,13 +19,12 @@ import hashlib
 import hmac
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from server import passwords, sessions
 from server.extensions import db
 from server.models import Device, Person
 
@@ -38,7 +37,10 @@ EXTENSION_ENDPOINTS = {
     "api-docs.openapi_json": ("public",),
 }
 
-_hasher = PasswordHasher()
+# What a person who must change their password may still reach: the change page, signing
+# out, and files that pages and the field app load (not pages).
+WHILE_CHANGING_PASSWORD = {"account.password", "auth.logout", "static", "pwa.service_worker", "pwa.web_manifest",
+                           "pwa.asset", "pwa.icon"}
 
 
 def allow(*audiences: str):
@@ -66,6 +68,7 @@ def enforce():
     """before_request: authenticate as the route's rule asks, or refuse."""
     g.person = None
     g.device = None
+    g.csrf_in_page = False
     if request.endpoint is None:
         return None  # no such route: let the 404 handler answer
     rule = access_rule(request.endpoint)
@@ -77,8 +80,7 @@ def enforce():
             authenticate_device()
             return None
     if "public" in rule:
-        load_signed_in_person()
-        return None
+        return must_change_password_first(load_signed_in_person())
     person = load_signed_in_person()
     if person is None:
         if is_api_request():
@@ -87,7 +89,16 @@ def enforce():
     if not any(has_role(person, role) for role in rule if role in WEB_ROLES):
         abort(403)
     check_csrf()
-    return None
+    return must_change_password_first(person)
+
+
+def must_change_password_first(person: Person | None):
+    """A person signed in with a one-time password is sent to change it before anything else."""
+    if person is None or not person.must_change_password or is_api_request():
+        return None
+    if request.endpoint in WHILE_CHANGING_PASSWORD:
+        return None
+    return redirect(url_for("account.password"))
 
 
 def is_api_request() -> bool:
@@ -136,34 +147,30 @@ def authenticate_device():
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return passwords.hash_password(password)
 
 
-def check_password(person: Person, password: str) -> bool:
-    if not person.password_hash:
-        return False
-    try:
-        return _hasher.verify(person.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def check_password(person: Person | None, password: str) -> bool:
+    """Whether `password` is `person`'s; as slow for an unknown person as for a known one."""
+    return passwords.verify(person, password)
 
 
 def load_signed_in_person() -> Person | None:
-    person_id = session.get("person_id")
+    """The person whose live server-side session the cookie names (see server/sessions.py)."""
+    person_id = sessions.current_person_id()
     if person_id:
         g.person = db.session.get(Person, person_id)
     return g.person
 
 
 def sign_in(person: Person):
-    session.clear()
-    session["person_id"] = person.id
-    session["csrf"] = secrets.token_urlsafe(24)
-    session.permanent = True
+    """A new session (a fresh cookie, so none chosen before signing in is kept)."""
+    sessions.start(person.id)
 
 
 def sign_out():
-    session.clear()
+    """End this session on the server, so a copy of the cookie is refused too."""
+    sessions.end_current()
 
 
 def has_role(person: Person | None, role: str, area_id: str | None = None) -> bool:
@@ -191,6 +198,7 @@ def person_by_email(email: str) -> Person | None:
 
 
 def csrf_token() -> str:
+    g.csrf_in_page = True  # the page is for this reader only (server/headers.py)
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
     return session["csrf"]
@@ -200,8 +208,13 @@ def check_csrf():
     """Refuse a state-changing form post that did not come from our own page."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
+    expected = session.get("csrf") or ""
+    if not expected:
+        # No cookie came with the form: blocked cookies, or a post from elsewhere.
+        abort(400, description=_("Your browser did not send this site's cookie with the form. Allow cookies for "
+                                 "this site, reload the page and try again."))
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")):
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         abort(400, description=_("This form has expired. Go back, reload the page and try again."))
 
 

@@ -141,9 +141,76 @@ def add_coordinator_command(area_slug, email, name, password):
     area = db.session.execute(select(Area).where(Area.slug == area_slug)).scalar_one_or_none()
     if area is None:
         raise click.ClickException(f"No area with slug {area_slug!r}.")
+    _check_password(password)
     operations.create_person(name, email=email, password=password, roles=[("coordinator", area)])
     db.session.commit()
     click.echo(f"Coordinator {email} added to {area.name}.")
+
+
+@click.command("add-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.password_option()
+@with_appcontext
+def add_admin_command(email, name, password):
+    """Create an admin (every area, shared forms, people who sign in) with email and password."""
+    from server import operations
+    from server.auth import person_by_email
+
+    if person_by_email(email) is not None:
+        raise click.ClickException(f"Someone already signs in as {email}.")
+    _check_password(password)
+    operations.create_person(name, email=email, password=password, roles=[("admin", None)])
+    db.session.commit()
+    click.echo(f"Admin {email} added.")
+
+
+@click.command("one-time-password")
+@click.option("--email", required=True)
+@with_appcontext
+def one_time_password_command(email):
+    """Print a one-time password for a person who signs in; they must change it at sign-in.
+
+    It is printed here once, for you to give them; it is not emailed, logged or kept.
+    Every session they had ends.
+    """
+    from server import passwords
+
+    person = _web_person(email)
+    password = passwords.set_one_time_password(person)
+    db.session.commit()
+    click.echo(password)
+
+
+@click.command("sign-out-everywhere")
+@click.option("--email", required=True)
+@with_appcontext
+def sign_out_everywhere_command(email):
+    """End every web session of a person who signs in (their devices stay signed in)."""
+    from server import sessions
+
+    person = _web_person(email)
+    ended = sessions.end_all(person.id)
+    db.session.commit()
+    click.echo(f"{email} is signed out everywhere ({ended} sessions ended).")
+
+
+def _web_person(email):
+    from server.auth import person_by_email
+
+    person = person_by_email(email)
+    if person is None:
+        raise click.ClickException(f"Nobody signs in as {email}.")
+    return person
+
+
+def _check_password(password):
+    from server import passwords
+
+    try:
+        passwords.check_new_password(password, password)
+    except passwords.PasswordError as error:
+        raise click.ClickException(error.message) from None
 
 
 @click.command("new-epoch")
@@ -249,8 +316,9 @@ def _retention_label(label: str, dry_run: bool) -> str:
 
 
 def register(app):
-    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command,
-                    audit_group, person_group, retention_command):
+    for command in (demo_command, serve_command, invite_command, add_coordinator_command, add_admin_command,
+                    one_time_password_command, sign_out_everywhere_command, new_epoch_command, retention_command,
+                    audit_group, person_group):
         app.cli.add_command(command)
 
 

@@ -31,6 +31,20 @@ def from_environment(instance_path: str) -> dict:
         "RETENTION_REVOKED_DEVICE_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REVOKED_DEVICE_DAYS", "90")),
         "RETENTION_REJECTED_PAYLOAD_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REJECTED_PAYLOAD_DAYS", "90")),
         "RETENTION_GPS_DAYS": int(os.environ.get("KERBSIDE_RETENTION_GPS_DAYS", "90")),
+        # Web sessions end after this long without a request, and this long after signing in.
+        "SESSION_IDLE_MINUTES": int(os.environ.get("KERBSIDE_SESSION_IDLE_MINUTES", "30")),
+        "SESSION_MAX_HOURS": int(os.environ.get("KERBSIDE_SESSION_MAX_HOURS", "12")),
+        # Proxies in front of the server whose X-Forwarded-For/-Proto are believed (0: none).
+        "TRUSTED_PROXIES": int(os.environ.get("KERBSIDE_TRUSTED_PROXIES", "0")),
+        # Shared store for throttles (and, later, other counters) across hosts; else the database.
+        "REDIS_URL": os.environ.get("KERBSIDE_REDIS_URL") or None,
+        "THROTTLE_STORAGE": os.environ.get("KERBSIDE_THROTTLE_STORAGE") or None,
+        # Failed sign-ins allowed per email and per client address, in the `limits` notation.
+        "SIGNIN_LIMIT_ACCOUNT": os.environ.get("KERBSIDE_SIGNIN_LIMIT_ACCOUNT", "10 per 15 minutes"),
+        "SIGNIN_LIMIT_ADDRESS": os.environ.get("KERBSIDE_SIGNIN_LIMIT_ADDRESS", "50 per 15 minutes"),
+        # Invite-code enrolments per client address: every attempt, and wrong codes.
+        "ENROL_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_LIMIT_ADDRESS", "20 per minute"),
+        "ENROL_FAILURE_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_FAILURE_LIMIT_ADDRESS", "30 per 15 minutes"),
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server import integrity
@@ -220,6 +221,8 @@ class Person(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # The service or partner organisation a partner works for ("Street cleansing").
     organisation: Mapped[str | None] = mapped_column(String(200))
+    # Set by an admin's one-time password: every page leads to the change page until it is changed.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     roles: Mapped[list[Role]] = relationship(back_populates="person", cascade="all, delete-orphan")
 
@@ -234,6 +237,28 @@ class Role(db.Model):
     role: Mapped[str] = mapped_column(String(32))
     person: Mapped[Person] = relationship(back_populates="roles")
     __table_args__ = (UniqueConstraint("person_id", "area_id", "role", name="uq_role_person_area_role"),)
+
+
+class WebSession(db.Model):
+    """A person signed in on the web; the cookie carries the secret, this row only its SHA-256.
+
+    Deleting the row ends the session at once, wherever the cookie was copied to.
+    """
+
+    __tablename__ = "web_session"
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ThrottleCounter(db.Model):
+    """One fixed-window counter of the `limits` package (server/throttle.py), shared by every worker."""
+
+    __tablename__ = "throttle_counter"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class Invite(db.Model):

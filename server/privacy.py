@@ -37,6 +37,7 @@ from server.models import (
     Person,
     Role,
     Submission,
+    WebSession,
     utcnow,
 )
 
@@ -61,6 +62,7 @@ ERASURE_HANDLES = {
     ("blob", "device_id"): "cleared",
     ("mutation_log", "device_id"): "deleted",
     ("mutation_audit", "device_id"): "deleted",
+    ("web_session", "person_id"): "deleted",
 }
 
 
@@ -238,6 +240,8 @@ def erase_person(person_id: str, *, via: str = "web") -> ErasureReport:
         db.session.execute(delete(Device).where(Device.id.in_(device_ids)))
     report.counts["devices_removed"] = len(device_ids)
     db.session.execute(delete(Role).where(Role.person_id == person.id))
+    # Signed out at once wherever they are signed in (the foreign key cascades too; this does not rely on it).
+    db.session.execute(delete(WebSession).where(WebSession.person_id == person.id))
     db.session.expunge(person)
     db.session.execute(delete(Person).where(Person.id == person.id))
     audit.record("person.erase", record_type="person", record_id=report.person_id,

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import audit, blobs, jsonio, operations, photo_location, pull, push, schemas
+from server import audit, blobs, jsonio, operations, photo_location, pull, push, schemas, throttle
 from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
@@ -83,12 +83,21 @@ def stamp_errors(response):
 @blp.arguments(schemas.EnrolRequestSchema)
 @blp.response(201, schemas.EnrolResponseSchema)
 @blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Wrong, used-up or expired invite code.")
+@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema,
+                  description="Too many enrolments, or wrong codes, from this address; see Retry-After.")
 @allow("public")
 def enrol(body):
     """Turn an invite code into a device token (shown once)."""
-    wait = _rate_limited("enrol:" + (request.remote_addr or "?"), per_minute=20)
+    # Counted in the store every worker shares (server/throttle.py), per client address.
+    address = request.remote_addr or ""
+    attempts = (current_app.config["ENROL_LIMIT_ADDRESS"], "enrol-address", address)
+    failures = (current_app.config["ENROL_FAILURE_LIMIT_ADDRESS"], "enrol-failed-address", address)
+    wait = throttle.hit(*attempts) or throttle.wait(*failures)
     if wait:
-        raise _too_many(wait)
+        raise ApiError(429, "too_many_requests",
+                       _("Too many tries to join from this network. Wait %(wait)s, then try again.",
+                         wait=throttle.describe_wait(wait)),
+                       headers={"Retry-After": wait})
     device_name = body.get("device_name", "")
     if not readable_text(device_name) or not readable_text(body["code"]):
         field = "device_name" if not readable_text(device_name) else "code"
@@ -100,6 +109,7 @@ def enrol(body):
         device, token = operations.enrol_device(body["code"], device_name)
     except operations.OperationError as exc:
         db.session.rollback()
+        throttle.hit(*failures)
         raise ApiError(400, exc.code, exc.message, {"code": [exc.message]}) from None
     person = device.person
     areas, _roles = operations.device_scope(person)

@@ -1,0 +1,185 @@
+"""Throttles that hold across every worker and host: sign-in and invite-code enrolment.
+
+Built on the `limits` package's fixed-window strategy. The counters live where every
+worker sees them: in Redis when `KERBSIDE_REDIS_URL` is set, otherwise in the database
+(`throttle_counter`, through `DatabaseStorage` below, since `limits` has no SQL storage).
+`KERBSIDE_THROTTLE_STORAGE=memory` keeps them in each process instead, which is only right
+for a single process (and is how a test shows that the shared stores matter).
+
+What is counted is named by a hash keyed with the app's secret, never the raw email or
+address, so the counters hold no personal data.
+
+A limit is written the `limits` way, e.g. "10 per 15 minutes"; `hit` counts an attempt and
+`wait` says how many seconds are left before the next one may go ahead (0: now).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+
+from flask import current_app
+from limits import parse
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.extensions import db
+from server.models import ThrottleCounter
+
+REDIS_PREFIX = "kerbside-throttle"
+
+
+class DatabaseStorage(Storage):
+    """A `limits` storage for fixed windows in the `throttle_counter` table.
+
+    Each count is one upsert committed at once (PostgreSQL and SQLite both have INSERT ..
+    ON CONFLICT), so two workers counting at the same moment both count, and a request that
+    fails afterwards still counted. Callers count before doing the request's own writes.
+    """
+
+    STORAGE_SCHEME = ["kerbside+database"]
+
+    @property
+    def base_exceptions(self):
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        insert = _insert_for(db.engine.dialect.name)
+        table = ThrottleCounter.__table__
+        statement = insert(table).values(key=key, count=amount, expires_at=now + expiry)
+        expired = table.c.expires_at <= now
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                # A window that is over starts again with this hit.
+                "count": _case(expired, amount, table.c.count + amount),
+                "expires_at": _case(expired, now + expiry, table.c.expires_at),
+            },
+        ).returning(table.c.count)
+        count = db.session.execute(statement).scalar_one()
+        db.session.commit()
+        return count
+
+    def get(self, key: str) -> int:
+        count = db.session.execute(select(ThrottleCounter.count).where(
+            ThrottleCounter.key == key, ThrottleCounter.expires_at > time.time())).scalar_one_or_none()
+        return count or 0
+
+    def get_expiry(self, key: str) -> float:
+        expires = db.session.execute(select(ThrottleCounter.expires_at).where(
+            ThrottleCounter.key == key)).scalar_one_or_none()
+        return expires if expires is not None else time.time()
+
+    def check(self) -> bool:
+        db.session.execute(select(func.count()).select_from(ThrottleCounter))
+        return True
+
+    def reset(self) -> int | None:
+        removed = db.session.execute(delete(ThrottleCounter)).rowcount
+        db.session.commit()
+        return removed
+
+    def clear(self, key: str) -> None:
+        db.session.execute(delete(ThrottleCounter).where(ThrottleCounter.key == key))
+        db.session.commit()
+
+    def purge_expired(self) -> int:
+        """Drop windows that are over (called now and then; they are ignored anyway)."""
+        return db.session.execute(delete(ThrottleCounter).where(ThrottleCounter.expires_at <= time.time())).rowcount
+
+
+def _insert_for(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _case(condition, then, otherwise):
+    from sqlalchemy import case
+
+    return case((condition, then), else_=otherwise)
+
+
+def storage() -> Storage:
+    """The app's counter store, made once per app."""
+    store = current_app.extensions.get("kerbside_throttle_storage")
+    if store is None:
+        store = current_app.extensions["kerbside_throttle_storage"] = _make_storage(current_app.config)
+    return store
+
+
+def _make_storage(config) -> Storage:
+    kind = config.get("THROTTLE_STORAGE") or ("redis" if config.get("REDIS_URL") else "database")
+    if kind == "redis":
+        if not config.get("REDIS_URL"):
+            raise RuntimeError("KERBSIDE_THROTTLE_STORAGE=redis needs KERBSIDE_REDIS_URL.")
+        return RedisStorage(config["REDIS_URL"], key_prefix=REDIS_PREFIX)
+    if kind == "memory":
+        return MemoryStorage()
+    if kind == "database":
+        return DatabaseStorage()
+    raise RuntimeError(f"KERBSIDE_THROTTLE_STORAGE must be database, redis or memory, not {kind!r}.")
+
+
+def _limiter() -> FixedWindowRateLimiter:
+    limiter = current_app.extensions.get("kerbside_throttle")
+    if limiter is None:
+        limiter = current_app.extensions["kerbside_throttle"] = FixedWindowRateLimiter(storage())
+    return limiter
+
+
+def subject(value: str) -> str:
+    """What a counter is about (an email, an address), as a keyed hash: no personal data is stored."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _seconds_left(item, ids) -> int:
+    reset_at = _limiter().get_window_stats(item, *ids).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def wait(limit: str, *what: str) -> int:
+    """Seconds before `what` may try again under `limit`; 0 when it may try now (nothing counted)."""
+    item = parse(limit)
+    ids = [subject(value) for value in what]
+    if _limiter().test(item, *ids):
+        return 0
+    return _seconds_left(item, ids)
+
+
+def hit(limit: str, *what: str) -> int:
+    """Count one attempt by `what`; seconds to wait if that attempt went over `limit`, else 0."""
+    item = parse(limit)
+    ids = [subject(value) for value in what]
+    if _limiter().hit(item, *ids):
+        return 0
+    return _seconds_left(item, ids)
+
+
+def forget(limit: str, *what: str) -> None:
+    """Start `what`'s count under `limit` again (after a successful sign-in)."""
+    _limiter().clear(parse(limit), *[subject(value) for value in what])
+
+
+def purge_expired() -> int:
+    """Drop the database's windows that are over; other stores expire keys themselves."""
+    store = storage()
+    return store.purge_expired() if isinstance(store, DatabaseStorage) else 0
+
+
+def describe_wait(seconds: int) -> str:
+    """'3 minutes', '40 seconds': how long to wait, in words a person reads."""
+    from flask_babel import ngettext
+
+    if seconds < 60:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    minutes = math.ceil(seconds / 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
