@@ -367,3 +367,18 @@ def test_the_walk_catches_a_coordinator_changing_a_shared_form(app, walk_world, 
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "coordinator.retire_form")
     got = outcome(_request(app, client, principal, walk_world, rule, "POST", "shared", csrf), ROUTES[rule.endpoint])
     assert got != expected(("coordinator",), ROUTES[rule.endpoint], principal, "shared", "POST")
+
+
+def test_the_walk_catches_a_coordinator_reaching_another_area(app, walk_world, monkeypatch):
+    """Negative control: with area ownership unchecked, the other area's coordinator gets in."""
+    from server import auth
+
+    monkeypatch.setattr(auth, "area_ids_for", lambda person, roles: None)
+    principal = PRINCIPALS[5]
+    client, csrf = _client_for(app, principal, walk_world)
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "coordinator.dashboard")
+    with app.test_request_context():
+        audiences = access_rule(rule.endpoint)
+    route = ROUTES[rule.endpoint]
+    assert expected(audiences, route, principal, "here", "GET") == 404
+    assert outcome(_request(app, client, principal, walk_world, rule, "GET", "here", csrf), route) == "in"
