@@ -241,7 +241,6 @@ def blob(sha256):
     "400": {"description": "The address is unreadable (no body: HEAD answers carry none)."},
     "401": {"description": "Token missing, unknown or revoked (no body)."},
     "404": {"description": "Not here yet, or not a photo's name (no body)."},
-    "413": {"description": "The request carried a body over the server's limit (no body)."},
     "503": {"description": "The server or its database is busy; see Retry-After (no body)."},
 })
 @allow("device")
