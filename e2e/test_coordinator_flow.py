@@ -99,7 +99,7 @@ def test_priority_to_action_to_public_page(page, browser, live_server):
 
 
 @pytest.mark.parametrize("path", ["trends", "map", "coverage", "mystery-shops", "submissions", "actions", "people",
-                                  "exports", "agreement"])
+                                  "exports", "agreement", "settings"])
 def test_other_pages_pass_axe_at_phone_width(page, live_server, path):
     page.set_viewport_size(PHONE)
     sign_in(page, live_server)

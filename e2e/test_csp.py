@@ -116,6 +116,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.agreement_version":
                 f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}",
             "coordinator.people": f"/coordinator/{slug}/people",
+            "coordinator.area_settings": f"/coordinator/{slug}/settings",
         }
 
     return live.run(work)

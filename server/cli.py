@@ -156,8 +156,39 @@ def new_epoch_command():
     click.echo(f"New server epoch {epoch}: devices will push their last 30 days again (duplicates are harmless).")
 
 
+@click.command("retention")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed, and remove nothing.")
+@with_appcontext
+def retention_command(dry_run):
+    """Remove what is past its retention period (run daily; see docs/retention.md)."""
+    from server import retention
+
+    periods = retention.RetentionPeriods.from_config(current_app.config)
+    report = retention.apply_retention(periods, dry_run=dry_run)
+    # Counts only: never a name, a device or a place.
+    lines = [
+        (_retention_label("Unreferenced photos", dry_run), report.unreferenced_photos,
+         periods.unreferenced_photo_days),
+        (_retention_label("Photo files", dry_run), report.photo_files, periods.unreferenced_photo_days),
+        (_retention_label("Revoked devices blanked", dry_run), report.revoked_devices_blanked,
+         periods.revoked_device_days),
+        (_retention_label("Revoked devices removed", dry_run), report.revoked_devices_removed,
+         periods.revoked_device_days),
+        (_retention_label("Rejected payloads", dry_run), report.rejected_payloads, periods.rejected_payload_days),
+        (_retention_label("Visit GPS positions", dry_run), report.gps_positions, periods.gps_days),
+    ]
+    click.echo("Dry run: nothing was removed." if dry_run else "Retention done.")
+    for label, count, days in lines:
+        click.echo(f"  {label}: {count} (kept {days} days)")
+
+
+def _retention_label(label: str, dry_run: bool) -> str:
+    return f"{label} (would go)" if dry_run else label
+
+
 def register(app):
-    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command):
+    for command in (demo_command, serve_command, invite_command, add_coordinator_command, new_epoch_command,
+                    retention_command):
         app.cli.add_command(command)
 
 

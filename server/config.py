@@ -19,6 +19,18 @@ def from_environment(instance_path: str) -> dict:
         "SYNC_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_SYNC_RATE_PER_MINUTE", "240")),
         # Sync requests one worker process serves at once before answering 503.
         "SYNC_MAX_CONCURRENT": int(os.environ.get("KERBSIDE_SYNC_MAX_CONCURRENT", "16")),
+        # New photos one device may upload in any minute, counted in the database (every worker sees them).
+        "PHOTO_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_PHOTO_RATE_PER_MINUTE", "30")),
+        # A device's photo quota over a rolling period: a rep who takes 15 photos on each of
+        # 30 daily walks stays within it; a runaway phone or a stolen token does not.
+        "PHOTO_QUOTA_COUNT": int(os.environ.get("KERBSIDE_PHOTO_QUOTA_COUNT", "500")),
+        "PHOTO_QUOTA_BYTES": int(os.environ.get("KERBSIDE_PHOTO_QUOTA_MB", "1024")) * 1024 * 1024,
+        "PHOTO_QUOTA_DAYS": int(os.environ.get("KERBSIDE_PHOTO_QUOTA_DAYS", "30")),
+        # How long `kerbside retention` keeps each kind of record (docs/retention.md says why).
+        "RETENTION_UNREFERENCED_PHOTO_DAYS": int(os.environ.get("KERBSIDE_RETENTION_UNREFERENCED_PHOTO_DAYS", "7")),
+        "RETENTION_REVOKED_DEVICE_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REVOKED_DEVICE_DAYS", "90")),
+        "RETENTION_REJECTED_PAYLOAD_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REJECTED_PAYLOAD_DAYS", "90")),
+        "RETENTION_GPS_DAYS": int(os.environ.get("KERBSIDE_RETENTION_GPS_DAYS", "90")),
     }
 
 

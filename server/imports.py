@@ -23,7 +23,7 @@ from babel.dates import format_date, format_time
 from flask import Blueprint, g, render_template, request
 from flask_babel import get_locale, gettext as _
 
-from server import auth, blobs, operations, push
+from server import auth, blobs, operations, photo_location, push
 from server.auth import allow
 from server.limits import body_limit
 from server.extensions import db
@@ -64,6 +64,8 @@ class ImportReport:
     photos_stored: int = 0
     drafts: list = field(default_factory=list)
     attention: list = field(default_factory=list)
+    # When the phone was signed out: then nothing in the file was sent in.
+    revoked_on: str | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for result in self.results if result.get("status") == status)
@@ -184,8 +186,9 @@ def unfinished_work(document: dict) -> tuple[list, list]:
 
 
 def _store_photos(photos: dict, device: Device) -> int:
-    """Keep the file's photos as blobs (checked like uploads); returns how many were new."""
+    """Keep the file's photos as blobs (checked like uploads, location stripped alike); returns how many were new."""
     stored = 0
+    keep_location = blobs.keeps_location(device.person_id)
     for sha256, photo in photos.items():
         try:
             data = base64.b64decode(photo["base64"], validate=True)
@@ -196,8 +199,12 @@ def _store_photos(photos: dict, device: Device) -> int:
         content_type = blobs.image_type(data)
         if content_type is None:
             raise ImportProblem(_("This export file holds a photo that is not a JPEG, PNG or WebP image."))
-        if blobs.keep(sha256, data, content_type, device.id):
-            stored += 1
+        try:
+            if blobs.keep(sha256, data, content_type, device.id, keep_location=keep_location):
+                stored += 1
+        except photo_location.LocationNotRemovable:
+            raise ImportProblem(_("This export file holds a photo whose location cannot be taken out of it. "
+                                  "Ask the volunteer to remove that photo from the visit and export again.")) from None
     db.session.commit()
     return stored
 
@@ -215,12 +222,27 @@ def import_unsent(document: dict, coordinator) -> ImportReport:
         raise ImportProblem(_("This volunteer is not in an area you coordinate."))
     drafts, attention = unfinished_work(document)
     report = ImportReport(device_name=device.name, person_name=person.display_name, drafts=drafts, attention=attention)
+    if device.revoked_at is not None:
+        return _refused_as_revoked(report, device, document)
     report.photos_stored = _store_photos(document["photos"], device)
     roles_by_area = operations.roles_by_area(person)
     mutations = [export.pushable(entry) for entry in document["outbox"]]
     for start in range(0, len(mutations), MAX_MUTATIONS_PER_REQUEST):
         batch = mutations[start:start + MAX_MUTATIONS_PER_REQUEST]
         report.results.extend(push.push(device, person, batch, set(area_ids), roles_by_area))
+    return report
+
+
+def _refused_as_revoked(report: ImportReport, device: Device, document: dict) -> ImportReport:
+    """A signed-out phone's file: nothing goes in as that phone, and the page says what to do instead.
+
+    Signing a phone out means nothing more is accepted from it (a lost or stolen phone may
+    still hold its token); an import must not be a way round that.
+    """
+    report.revoked_on = format_date(device.revoked_at.date(), "long", locale=get_locale())
+    message = _("Not sent in: this phone was signed out on %(date)s.", date=report.revoked_on)
+    report.results = [{"mid": export.pushable(entry)["mid"], "status": "rejected", "code": "device_revoked",
+                       "message": message} for entry in document["outbox"]]
     return report
 
 

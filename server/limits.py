@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from flask import abort, current_app, request
 from flask_babel import gettext as _
 
+from server.auth import is_api_request
 from sync.validation import readable_text
 
 
@@ -73,10 +74,12 @@ def refuse_unreadable_text():
 
     Nobody types a NUL into an address or a form, and PostgreSQL refuses one in any query
     that would carry it on (a slug, an id, an email), so it is refused here, once, for every
-    page. A JSON body is not read here: a push judges each of its items alone.
+    page. The sync API's bodies are never read here, whatever their Content-Type says: a
+    push judges each of its items alone, and a photo is raw bytes (urllib labels any PUT
+    body a form, and reading it as one here would leave the photo empty).
     """
     fields = [request.path, *request.args.keys(), *request.args.values()]
-    if request.method not in ("GET", "HEAD", "OPTIONS") and request.mimetype in (
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not is_api_request() and request.mimetype in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         fields += [*request.form.keys(), *request.form.values()]
     if not all(readable_text(text) for text in fields):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -89,6 +90,8 @@ class Area(db.Model):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Off by default: the server strips where a photo was taken (see server/photo_location.py).
+    keep_photo_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def to_sync(self) -> dict:
@@ -275,14 +278,29 @@ class Device(db.Model):
 
 
 class Blob(db.Model):
-    """A photo, stored by the SHA-256 of its bytes; the bytes live in blob storage."""
+    """A photo, named by the SHA-256 of the bytes the device sent; the bytes live in blob storage.
+
+    Visits name photos by the hash the device computed. When the server changed the bytes
+    (location stripped), it keeps them under their own hash, `stored_sha256`; the row's name
+    stays the device's, so a visit naming it finds its photo and a second upload is a no-op.
+    """
 
     __tablename__ = "blob"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_type: Mapped[str] = mapped_column(String(64))
+    # The stored bytes' size (what counts against the device's quota and the disk).
     size: Mapped[int] = mapped_column(Integer)
+    # Empty when the bytes are stored as they came, under `sha256` itself.
+    stored_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     device_id: Mapped[str | None] = mapped_column(ForeignKey("device.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Rate and quota count a device's uploads over a period.
+    __table_args__ = (Index("ix_blob_device_created", "device_id", "created_at"),)
+
+    @property
+    def stored_as(self) -> str:
+        """The hash the bytes are kept under in blob storage."""
+        return self.stored_sha256 or self.sha256
 
 
 class Submission(db.Model):

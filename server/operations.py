@@ -361,6 +361,11 @@ def enrol_device(code: str, device_name: str) -> tuple[Device, str]:
     return device, token
 
 
+def set_photo_location_kept(area: Area, keep: bool):
+    """Whether photos from this area's volunteers keep their location; only photos uploaded from now on change."""
+    area.keep_photo_location = keep
+
+
 def revoke_device(device: Device):
     device.revoked_at = utcnow()
     db.session.flush()

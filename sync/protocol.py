@@ -81,8 +81,9 @@ ALONE_CUTS_TO_ATTENTION = 10
 NO_ANSWER = "no_answer"  # the way a request fails when no answer (or half of one) came back
 # The attention code a client gives such an item (the server never sent it).
 COULD_NOT_SEND = "could_not_send"
-# A photo the server refuses with one of these moves its visit to "Needs attention".
-PHOTO_REFUSED_STATUSES = (400, 413, 415)
+# A photo the server refuses with one of these moves its visit to "Needs attention" (403 is
+# `photo_quota_exceeded`: sending again soon would only be refused again).
+PHOTO_REFUSED_STATUSES = (400, 403, 413, 415)
 
 
 # What the field app receives from this module through its build (server/pwa.py writes them

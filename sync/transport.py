@@ -82,6 +82,9 @@ class UrllibTransport:
         if json is not None:
             data = jsonlib.dumps(json, ensure_ascii=False).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
+        elif data is not None:
+            # Without it urllib labels a photo's bytes a form (application/x-www-form-urlencoded).
+            headers.setdefault("Content-Type", "application/octet-stream")
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
         try:
             # B310 (bandit) is answered: __init__ accepts only an http(s) base URL, and `path` is appended to it.

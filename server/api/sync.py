@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import blobs, jsonio, operations, pull, push, schemas
+from server import blobs, jsonio, operations, photo_location, pull, push, schemas
 from server.auth import allow
 from server.errors import ApiError
 from server.extensions import db
@@ -209,9 +209,12 @@ BLOB_BODY = {"required": True, "description": "The photo's bytes: a JPEG, PNG or
 @blp.alt_response(200, schema=schemas.BlobStoredSchema, description="It was already here.")
 @blp.alt_response(400, schema=ERROR, description="The bytes do not match the name, or the address is unreadable.")
 @blp.alt_response(401, schema=ERROR, description="Token missing, unknown or revoked.")
+@blp.alt_response(403, schema=ERROR,
+                  description="`photo_quota_exceeded`: the device has sent its quota of photos for the period.")
 @blp.alt_response(404, schema=ERROR, description="Not a photo's name.")
 @blp.alt_response(413, schema=ERROR, description="More than 8 MB.")
-@blp.alt_response(415, schema=ERROR, description="Not a JPEG, PNG or WebP image.")
+@blp.alt_response(415, schema=ERROR, description="Not a JPEG, PNG or WebP image, or its location cannot be taken out.")
+@blp.alt_response(429, schema=ERROR, description="Too many new photos a minute; see Retry-After.")
 @blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 def blob(sha256):
@@ -219,6 +222,8 @@ def blob(sha256):
     exists = _blob_exists(sha256)
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
         raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
+    if not exists and request.content_length is not None:
+        _check_photo_limits(request.content_length)  # before 8 MB are read for nothing
     request.max_content_length = MAX_BLOB_BYTES
     data = request.get_data(cache=False)
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -230,7 +235,15 @@ def blob(sha256):
                        {"body": [_("Not a JPEG, PNG or WebP image.")]})
     status = 200 if exists else 201
     if not exists:
-        blobs.keep(sha256, data, content_type, g.device.id)
+        if request.content_length is None:  # a chunked body: its size is known only now
+            _check_photo_limits(len(data))
+        try:
+            blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
+        except photo_location.LocationNotRemovable:
+            raise ApiError(415, "location_not_removable",
+                           _("The place this photo was taken cannot be taken out of it, so it was not kept. "
+                             "Take the photo again in the Kerbside app."),
+                           {"body": [_("Holds a location that cannot be removed.")]}) from None
         db.session.commit()
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
 
@@ -254,6 +267,17 @@ def _blob_exists(sha256: str) -> bool:
     if not SHA256.match(sha256):
         raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
     return db.session.get(Blob, sha256) is not None
+
+
+def _check_photo_limits(size: int):
+    """429 with Retry-After past the device's photo rate; 403 `photo_quota_exceeded` past its quota."""
+    try:
+        blobs.check_upload_allowed(g.device.id, size)
+    except blobs.PhotoRefused as refused:
+        db.session.rollback()
+        if refused.retry_after is not None:
+            raise ApiError(429, refused.code, refused.message, headers={"Retry-After": refused.retry_after}) from None
+        raise ApiError(403, refused.code, refused.message) from None
 
 
 # -- overload helpers --------------------------------------------------------------------

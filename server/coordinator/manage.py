@@ -355,3 +355,16 @@ def revoke_device(slug, device_id):
         db.session.commit()
         flash(_("“%(device)s” is signed out. Its volunteer can join again with a new invite code.", device=device.name))
     return redirect(url_for("coordinator.people", slug=slug))
+
+
+@bp.route("/<slug>/settings", methods=["GET", "POST"])
+@allow("coordinator")
+def area_settings(slug):
+    """The area's own settings: for now, whether photos keep where they were taken."""
+    area = area_or_404(slug)
+    if request.method == "POST":
+        operations.set_photo_location_kept(area, request.form.get("keep_photo_location") == "yes")
+        db.session.commit()
+        flash(_("Settings saved."))
+        return redirect(url_for("coordinator.area_settings", slug=slug))
+    return render_template("coordinator/settings.html", area=area)

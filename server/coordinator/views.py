@@ -318,7 +318,7 @@ def photo(slug, sha256):
         if in_area is None:
             abort(404)
     try:
-        data = blobs.store().get(blob.sha256)
+        data = blobs.store().get(blob.stored_as)
     except FileNotFoundError:
         abort(404)
     response = Response(data, mimetype=blob.content_type)

@@ -189,6 +189,7 @@ ROUTES = {
     "coordinator.agreement_version": Route(_records(agreement_id="agreement_id", version="version"), COORDINATING),
     "coordinator.publish_agreement": Route(_records(agreement_id="agreement_id", version="version"), COORDINATING),
     "coordinator.people": Route(_area(), COORDINATING),
+    "coordinator.area_settings": Route(_area(), COORDINATING),
     "coordinator.invite_qr": Route(_area(key=("session", "invite_key")), COORDINATING),
     "coordinator.revoke_device": Route(_records(device_id="victim_device"), COORDINATING),
     "coordinator.dashboard": Route(_area(), COORDINATING),

@@ -251,3 +251,49 @@ def test_the_reference_clients_own_export_imports_once(app, client, tmp_path, ma
     again = upload(client, csrf, exported).get_data(as_text=True)
     assert "New visits stored: 0" in again and "Already here (not counted twice): 2" in again
     assert db.session.query(Submission).count() == 2
+
+
+def test_a_signed_out_phones_file_is_refused_with_what_to_do(client, phone):
+    from server.models import Device
+
+    operations.revoke_device(db.session.get(Device, phone["device_id"]))
+    db.session.commit()
+    csrf = sign_in(client, "cora@example.org")
+    response = upload(client, csrf, phone)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "This phone was signed out" in page
+    assert "give the volunteer a new invite code" in page and "Move to a new phone" in page
+    assert "New visits stored: 0" in page and "Not accepted: 2" in page
+    assert db.session.query(Submission).count() == 0
+    assert db.session.get(Blob, PHOTO_SHA) is None  # nothing is taken from a signed-out phone
+
+
+def test_a_live_phones_file_still_goes_in_when_another_phone_is_signed_out(client, phone, enrol):
+    from server.models import Area, Device
+
+    area = db.session.execute(db.select(Area).where(Area.slug == "millbrook")).scalar_one()
+    _token, other = enrol(area, name="Rep Other")
+    operations.revoke_device(db.session.get(Device, other["device_id"]))
+    db.session.commit()
+    csrf = sign_in(client, "cora@example.org")
+    page = upload(client, csrf, phone).get_data(as_text=True)
+    assert "New visits stored: 2" in page and "This phone was signed out" not in page
+
+
+def test_imported_photos_lose_their_location_like_uploaded_ones(client, phone):
+    from PIL import ExifTags, Image
+
+    from tests.server.test_photos import exif_of, photo_with_gps
+
+    camera = photo_with_gps()
+    camera_sha = hashlib.sha256(camera).hexdigest()
+    phone["photos"] = {camera_sha: {"type": "image/jpeg", "base64": base64.b64encode(camera).decode()}}
+    phone["outbox"][0]["data"]["answers"]["litter"]["photos"] = [camera_sha]
+    phone["outbox"][0] = mutation(phone["outbox"][0]["data"], seq=1)
+    csrf = sign_in(client, "cora@example.org")
+    page = upload(client, csrf, phone).get_data(as_text=True)
+    assert "New visits stored: 2" in page
+    stored = store().get(db.session.get(Blob, camera_sha).stored_as)
+    assert not exif_of(stored).get_ifd(ExifTags.IFD.GPSInfo)
+    assert Image.open(io.BytesIO(stored)).size == (64, 32)

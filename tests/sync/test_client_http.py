@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -13,9 +14,10 @@ from werkzeug.serving import make_server
 
 from server import operations
 from server.extensions import db
-from server.models import Submission
+from server.models import Blob, Submission
 from sync.client import Client
 from sync.transport import TransportError, UrllibTransport
+from bench.faults import png
 from tests.conftest import visit
 
 
@@ -116,6 +118,7 @@ def test_client_syncs_with_the_real_server_over_http(app, tmp_path, make_area, m
     street = publish_forms()["street"].version
     code = operations.issue_invite(area, "street_rep")
     data, site_id = visit(site, form_version=street), site.id
+    photo = png(3, 2, (200, 40, 90))
     db.session.commit()  # on SQLite an open transaction here would hold the write lock the server needs
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
@@ -123,12 +126,16 @@ def test_client_syncs_with_the_real_server_over_http(app, tmp_path, make_area, m
     try:
         phone = Client(str(tmp_path / "phone.sqlite"), f"http://127.0.0.1:{http.server_port}")
         phone.enrol(code, "phone")
+        # A photo goes up as the body of a PUT, as urllib sends it: that body must reach the server whole.
+        data["answers"]["litter"] = {"grade": "C", "photos": [phone.add_blob(photo)]}
         phone.queue_submission(data)
         report = phone.sync_once()
-        assert report.status == "ok" and report.applied == 1 and phone.outbox() == []
+        assert report.status == "ok" and report.applied == 1 and report.photos_uploaded == 1
+        assert phone.outbox() == [] and phone.attention() == []
         assert site_id in phone.replica("sites")
         phone.close()
     finally:
         http.shutdown()
         thread.join(5)
     assert db.session.execute(select(func.count()).select_from(Submission)).scalar_one() == 1
+    assert db.session.get(Blob, hashlib.sha256(photo).hexdigest()) is not None

@@ -4,7 +4,7 @@ A shared form (no area) belongs to admins; a coordinator makes their area's own 
 `form.copy_of` names the shared form a copy stands in for in its area.
 
 Revision ID: d4f6a8c0e2a4
-Revises: 31cd798b9a4f
+Revises: c3e5a7b9d1f3
 Create Date: 2026-12-01 12:40:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd4f6a8c0e2a4'
-down_revision = '31cd798b9a4f'
+down_revision = 'c3e5a7b9d1f3'
 branch_labels = None
 depends_on = None
 
