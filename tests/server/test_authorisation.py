@@ -202,6 +202,11 @@ ROUTES = {
     "coordinator.submissions": Route(_area(), COORDINATING),
     "coordinator.submission": Route(_records(submission_id="submission_id"), COORDINATING),
     "coordinator.photo": Route(_records(sha256="photo_sha"), COORDINATING),
+    "account.password": Route({"here": {}}),
+    # People are not an area's records: only the admin's rule applies.
+    "admin_people.people": Route({"here": {}}),
+    "admin_people.one_time_password": Route({"here": {"person_id": ("here", "web_victim")}}),
+    "admin_people.sign_out_everywhere": Route({"here": {"person_id": ("here", "web_victim")}}),
 }
 
 
@@ -280,6 +285,9 @@ def walk_world(app, client, make_area, make_site, publish_forms, enrol, sync):
             operations.create_person(principal.name, email=f"{principal.name}@example.org", password=PASSWORD,
                                      organisation=ORGANISATION if principal.name == "partner" else None,
                                      roles=[(role, areas[where]) for role, where in principal.roles])
+    # The admin pages act on a person who is not walking (a one-time password ends their sessions).
+    world["here"]["web_victim"] = operations.create_person(
+        "web victim", email="victim@example.org", password=PASSWORD, roles=[("coordinator", areas[HERE])]).id
     db.session.commit()
     return world
 
