@@ -1,7 +1,7 @@
 """A coordinator's day in a real browser, on the demo data, with axe-core on every page.
 
 Walk the priority list to a visit, raise an action, mark it not doing with a reason,
-publish a new form version, and see the public page change.
+publish the area's own copy of the shared street form, and see the public page change.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def test_priority_to_action_to_public_page(page, browser, live_server):
 
     page.get_by_role("link", name="Forms", exact=True).click()
     assert_accessible(page, "forms")
-    page.get_by_role("button", name=re.compile("^New draft of “Neighbourhood Agreement Monitoring Form”")).click()
+    # The street form is shared by every area: the coordinator makes the area's own copy of it.
+    street = page.locator("section.card", has=page.get_by_role("heading", name=re.compile("^Neighbourhood Agreement Monitoring Form")))
+    expect(street.get_by_role("button", name=re.compile("^New draft of"))).to_have_count(0)
+    street.get_by_role("button", name=re.compile("own copy$")).click()
     expect(page.get_by_role("heading", name="Preview, as the phone shows it")).to_be_visible()
     assert_accessible(page, "form draft")
     # The words are plain fields; the JSON waits, folded, for structural changes.

@@ -55,7 +55,15 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_choose_locale)
     assets.init_app(app)
     # `server.api` is also the name of the API package, so the extension is named in full.
-    extensions.api.init_app(app, spec_kwargs={"info": {"description": "Kerbside sync protocol v1 and coordinator API."}})
+    # The document lists only what the server answers: the real error envelope, and no
+    # catch-all "default" response standing in for the statuses each operation states.
+    from server.schemas import ErrorEnvelopeSchema
+
+    extensions.api.ERROR_SCHEMA = ErrorEnvelopeSchema
+    extensions.api.DEFAULT_ERROR_RESPONSE_NAME = None
+    extensions.api.init_app(app, spec_kwargs={"info": {"description": (
+        "Kerbside sync protocol v1: the API field devices use to enrol, sync and upload photos. Coordinators, "
+        "partners and admins use the server's web pages, which are not part of this API.")}})
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
@@ -81,6 +89,9 @@ def _register_blueprints(app: Flask):
     from server import web
 
     extensions.api.register_blueprint(sync.blp)
+    sync.security_schemes(extensions.api.spec)
+    # flask-smorest registers this for paginated views; the API has none.
+    extensions.api.spec.components.schemas.pop("PaginationMetadata", None)
     # Named in the document, though no view loads it whole (each pushed item is read alone).
     extensions.api.spec.components.schema("Mutation", schema=sync.schemas.MutationSchema)
     app.register_blueprint(docs.bp)

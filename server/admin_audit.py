@@ -34,6 +34,7 @@ def action_label(action: str) -> str:
         "device.revoke": _("Device signed out"),
         "invite.create": _("Invite made"),
         "form.draft": _("Form draft started"),
+        "form.copy": _("Area's own copy of a shared form made"),
         "form.edit_draft": _("Form draft edited"),
         "form.publish": _("Form published"),
         "form.retire": _("Form retired"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from server.auth import DeviceAuthError, is_api_request
 from server.schema_messages import translated
@@ -87,13 +87,19 @@ def flatten_validation(messages_by_location) -> dict:
     return flat
 
 
+def _allow(error: HTTPException) -> dict:
+    """A 405 says which methods the address takes (RFC 9110), on pages and API paths alike."""
+    valid = getattr(error, "valid_methods", None)
+    return {"Allow": ", ".join(sorted(valid))} if isinstance(error, MethodNotAllowed) and valid else {}
+
+
 def handle_http_exception(error: HTTPException):
     status = error.code or 500
     if not is_api_request():
         if status >= 500:
             return render_template("error.html", status=status, message=messages()[500]), status
         message = error.description if isinstance(error, ApiError) or status in (400,) else messages().get(status, error.description)
-        return render_template("error.html", status=status, message=message), status
+        return render_template("error.html", status=status, message=message), status, _allow(error)
     if isinstance(error, ApiError):
         return envelope(status, error.machine_code, error.description, error.errors, error.extra_headers, error.extra)
     data = getattr(error, "data", None) or {}
@@ -101,7 +107,7 @@ def handle_http_exception(error: HTTPException):
     default = messages().get(status, error.description)
     # Our own abort(...) calls carry a plain-English description; werkzeug's defaults do not.
     message = default if status == 422 or error.description == type(error).description else error.description
-    headers = dict(data.get("headers") or {})
+    headers = dict(data.get("headers") or {}) | _allow(error)
     if status == 413:
         message = messages()[413]
     return envelope(status, CODES.get(status, "error"), message, errors, headers)

@@ -175,14 +175,23 @@ class AgreementVersion(db.Model):
 
 
 class Form(db.Model):
-    """A monitoring form; `area_id` is empty for a form every area uses."""
+    """A monitoring form; `area_id` is empty for a form every area uses (a shared form, an admin's).
+
+    `copy_of` names the shared form an area's own copy stands in for: once the copy has a
+    published version, that area's phones and public page use it instead of the shared one.
+    """
 
     __tablename__ = "form"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[str | None] = mapped_column(ForeignKey("area.id"), index=True)
+    copy_of: Mapped[str | None] = mapped_column(ForeignKey("form.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     versions: Mapped[list[FormVersion]] = relationship(back_populates="form", order_by="FormVersion.version")
+
+    @property
+    def is_shared(self) -> bool:
+        return self.area_id is None
 
 
 class FormVersion(db.Model):
@@ -210,6 +219,7 @@ class FormVersion(db.Model):
             "kind": self.form.kind,
             "status": self.status,
             "area_id": self.form.area_id,
+            "copy_of": self.form.copy_of,
         }
 
 

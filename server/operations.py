@@ -170,6 +170,58 @@ def retire_form_version(version: FormVersion) -> FormVersion:
     return version
 
 
+def latest_published(form: Form) -> FormVersion | None:
+    """The form's newest published version, or None."""
+    published = [v for v in form.versions if v.status == "published"]
+    return published[-1] if published else None
+
+
+def area_copy(shared: Form, area_id: str) -> Form | None:
+    """The area's own copy of a shared form, if it has made one."""
+    return db.session.execute(
+        select(Form).where(Form.copy_of == shared.id, Form.area_id == area_id)
+    ).scalar_one_or_none()
+
+
+def _copy_id(shared: Form, area: Area) -> str:
+    """A form id for the area's copy: readable, within the column's 64 characters, unused."""
+    base = f"{shared.id}-{area.slug}"[:60]
+    candidate, n = base, 1
+    while db.session.get(Form, candidate) is not None:
+        n += 1
+        candidate = f"{base[:57]}-{n}"
+    return candidate
+
+
+def copy_shared_form(shared: Form, area: Area) -> FormVersion:
+    """Make `area`'s own copy of a shared form: a draft holding its latest published definition.
+
+    Until the copy is published the area keeps using the shared form; from then on its
+    phones and public page use the copy. Line keys are copied, so figures compare like with
+    like across the switch and with other areas, as long as a line that means the same keeps
+    its key.
+    """
+    if not shared.is_shared:
+        raise OperationError("not_shared", _("Only a form that every area uses can be copied."))
+    if area_copy(shared, area.id) is not None:
+        raise OperationError("copy_exists", _("This area already has its own copy of this form."))
+    source = latest_published(shared)
+    if source is None:
+        raise OperationError("not_published", _("This form has no published version to copy."))
+    form = Form(id=_copy_id(shared, area), kind=shared.kind, area_id=area.id, copy_of=shared.id)
+    db.session.add(form)
+    db.session.flush()
+    return draft_form_version(form.id, source.definition)
+
+
+def replaced_shared_forms(area_id: str) -> set[str]:
+    """Ids of the shared forms `area_id` has replaced by a published copy of its own."""
+    return set(db.session.execute(
+        select(Form.copy_of).join(FormVersion, FormVersion.form_id == Form.id)
+        .where(Form.area_id == area_id, Form.copy_of.is_not(None), FormVersion.status == "published")
+    ).scalars())
+
+
 def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> AgreementVersion:
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None:

@@ -226,6 +226,28 @@ class EnrolResponseSchema(Schema):
 
 
 class ErrorEnvelopeSchema(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    errors = fields.Dict()
+    """Every error on an /api/ path (server/errors.py): a machine code, a message, field errors.
+
+    On sync paths it also carries the protocol, epoch and clock; some refusals say more
+    (413: the limits to split by; 426: the protocols this server speaks).
+    """
+
+    code = fields.String(required=True, metadata={"description": "A machine code such as `token_revoked`."})
+    message = fields.String(required=True, metadata={"description": "Plain words for the person holding the device."})
+    errors = fields.Dict(required=True, keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "Field name to its problems; empty when none."})
+    protocol = fields.Integer()
+    server_epoch = fields.String()
+    server_time = fields.String()
+    max_bytes = fields.Integer(metadata={"description": "413: the most one request may carry."})
+    max_mutations = fields.Integer(metadata={"description": "413: the most mutations one request may carry."})
+    supported = fields.List(fields.Integer(), metadata={"description": "426: the protocols this server speaks."})
+
+
+class BlobStoredSchema(Schema):
+    protocol = fields.Integer(required=True)
+    server_epoch = fields.String(required=True)
+    server_time = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)

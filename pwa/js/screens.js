@@ -28,7 +28,19 @@ export async function currentForms(person) {
     const known = latest.get(form.id);
     if (!known || form.version > known.version) latest.set(form.id, form);
   }
+  // A shared form gives way to an area's own copy once the copy is published: hidden when
+  // every area the volunteer works in uses its own copy (in a mix of areas, both are offered).
+  const areaIds = new Set((person.roles || []).map((role) => role.area_id).filter(Boolean));
+  const copiedIn = new Map();
+  for (const form of latest.values()) {
+    if (!form.copy_of || !form.area_id) continue;
+    if (!copiedIn.has(form.copy_of)) copiedIn.set(form.copy_of, new Set());
+    copiedIn.get(form.copy_of).add(form.area_id);
+  }
+  const replaced = (form) => !form.area_id && areaIds.size > 0 && copiedIn.has(form.id)
+    && [...areaIds].every((areaId) => copiedIn.get(form.id).has(areaId));
   return [...latest.values()]
+    .filter((form) => !replaced(form))
     .filter((form) => [...(FORM_ROLES[form.kind] || []), ...STAFF_ROLES].some((role) => roles.has(role)))
     .sort((a, b) => FORM_KINDS.indexOf(a.kind) - FORM_KINDS.indexOf(b.kind));
 }

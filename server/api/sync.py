@@ -27,6 +27,22 @@ from sync.protocol import (
 )
 
 blp = Blueprint("sync", __name__, url_prefix="/api/sync/v1", description="Sync protocol v1 for field devices.")
+
+# How a device proves who it is: the token enrolment gave it (see `security_schemes`).
+DEVICE = [{"deviceToken": []}]
+ERROR = schemas.ErrorEnvelopeSchema
+# Answers any operation can give before its own code runs: an address holding characters no
+# one can type (400), a body over the app's limit (413), a database too busy to answer (503).
+UNREADABLE = "An address or query holding control characters, or a body that is not a JSON object."
+BUSY = "The server or its database is busy; see Retry-After."
+
+
+def security_schemes(spec):
+    """Register the bearer scheme devices use; called once the API extension is bound."""
+    spec.components.security_scheme("deviceToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "The device token from enrolment (`kbd_…`), sent as `Authorization: Bearer <token>`.",
+    })
 blp.ARGUMENTS_PARSER = jsonio.CachedJSONParser()
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -80,11 +96,15 @@ def stamp_errors(response):
 
 
 @blp.route("/enrol", methods=["POST"])
+@blp.doc(security=[])
 @blp.arguments(schemas.EnrolRequestSchema)
 @blp.response(201, schemas.EnrolResponseSchema)
-@blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Wrong, used-up or expired invite code.")
-@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema,
-                  description="Too many enrolments, or wrong codes, from this address; see Retry-After.")
+@blp.alt_response(400, schema=ERROR, description="Wrong, used-up or expired invite code, unreadable text, "
+                                                 "or a body that is not a JSON object.")
+@blp.alt_response(413, schema=ERROR, description="More than 2 MB.")
+@blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
+@blp.alt_response(429, schema=ERROR, description="Too many enrolments, or wrong codes, from this address; see Retry-After.")
+@blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("public")
 def enrol(body):
     """Turn an invite code into a device token (shown once)."""
@@ -132,13 +152,15 @@ def enrol(body):
 
 
 @blp.route("", methods=["POST"])
+@blp.doc(security=DEVICE)
 @blp.arguments(schemas.SyncRequestSchema)
 @blp.response(200, schemas.SyncResponseSchema)
-@blp.alt_response(401, schema=schemas.ErrorEnvelopeSchema, description="Token missing, unknown or revoked.")
-@blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 200 mutations or 2 MB.")
-@blp.alt_response(426, schema=schemas.ErrorEnvelopeSchema, description="Protocol not supported.")
-@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema, description="Too many requests; see Retry-After.")
-@blp.alt_response(503, schema=schemas.ErrorEnvelopeSchema, description="Busy; see Retry-After.")
+@blp.alt_response(400, schema=ERROR, description=UNREADABLE)
+@blp.alt_response(401, schema=ERROR, description="Token missing, unknown or revoked.")
+@blp.alt_response(413, schema=ERROR, description="More than 200 mutations or 2 MB.")
+@blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
+@blp.alt_response(429, schema=ERROR, description="Too many requests; see Retry-After.")
+@blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 def sync(body):
     """Push the device's outbox, then pull the changes it may see, in one round trip."""
@@ -184,33 +206,31 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     return epoch, {"results": results, **page}
 
 
-# The photo's bytes are the body of a PUT (HEAD sends none); its name is their SHA-256.
+# A photo is named by the SHA-256 of its bytes; PUT carries the bytes, HEAD asks whether they are here.
 BLOB_NAME = {"in": "path", "name": "sha256", "required": True, "description": "Lower-case SHA-256 of the bytes.",
              "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
-BLOB_BODY = {"required": False, "description": "PUT: the photo's bytes, a JPEG, PNG or WebP image.",
+BLOB_BODY = {"required": True, "description": "The photo's bytes: a JPEG, PNG or WebP image of at most 8 MB.",
              "content": {media: {"schema": {"type": "string", "format": "binary"}}
                          for media in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}
 
 
-@blp.route("/blobs/<sha256>", methods=["PUT", "HEAD"], parameters=[BLOB_NAME])
-@blp.doc(requestBody=BLOB_BODY)
-@blp.response(201, description="Stored (200 when it was already here).")
-@blp.alt_response(400, schema=schemas.ErrorEnvelopeSchema, description="Hash mismatch or not an image.")
-@blp.alt_response(403, schema=schemas.ErrorEnvelopeSchema,
+@blp.route("/blobs/<sha256>", methods=["PUT"], parameters=[BLOB_NAME])
+@blp.doc(security=DEVICE, requestBody=BLOB_BODY)
+@blp.response(201, schemas.BlobStoredSchema, description="Stored.")
+@blp.alt_response(200, schema=schemas.BlobStoredSchema, description="It was already here.")
+@blp.alt_response(400, schema=ERROR, description="The bytes do not match the name, or the address is unreadable.")
+@blp.alt_response(401, schema=ERROR, description="Token missing, unknown or revoked.")
+@blp.alt_response(403, schema=ERROR,
                   description="`photo_quota_exceeded`: the device has sent its quota of photos for the period.")
-@blp.alt_response(404, schema=schemas.ErrorEnvelopeSchema, description="Not a photo's name (HEAD: not here yet).")
-@blp.alt_response(413, schema=schemas.ErrorEnvelopeSchema, description="More than 8 MB.")
-@blp.alt_response(415, schema=schemas.ErrorEnvelopeSchema,
-                  description="Not a JPEG, PNG or WebP image, or its location cannot be taken out.")
-@blp.alt_response(429, schema=schemas.ErrorEnvelopeSchema, description="Too many new photos a minute; see Retry-After.")
+@blp.alt_response(404, schema=ERROR, description="Not a photo's name.")
+@blp.alt_response(413, schema=ERROR, description="More than 8 MB.")
+@blp.alt_response(415, schema=ERROR, description="Not a JPEG, PNG or WebP image, or its location cannot be taken out.")
+@blp.alt_response(429, schema=ERROR, description="Too many new photos a minute; see Retry-After.")
+@blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 def blob(sha256):
-    """Upload a photo by the SHA-256 of its bytes (idempotent); HEAD tells whether it is here."""
-    if not SHA256.match(sha256):
-        raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
-    exists = db.session.get(Blob, sha256) is not None
-    if request.method == "HEAD":
-        return make_response("", 200 if exists else 404)
+    """Upload a photo by the SHA-256 of its bytes (idempotent)."""
+    exists = _blob_exists(sha256)
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
         raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
     if not exists and request.content_length is not None:
@@ -237,6 +257,27 @@ def blob(sha256):
                            {"body": [_("Holds a location that cannot be removed.")]}) from None
         db.session.commit()
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
+
+
+@blp.route("/blobs/<sha256>", methods=["HEAD"], parameters=[BLOB_NAME], endpoint="blob_head")
+@blp.doc(security=DEVICE, responses={
+    "200": {"description": "The photo is here: no need to send it."},
+    "400": {"description": "The address is unreadable (no body: HEAD answers carry none)."},
+    "401": {"description": "Token missing, unknown or revoked (no body)."},
+    "404": {"description": "Not here yet, or not a photo's name (no body)."},
+    "503": {"description": "The server or its database is busy; see Retry-After (no body)."},
+})
+@allow("device")
+def blob_head(sha256):
+    """Whether the server already has a photo, so the device need not send it again."""
+    return make_response("", 200 if _blob_exists(sha256) else 404)
+
+
+def _blob_exists(sha256: str) -> bool:
+    """Whether the photo is stored; a name that is not a SHA-256 is answered 404."""
+    if not SHA256.match(sha256):
+        raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
+    return db.session.get(Blob, sha256) is not None
 
 
 def _check_photo_limits(size: int):

@@ -7,14 +7,13 @@ however large the area is.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
 from flask import Response, render_template, stream_with_context
 from sqlalchemy import and_, or_, select
 
-from server import audit
+from server import audit, csvsafe
 from server.auth import allow
 from server.coordinator import bp, queries
 from server.coordinator.common import area_or_404
@@ -38,9 +37,7 @@ def exports(slug):
 
 
 def _csv_line(values) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
+    return csvsafe.csv_line(values)
 
 
 def _iso(moment) -> str:
@@ -93,7 +90,7 @@ def submissions_csv_chunks(session, area_id: str):
     """The submissions CSV, a page of rows per chunk."""
     yield _csv_line(SUBMISSION_COLUMNS)
     buffer, scratch = io.StringIO(), io.StringIO()
-    writer, line_writer = csv.writer(buffer), csv.writer(scratch)
+    writer, line_writer = csvsafe.writer(buffer), csvsafe.writer(scratch)
     count = 0
     for shared, lines in _visits_with_lines(session, area_id, PAGE):
         # The visit's columns are written once and put before each of its lines. CSV quotes

@@ -11,7 +11,7 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from server import audit, operations
+from server import audit, auth, operations
 from server.auth import allow
 from server.coordinator import bp, queries, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
@@ -36,6 +36,16 @@ def _form_version_or_404(area, form_id: str, version: int) -> FormVersion:
     if found is None or found.form.area_id not in (None, area.id):
         abort(404)
     return found
+
+
+def _may_change(form: Form):
+    """A shared form belongs to admins: a coordinator changes only their area's own forms.
+
+    403 rather than 404: the coordinator can see the shared form, and is told what to do instead.
+    """
+    if form.is_shared and not auth.has_role(g.person, "admin"):
+        abort(403, description=_("Only an admin can change a form that every area uses. "
+                                 "Make your area's own copy of it on the forms page instead."))
 
 
 def _parse_definition(text: str) -> tuple[dict | None, dict]:
@@ -73,7 +83,11 @@ def _pretty(definition: dict) -> str:
 def forms(slug):
     """Every form the area uses with its versions: drafts, the published one, retired ones."""
     area = area_or_404(slug)
-    return render_template("coordinator/forms.html", area=area, forms=_forms_of(area))
+    forms = _forms_of(area)
+    copies = {form.copy_of: form for form in forms if form.copy_of}
+    return render_template("coordinator/forms.html", area=area, forms=forms, copies=copies,
+                           replaced=operations.replaced_shared_forms(area.id),
+                           is_admin=auth.has_role(g.person, "admin"))
 
 
 @bp.post("/<slug>/forms/<form_id>/drafts")
@@ -84,6 +98,7 @@ def new_form_draft(slug, form_id):
     form = db.session.get(Form, form_id)
     if form is None or form.area_id not in (None, area.id) or not form.versions:
         abort(404)
+    _may_change(form)
     source = form.versions[-1].version
     draft = operations.draft_form_version(form.id, form.versions[-1].definition)
     audit.record("form.draft", record_type="form_version", record_id=draft.sync_id, area_id=area.id,
@@ -93,11 +108,35 @@ def new_form_draft(slug, form_id):
     return redirect(url_for("coordinator.form_version", slug=slug, form_id=form.id, version=draft.version))
 
 
+@bp.post("/<slug>/forms/<form_id>/copy")
+@allow("coordinator")
+def copy_form(slug, form_id):
+    """Make the area's own copy of a shared form, as a draft to change, preview and publish."""
+    area = area_or_404(slug)
+    shared = db.session.get(Form, form_id)
+    if shared is None or not shared.is_shared:
+        abort(404)
+    try:
+        draft = operations.copy_shared_form(shared, area)
+        audit.record("form.copy", record_type="form_version", record_id=draft.sync_id, area_id=area.id,
+                     details={"copy_of": shared.id})
+        db.session.commit()
+    except operations.OperationError as problem:
+        db.session.rollback()
+        flash(problem.message)
+        return redirect(url_for("coordinator.forms", slug=slug))
+    flash(_("This is %(area)s's own copy. Change it, preview it, then publish it: from then on the area's phones "
+            "and public page use it instead of the shared form.", area=area.name))
+    return redirect(url_for("coordinator.form_version", slug=slug, form_id=draft.form_id, version=draft.version))
+
+
 @bp.route("/<slug>/forms/<form_id>/<int:version>", methods=["GET", "POST"])
 @allow("coordinator")
 def form_version(slug, form_id, version):
     """A form version: its definition (editable while a draft) and a preview as the phone shows it."""
     area = area_or_404(slug)
+    if request.method == "POST":
+        _may_change(_form_version_or_404(area, form_id, version).form)
     return _edit_draft(
         area, lambda: _form_version_or_404(area, form_id, version), operations.update_form_draft,
         wording.form_with_wording, "coordinator/form_version.html",
@@ -111,6 +150,7 @@ def publish_form(slug, form_id, version):
     """Publish a draft: devices pick it up on their next sync."""
     area = area_or_404(slug)
     found = _form_version_or_404(area, form_id, version)
+    _may_change(found.form)
     try:
         before = found.status
         operations.publish_form_version(found)
@@ -130,6 +170,7 @@ def retire_form(slug, form_id, version):
     """Retire a published version; what was filled in on it offline is still accepted."""
     area = area_or_404(slug)
     found = _form_version_or_404(area, form_id, version)
+    _may_change(found.form)
     try:
         before = found.status
         operations.retire_form_version(found)
@@ -227,7 +268,10 @@ def _edit_draft(area, load, update, with_wording, template: str, here: str):
                 found = load()  # the rollback expired it
                 errors = problem.errors or {"definition": [problem.message]}
             shown = definition
-    return render_template(template, area=area, version=found, shown=shown, text=text, errors=errors), (400 if errors else 200)
+    # Only admins change shared forms; agreements always belong to one area.
+    may_change = not getattr(getattr(found, "form", None), "is_shared", False) or auth.has_role(g.person, "admin")
+    return render_template(template, area=area, version=found, shown=shown, text=text, errors=errors,
+                           may_change=may_change), (400 if errors else 200)
 
 
 @bp.post("/<slug>/agreement/<agreement_id>/<int:version>/publish")

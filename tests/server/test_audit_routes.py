@@ -35,6 +35,8 @@ def world(client, make_area, make_site, publish_forms, enrol, sync):
     area = make_area("millbrook", "Millbrook")
     # The area's own forms, which its coordinator may change whoever owns the shared ones.
     publish_forms(area_id=area.id)
+    # And a shared form the area may make its own copy of.
+    operations.publish_form_version(operations.draft_form_version("shared-street", STREET_FORM))
     operations.publish_agreement_version(operations.draft_agreement_version("millbrook-deal", area, AGREEMENT))
     site = make_site(area)
     coordinator = operations.create_person("Cora Coordinator", email="cora@example.org", password=PASSWORD,
@@ -122,6 +124,7 @@ def _cases(client, world):
          "invite.create"),
         ("coordinator.submission", "coordinator", post(f"{area}/submissions/{world['visit_id']}", status="accepted"),
          "submission.review"),
+        ("coordinator.copy_form", "coordinator", post(f"{area}/forms/shared-street/copy"), "form.copy"),
         ("coordinator.new_action", "coordinator", raise_action, "action.create"),
         ("coordinator.action", "partner", update_action, "action.update"),
         ("account.password", "partner", post("/account/password", current_password=PASSWORD,

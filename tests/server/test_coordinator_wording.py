@@ -68,8 +68,9 @@ def test_agreement_wording_changes_texts_promises_and_standards():
 
 @pytest.fixture
 def coordinator(client, make_area, publish_forms):
-    publish_forms()
     area = make_area("millbrook", "Millbrook")
+    # The area's own forms: a shared form is an admin's to change (issue 9).
+    publish_forms(area_id=area.id)
     operations.publish_agreement_version(operations.draft_agreement_version("millbrook-deal", area, AGREEMENT))
     operations.create_person("Cora Coordinator", email="cora@example.org", password=PASSWORD, roles=[("coordinator", area)])
     db.session.commit()

@@ -33,8 +33,9 @@ INT_PATH_VALUES = [0, 2**31, 2**63, 10**30]
 @pytest.fixture
 def walk(client, make_area, make_site, publish_forms, enrol, sync):
     """An area with a visit, a photo, an action and an agreement; a coordinator signed in; its real ids."""
-    versions = publish_forms()
     area = make_area("millbrook", "Millbrook")
+    # The area's own forms, so the coordinator's editors are reached (a shared form is an admin's).
+    versions = publish_forms(area_id=area.id)
     operations.publish_agreement_version(operations.draft_agreement_version("millbrook-deal", area, AGREEMENT))
     site = make_site(area, "Canal Street")
     operations.create_person("Cora", email="cora@example.org", password=PASSWORD, roles=[("coordinator", area)])

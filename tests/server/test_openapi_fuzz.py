@@ -1,9 +1,10 @@
-"""schemathesis generates requests from /api/openapi.json, in-process against the WSGI app: no 5xx, ever.
+"""schemathesis generates requests from /api/openapi.json, in-process against the WSGI app: no 5xx,
+and no answer the document does not describe.
 
 Every operation of the document is exercised with a valid device token and without one, with
-requests that fit the document and requests that break it. Only the "not a server error"
-check is made: the document is known to be wrong in places (another issue puts it right),
-and a 4xx that it does not list is that issue's business. Each operation gets
+requests that fit the document and requests that break it. Each answer is checked against the
+document: never a server error, a status the operation lists, its content type, a body that
+matches the schema for that status, and the headers it declares. Each operation gets
 KERBSIDE_SCHEMATHESIS_CASES cases of each kind for each caller (more than 2,000 in all).
 
 schemathesis's own pytest plugin (`schema.parametrize()` on a fixture) does not run under
@@ -19,13 +20,23 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from server import operations
 from server.extensions import db
 from tests.conftest import ServerErrorWatch
 
 CASES = int(os.environ.get("KERBSIDE_SCHEMATHESIS_CASES", "140"))
+# What the document promises, checked on every answer.
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+               response_headers_conformance]
 OPERATIONS = {"POST /api/sync/v1", "POST /api/sync/v1/enrol", "PUT /api/sync/v1/blobs/{sha256}",
               "HEAD /api/sync/v1/blobs/{sha256}"}
 
@@ -50,7 +61,7 @@ def device_token(client, make_area):
     return response.get_json()["token"]
 
 
-def _fuzz(app, api, headers: dict, cases: int = CASES, phases=tuple(Phase)) -> dict[str, int]:
+def _fuzz(app, api, headers: dict, cases: int = CASES, phases=tuple(Phase), checks=CONFORMANCE) -> dict[str, int]:
     """Every operation's generated cases, called with `headers`; how many ran per operation and mode."""
     ran: dict[str, int] = {}
     found = [result.ok() for result in api.get_all_operations()]
@@ -64,7 +75,7 @@ def _fuzz(app, api, headers: dict, cases: int = CASES, phases=tuple(Phase)) -> d
                           suppress_health_check=list(HealthCheck))
                 @given(case=operation.as_strategy(mode))
                 def call(case):
-                    case.call_and_validate(headers=headers, checks=[not_a_server_error])
+                    case.call_and_validate(headers=headers, checks=checks)
                     ran[key] = ran.get(key, 0) + 1
 
                 call()
@@ -72,13 +83,13 @@ def _fuzz(app, api, headers: dict, cases: int = CASES, phases=tuple(Phase)) -> d
     return ran
 
 
-def test_no_generated_request_with_a_device_token_is_a_server_error(app, api, device_token):
+def test_every_generated_request_with_a_device_token_gets_an_answer_the_document_describes(app, api, device_token):
     ran = _fuzz(app, api, {"Authorization": f"Bearer {device_token}"})
     assert len(ran) == 2 * len(OPERATIONS), ran
     assert sum(ran.values()) >= 1000, ran
 
 
-def test_no_generated_request_without_a_token_is_a_server_error(app, api):
+def test_every_generated_request_without_a_token_gets_an_answer_the_document_describes(app, api):
     ran = _fuzz(app, api, {})
     assert len(ran) == 2 * len(OPERATIONS), ran
     assert sum(ran.values()) >= 1000, ran
@@ -96,3 +107,32 @@ def test_the_fuzzing_fails_when_a_request_meets_a_server_error(app, api, device_
         _fuzz(app, api, {"Authorization": f"Bearer {device_token}"}, cases=25, phases=(Phase.generate,))
     # schemathesis hears the app's got_request_exception and raises the app's own error.
     assert "a planted bug" in str(found.value) or "Server error" in str(found.value), found.value
+
+
+def test_the_fuzzing_fails_when_an_answer_is_not_in_the_document(app, api, device_token, monkeypatch):
+    """Negative control: a status the document does not list (a 409 planted for this test) is found."""
+    from server.api import sync as sync_api
+    from server.errors import ApiError
+
+    def conflicted(sha256):
+        raise ApiError(409, "planted", "A status the document does not list.")
+
+    monkeypatch.setattr(sync_api, "_blob_exists", conflicted)
+    # schemathesis reports what it found as a group of failures (a BaseExceptionGroup).
+    with pytest.raises(FailureGroup) as found:
+        _fuzz(app, api, {"Authorization": f"Bearer {device_token}"}, cases=25, phases=(Phase.generate,))
+    assert "409" in str(found.value), found.value
+
+
+def test_a_method_the_document_does_not_list_is_405_with_allow(app, client):
+    """Every API path answers another method with 405 and the methods it does take."""
+    document = client.get("/api/openapi.json").get_json()
+    for path, operations in document["paths"].items():
+        listed = {method.upper() for method in operations if method != "parameters"}
+        address = path.replace("{sha256}", "0" * 64)
+        response = client.open(address, method="DELETE")
+        assert response.status_code == 405, path
+        assert response.get_json()["code"] == "method_not_allowed"
+        assert listed <= set(response.headers["Allow"].split(", ")), (path, response.headers["Allow"])
+    page = client.delete("/login")
+    assert page.status_code == 405 and "POST" in page.headers["Allow"]

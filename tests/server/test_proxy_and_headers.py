@@ -106,7 +106,7 @@ def test_every_private_answer_and_export_is_no_store(app, client, make_area, enr
         skipped = SHARED_FILES | {"admin_people.sign_out_everywhere"}
         if "public" in audiences or rule.endpoint in skipped:
             continue
-        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"}) or ["HEAD"]  # a HEAD-only route is walked by HEAD
         method = "GET" if "GET" in methods else methods[0]
         if "device" in audiences:
             response = client.open(_path(rule, area.slug), method=method, json={"protocol": 1, "mutations": []},

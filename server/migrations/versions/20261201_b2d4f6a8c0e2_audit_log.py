@@ -1,7 +1,7 @@
 """audit log: append-only entries chained by hashes, and their head row
 
 Revision ID: b2d4f6a8c0e2
-Revises: a1c3e5a7b9d1
+Revises: d4f6a8c0e2a4
 Create Date: 2026-12-01 12:40:00
 
 """
@@ -13,7 +13,7 @@ from server import integrity
 
 # revision identifiers, used by Alembic.
 revision = 'b2d4f6a8c0e2'
-down_revision = 'a1c3e5a7b9d1'
+down_revision = 'd4f6a8c0e2a4'
 branch_labels = None
 depends_on = None
 
