@@ -50,8 +50,10 @@ def from_environment(instance_path: str) -> dict:
 
 DEFAULTS = {
     # JSON columns (submissions, change rows, form definitions) are read and written by orjson.
+    # A database error's message leaves out the statement's values (names, emails, notes), so
+    # the last-resort handler's log line never carries personal data.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "json_serializer": jsonio.column_text,
-                                  "json_deserializer": jsonio.column_value},
+                                  "json_deserializer": jsonio.column_value, "hide_parameters": True},
     # Blobs are the largest request bodies; the sync endpoint sets its own smaller limit.
     "MAX_CONTENT_LENGTH": MAX_BLOB_BYTES + 64 * 1024,
     "API_TITLE": "Kerbside API",

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
@@ -127,6 +129,20 @@ def handle_database_busy(error: OperationalError):
     return render_template("error.html", status=503, message=messages()[503]), 503
 
 
+def _log_unexpected(logger, error: Exception):
+    """Log where a bug happened, never what it carried.
+
+    An exception's message can hold a request's values (a KeyError's key, PostgreSQL's
+    "Failing row contains (…)"), which may be names, emails or notes: the log gets the
+    exception's type, the statement's shape for a database error, and the frames.
+    """
+    statement = getattr(error, "statement", None)
+    frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+    logger.error("Unhandled %s on %s %s%s (its message is left out: it may hold personal data)\n%s",
+                 type(error).__qualname__, request.method, request.path,
+                 f" in statement {statement!r}" if statement else "", frames)
+
+
 def handle_unexpected(error: Exception):
     """A bug: roll back, log it, tell whoever listens, and answer 500 without a stack trace."""
     from flask import current_app, got_request_exception
@@ -134,7 +150,7 @@ def handle_unexpected(error: Exception):
     from server.extensions import db
 
     db.session.rollback()
-    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    _log_unexpected(current_app.logger, error)
     # Flask sends this only for errors no handler takes; this handler takes them all, so it
     # sends it itself: monitoring and the tests that prove no input reaches here listen to it.
     got_request_exception.send(current_app._get_current_object(), exception=error)
