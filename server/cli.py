@@ -309,6 +309,8 @@ def retention_command(dry_run):
     click.echo("Dry run: nothing was removed." if dry_run else "Retention done.")
     for label, count, days in lines:
         click.echo(f"  {label}: {count} (kept {days} days)")
+    click.echo(f"  {_retention_label('Ended web sessions', dry_run)}: {report.ended_sessions}")
+    click.echo(f"  {_retention_label('Throttle windows that are over', dry_run)}: {report.throttle_windows}")
 
 
 def _retention_label(label: str, dry_run: bool) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, null, or_, select, update
 
-from server import blobs
+from server import blobs, sessions, throttle
 from server.extensions import db
 from server.models import Answer, Blob, Device, MutationAudit, MutationLog, Site, Submission, utcnow
 
@@ -40,6 +40,10 @@ class RetentionReport:
     revoked_devices_removed: int = 0
     rejected_payloads: int = 0
     gps_positions: int = 0
+    # Rows of web sessions that ended (idle or too old) but were never shown again, and
+    # throttle windows that are over: both are ignored anyway, so they go whenever this runs.
+    ended_sessions: int = 0
+    throttle_windows: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +72,8 @@ def apply_retention(periods: RetentionPeriods, *, now: datetime | None = None, d
     _revoked_devices(now - timedelta(days=periods.revoked_device_days), report)
     _rejected_payloads(now - timedelta(days=periods.rejected_payload_days), report)
     _gps_positions(now - timedelta(days=periods.gps_days), report)
+    report.ended_sessions = sessions.purge_over()
+    report.throttle_windows = throttle.purge_expired()
     report.photo_files = len(files)
     if dry_run:
         db.session.rollback()

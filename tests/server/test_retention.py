@@ -205,3 +205,23 @@ def test_the_command_prints_counts_only(app, client, field):
     assert done.exit_code == 0, done.output
     assert "Unreferenced photos: 1 (kept 7 days)" in done.output
     assert sha(png(7)) not in done.output and "Test phone" not in done.output
+
+
+def test_ended_web_sessions_and_spent_throttle_windows_go_and_live_ones_stay(app, client):
+    from server.models import Person, ThrottleCounter, WebSession
+
+    person = operations.create_person("Ada", email="ada@example.org", password="correct horse battery")
+    db.session.commit()
+    sessions.open_for(person.id)
+    sessions.open_for(person.id)
+    db.session.commit()
+    idle = db.session.execute(select(WebSession)).scalars().first()
+    idle.last_seen_at = utcnow() - timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1)
+    db.session.add(ThrottleCounter(key="spent", count=3, expires_at=0))
+    db.session.add(ThrottleCounter(key="live", count=1, expires_at=4102444800))
+    db.session.commit()
+    report = retention.apply_retention(PERIODS)
+    assert (report.ended_sessions, report.throttle_windows) == (1, 1)
+    assert len(db.session.execute(select(WebSession)).scalars().all()) == 1
+    assert [row.key for row in db.session.execute(select(ThrottleCounter)).scalars()] == ["live"]
+    assert db.session.get(Person, person.id) is not None
