@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from server import audit
 from server.auth import allow
+from server.coordinator.common import date_arg
 from server.coordinator.exports import _csv_line
 from server.extensions import db
 from server.models import Area, AuditEntry, Person
@@ -74,25 +75,12 @@ class AuditFilter:
         return {k: v for k, v in found.items() if v}
 
 
-def _day(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        day = None
-    if day is None or not 2000 <= day.year <= 2999:
-        abort(400, description=_("Write dates like 2026-11-20."))
-    return day
-
-
 def requested_filter() -> AuditFilter:
     def text(name, limit=100):
         return request.args.get(name, "").strip()[:limit]
 
     return AuditFilter(person=text("person", 36), action=text("action", 64), record_type=text("record_type", 32),
-                       record_id=text("record_id"), area=text("area", 36), start=_day("from"), end=_day("to"))
+                       record_id=text("record_id"), area=text("area", 36), start=date_arg("from"), end=date_arg("to"))
 
 
 def filtered(found: AuditFilter):

@@ -37,8 +37,8 @@ def is_coordinator(area: Area) -> bool:
 def requested_period(default_days: int) -> Period:
     """The period from ?from=YYYY-MM-DD&to=YYYY-MM-DD (inclusive days), else the last `default_days` days."""
     default = Period.last_days(default_days)
-    start = _date_arg("from")
-    end = _date_arg("to")
+    start = date_arg("from")
+    end = date_arg("to")
     if start is None and end is None:
         return default
     end_at = _midnight(end) + timedelta(days=1) if end else default.end
@@ -49,7 +49,7 @@ def requested_period(default_days: int) -> Period:
     return Period(start_at, end_at)
 
 
-def _date_arg(name: str) -> date | None:
+def date_arg(name: str) -> date | None:
     """A date from the query, or None when it is not given; a friendly 400 page when it cannot be one."""
     raw = request.args.get(name, "").strip()
     if not raw:

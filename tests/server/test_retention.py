@@ -208,6 +208,7 @@ def test_the_command_prints_counts_only(app, client, field):
 
 
 def test_ended_web_sessions_and_spent_throttle_windows_go_and_live_ones_stay(app, client):
+    from server import sessions
     from server.models import Person, ThrottleCounter, WebSession
 
     person = operations.create_person("Ada", email="ada@example.org", password="correct horse battery")

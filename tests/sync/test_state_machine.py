@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import insert, select, text
 
+from bench.faults import DropsOnAnyAnswer  # the broken client the fault campaign runs too
 from server import push as push_module
 from server.extensions import db
 from server.models import MutationLog, utcnow
-from sync.client import SYNC_PATH, Client
+from sync.client import Client
 from tests.conftest import is_postgres
 from tests.sync.sync_machine import InvariantViolation, SyncMachine
 
@@ -212,18 +213,6 @@ def test_negative_control_check_then_insert_is_caught_as_two_rows_for_one_mid(ma
 
 
 # -- (b) a client that drops an item on any HTTP answer ----------------------------------------------------
-
-
-class DropsOnAnyAnswer(Client):
-    """BROKEN: any HTTP answer to a sync request, 500 and 503 included, counts as delivered."""
-
-    def _request(self, method, path, items, *args, **kwargs):
-        response = super()._request(method, path, items, *args, **kwargs)
-        if method == "POST" and path == SYNC_PATH and response.status != 200 and items:
-            with self._transaction() as store:
-                for item in items:
-                    store.execute("DELETE FROM outbox WHERE mid = ?", (item.mid,))
-        return response
 
 
 class DroppingMachine(SyncMachine):
