@@ -1,4 +1,4 @@
-"""The real field app under fire: 200 visits saved while the signal flaps, answers are cut
+"""The real field app under fire: at least 200 visits saved while the signal flaps, answers are cut
 after the server committed, and the server (a proxy in front of it) answers 503.
 
 Chromium reaches the live server through a TCP relay that the test cuts and restores at
@@ -25,6 +25,8 @@ from server.models import Device, MutationLog, Person, Submission
 VISITS = 200
 BY_HAND = 10  # filled in through the form; the rest through the same save the form's button uses
 RATES = FaultRates(drop=0.08, delay=0.05, cut=0.12, busy=0.1)
+MORE = 5  # visits recorded whenever the phone has sent everything before the faults have all been met
+FIRE_LIMIT_S = 240  # a test that cannot meet them in this long fails on enough_faults
 
 
 def app_save_code() -> str:
@@ -109,7 +111,7 @@ def stored(live, name):
     return live.run(work)
 
 
-def under_fire(live, playwright, tmp_path, name, visits, rates) -> dict:
+def under_fire(live, playwright, tmp_path, name, visits, rates, met=None) -> dict:
     """Save `visits` visits in the real app under fire, let the faults end, and say what each side holds."""
     upstream = urlparse(live.url)
     proxy = FaultProxy((upstream.hostname, upstream.port), rates, seed=4, retry_after_s=1, delay_s=(0.05, 0.5))
@@ -126,11 +128,20 @@ def under_fire(live, playwright, tmp_path, name, visits, rates) -> dict:
         by_hand = min(BY_HAND, visits)
         for index in range(by_hand):
             fill_street_visit(page, ("Canal Street", "Mill Lane", "Hope Street")[index % 3], grade_index=index % 4)
-        page.evaluate(SAVE_VISITS % app_save_code(), {"count": visits - by_hand, "pauseMs": 60})
+        save = app_save_code()
+        page.evaluate(SAVE_VISITS % save, {"count": visits - by_hand, "pauseMs": 60})
+        saved = visits
         # A volunteer keeps tapping "Send now" while the signal comes and goes, until the app
-        # has met every kind of fault a few times (or a minute has passed).
+        # has met every kind of fault a few times. The faults need requests that carry visits:
+        # on a busy machine the first ones may all be sent before that, so whenever nothing is
+        # waiting the volunteer records a few more (each counted, each checked afterwards).
+        met = met or enough_faults
         started = time.monotonic()
-        while time.monotonic() - started < 60 and (time.monotonic() - started < 10 or not enough_faults(proxy.counts())):
+        while time.monotonic() - started < FIRE_LIMIT_S and (
+                time.monotonic() - started < 10 or not met(proxy.counts())):
+            if waiting_count(page).get_attribute("data-count") == "0":
+                page.evaluate(SAVE_VISITS % save, {"count": MORE, "pauseMs": 60})
+                saved += MORE
             tap_send_now(page)
             page.wait_for_timeout(500)
         # The faults end; the app sends the rest by itself or on the next tap.
@@ -141,7 +152,7 @@ def under_fire(live, playwright, tmp_path, name, visits, rates) -> dict:
             tap_send_now(page)
             page.wait_for_timeout(1000)
         ids, logged = stored(live, name)
-        return {"ids": ids, "logged": logged, "waiting": waiting_count(page).get_attribute("data-count"),
+        return {"saved": saved, "ids": ids, "logged": logged, "waiting": waiting_count(page).get_attribute("data-count"),
                 "attention": page.locator("#attention-link").count(), "faults": proxy.counts(), "flaps": flapper.flaps}
     finally:
         flapper.stop()
@@ -151,17 +162,19 @@ def under_fire(live, playwright, tmp_path, name, visits, rates) -> dict:
         proxy.close()
 
 
-def held_exactly_once(seen: dict, visits: int) -> bool:
-    """The test's verdict: every visit on the server once, one log row each, nothing left on the phone."""
+def held_exactly_once(seen: dict) -> bool:
+    """The test's verdict: every visit saved on the server once, one log row each, nothing left on the phone."""
+    visits = seen["saved"]
     return (len(seen["ids"]) == visits and len(set(seen["ids"])) == visits and seen["logged"] == visits
             and seen["waiting"] == "0" and seen["attention"] == 0)
 
 
 def test_two_hundred_visits_saved_under_fire_are_stored_exactly_once(live_server, playwright, tmp_path):
     seen = under_fire(live_server, playwright, tmp_path, "Rep Under Fire", VISITS, RATES)
-    assert held_exactly_once(seen, VISITS), {key: seen[key] for key in ("logged", "waiting", "attention")} | {"stored": len(seen["ids"])}
+    assert held_exactly_once(seen), {key: seen[key] for key in ("saved", "logged", "waiting", "attention")} | {
+        "stored": len(seen["ids"])}
     faults = seen["faults"]
-    print(f"under fire: {VISITS} visits; faults {faults}; signal lost {seen['flaps']} times")
+    print(f"under fire: {seen['saved']} visits; faults {faults}; signal lost {seen['flaps']} times")
     assert enough_faults(faults), faults
     assert seen["flaps"] > 0
 
@@ -175,6 +188,7 @@ def test_negative_control_an_app_that_drops_items_on_any_http_answer_loses_visit
     visits = 60
     # More 503s than in the real test, so that one surely meets a request carrying visits.
     with deployed_app(live_server, tmp_path, "drops-on-any-answer", drops_on_any_answer):
-        seen = under_fire(live_server, playwright, tmp_path, "Rep Broken Queue", visits, FaultRates(busy=0.4, cut=0.1))
+        seen = under_fire(live_server, playwright, tmp_path, "Rep Broken Queue", visits, FaultRates(busy=0.4, cut=0.1),
+                          met=lambda counts: counts["busy"] >= FAULTS_SEEN)
     assert seen["faults"]["busy"] > 0
-    assert not held_exactly_once(seen, visits) and len(seen["ids"]) < visits
+    assert not held_exactly_once(seen) and len(seen["ids"]) < seen["saved"]
