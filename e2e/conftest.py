@@ -75,6 +75,37 @@ class LiveServer:
                 db.session.remove()
 
 
+class ClosesWhatTheServerDrops:
+    """WSGI wrapper: an answer's body is closed even when werkzeug's server forgets to.
+
+    After sending an answer, werkzeug's development server drains the request socket before
+    closing the body; when the browser has already reset the connection (a test ending while
+    a page still loads its icons), the drain raises and the body, an open file for a static
+    answer, is never closed. Its ResourceWarning then surfaces in whichever test runs next.
+    gunicorn, which Kerbside runs on, closes the body in a `finally` of its own.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        return _ClosingBody(self.app(environ, start_response))
+
+
+class _ClosingBody:
+    def __init__(self, body):
+        self.body = body
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        if hasattr(self.body, "close"):
+            self.body.close()
+
+    __del__ = close
+
+
 def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer, object]:
     folder = tmp_path_factory.mktemp(name)
     database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder / 'kerbside.sqlite'}"
@@ -92,7 +123,7 @@ def start_live_server(tmp_path_factory, name: str = "live") -> tuple[LiveServer,
         db.session.commit()
         details = load_demo(coordinator_password=DEMO_PASSWORD, months=3)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, ClosesWhatTheServerDrops(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     relay = Relay("127.0.0.1", server.server_port)
