@@ -15,7 +15,7 @@ from server.auth import allow
 from server.coordinator import bp, charts, queries
 from server.coordinator.common import area_or_404, page_number, period_args, requested_period
 from server.extensions import db
-from server.models import Action, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
+from server.models import Action, Answer, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
 
 REVIEW_PAGE = 50
 
@@ -307,6 +307,12 @@ def _local_time(submission: Submission):
     return submission.observed_at.astimezone(offset)
 
 
+def _shown_in_area(sha256: str, area_id: str) -> bool:
+    """Whether a visit in the area shows the photo (its answers' photo lists are JSON, read here)."""
+    lists = db.session.execute(select(Answer.photos).where(Answer.area_id == area_id, Answer.photos.is_not(None)))
+    return any(sha256 in (photos or ()) for photos in lists.scalars())
+
+
 @bp.get("/<slug>/photos/<sha256>")
 @allow("coordinator")
 def photo(slug, sha256):
@@ -321,6 +327,9 @@ def photo(slug, sha256):
                                                            Role.area_id == area.id)).first()
         if in_area is None:
             abort(404)
+    elif not _shown_in_area(blob.sha256, area.id):
+        # No uploader to go by (an erased volunteer's photo): only an area whose visits show it.
+        abort(404)
     try:
         data = blobs.store().get(blob.stored_as)
     except FileNotFoundError:

@@ -237,3 +237,18 @@ def test_erasure_handles_every_reference_to_a_person_or_device(app):
     references = {(table.name, fk.parent.name) for table in db.metadata.sorted_tables for fk in table.foreign_keys
                   if fk.column.table.name in ("person", "device")}
     assert references == set(privacy.ERASURE_HANDLES)
+
+
+def test_an_erased_volunteers_photo_stays_visible_only_where_their_visits_are(client, world, make_area):
+    elsewhere = make_area("riverside", "Riverside")
+    operations.create_person("Rita Riverside", email="rita@example.org", password=PASSWORD,
+                             roles=[("coordinator", elsewhere)])
+    db.session.commit()
+    privacy.erase_person(world["person_id"])
+    db.session.commit()
+    csrf = sign_in(client, "rita@example.org")
+    # With no device left to say where the volunteer worked, another area must not see it.
+    assert client.get(f"/coordinator/riverside/photos/{world['sha']}").status_code == 404
+    client.post("/logout", data={"csrf_token": csrf})
+    sign_in(client, "cora@example.org")
+    assert client.get(f"/coordinator/millbrook/photos/{world['sha']}").status_code == 200
