@@ -95,7 +95,7 @@ def _real_addresses(live) -> dict[str, str]:
         volunteer = db.session.execute(select(Person).where(Person.email.is_(None))).scalars().first()
         slug = area.slug
         return {
-            "auth.index": "/", "auth.login": "/login", "api_docs.docs": "/api/docs", "pwa.shell": "/app/",
+            "web.index": "/", "signin.login": "/login", "api_docs.docs": "/api/docs", "pwa.shell": "/app/",
             "public.area": f"/area/{slug}",
             "imports.upload": "/coordinator/import",
             "coordinator.index": "/coordinator/",
@@ -153,7 +153,7 @@ def test_no_page_breaks_the_content_security_policy(browser, live_server, who):
              "admin": ADMIN_EMAIL}.get(who)
     if email:
         _sign_in(page, live_server.url, email)
-    public = {"auth.index", "auth.login", "api_docs.docs", "public.area"}
+    public = {"web.index", "signin.login", "api_docs.docs", "public.area"}
     # A partner's pages: the action board, and (below) an action of their own reached from it.
     partner_pages = {"coordinator.index", "coordinator.actions_board"}
     admin_pages = {endpoint for endpoint in addresses if endpoint.startswith("admin_")}

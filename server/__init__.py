@@ -13,8 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import auth, errors, headers, jsonio, limits, passwords, sessions
 from server.config import DEFAULTS, from_environment
-from server import extensions
-from server.extensions import assets, babel, db, migrate
+from server.extensions import assets, babel, db, migrate, smorest
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -54,14 +53,13 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=_choose_locale)
     assets.init_app(app)
-    # `server.api` is also the name of the API package, so the extension is named in full.
     # The document lists only what the server answers: the real error envelope, and no
     # catch-all "default" response standing in for the statuses each operation states.
     from server.schemas import ErrorEnvelopeSchema
 
-    extensions.api.ERROR_SCHEMA = ErrorEnvelopeSchema
-    extensions.api.DEFAULT_ERROR_RESPONSE_NAME = None
-    extensions.api.init_app(app, spec_kwargs={"info": {"description": (
+    smorest.ERROR_SCHEMA = ErrorEnvelopeSchema
+    smorest.DEFAULT_ERROR_RESPONSE_NAME = None
+    smorest.init_app(app, spec_kwargs={"info": {"description": (
         "Kerbside sync protocol v1: the API field devices use to enrol, sync and upload photos. Coordinators, "
         "partners and admins use the server's web pages, which are not part of this API.")}})
     with app.app_context():
@@ -88,19 +86,22 @@ def _register_blueprints(app: Flask):
     from server.api import docs, sync
     from server import web
 
-    extensions.api.register_blueprint(sync.blp)
-    sync.security_schemes(extensions.api.spec)
+    smorest.register_blueprint(sync.blp)
+    sync.security_schemes(smorest.spec)
     # flask-smorest registers this for paginated views; the API has none.
-    extensions.api.spec.components.schemas.pop("PaginationMetadata", None)
+    smorest.spec.components.schemas.pop("PaginationMetadata", None)
     # Named in the document, though no view loads it whole (each pushed item is read alone).
-    extensions.api.spec.components.schema("Mutation", schema=sync.schemas.MutationSchema)
+    smorest.spec.components.schema("Mutation", schema=sync.schemas.MutationSchema)
     app.register_blueprint(docs.bp)
     app.register_blueprint(web.bp)
-    from server import imports, pwa
+    from server import pwa, signin
 
+    app.register_blueprint(signin.bp)
     app.register_blueprint(pwa.bp)
-    app.register_blueprint(imports.bp)
     from server import coordinator, public
+    from server.coordinator import imports
+
+    app.register_blueprint(imports.bp)
 
     app.register_blueprint(coordinator.bp)
     app.register_blueprint(public.bp)

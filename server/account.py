@@ -38,5 +38,5 @@ def password():
             audit.record("password.change", record_type="person", record_id=person.id)
             db.session.commit()
             flash(_("Your password is changed. Anywhere else you were signed in, you are now signed out."))
-            return redirect(url_for("auth.index"))
+            return redirect(url_for("web.index"))
     return render_template("account/password.html", errors=errors), (400 if errors else 200)

@@ -82,6 +82,6 @@ def sign_out_everywhere(person_id):
     audit.record("person.sign_out_everywhere", record_type="person", record_id=person.id, details={"sessions": ended})
     db.session.commit()
     if person.id == g.person.id:
-        return redirect(url_for("auth.login"))
+        return redirect(url_for("signin.login"))
     flash(_("%(name)s is signed out everywhere (%(count)d sessions ended).", name=person.display_name, count=ended))
     return redirect(url_for("admin_people.people"))

@@ -39,7 +39,7 @@ EXTENSION_ENDPOINTS = {
 
 # What a person who must change their password may still reach: the change page, signing
 # out, and files that pages and the field app load (not pages).
-WHILE_CHANGING_PASSWORD = {"account.password", "auth.logout", "static", "pwa.service_worker", "pwa.web_manifest",
+WHILE_CHANGING_PASSWORD = {"account.password", "signin.logout", "static", "pwa.service_worker", "pwa.web_manifest",
                            "pwa.asset", "pwa.icon"}
 
 
@@ -85,7 +85,7 @@ def enforce():
     if person is None:
         if is_api_request():
             abort(401, description=_("Sign in to use this."))
-        return redirect(url_for("auth.login", next=request.full_path))
+        return redirect(url_for("signin.login", next=request.full_path))
     if not any(has_role(person, role) for role in rule if role in WEB_ROLES):
         abort(403)
     check_csrf()

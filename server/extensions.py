@@ -25,5 +25,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
-api = Api()
+# Named for the library: `server.api` is the package of the sync API's views.
+smorest = Api()
 assets = Environment()

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, select
 
 from server.auth import allow
-from server.coordinator import charts, queries
+from server import charts, reporting
 from server.extensions import db
 from server.models import Action, Area, Form, FormVersion, Site
 
@@ -28,9 +28,9 @@ def area(slug):
     found = db.session.execute(select(Area).where(Area.slug == slug)).scalar_one_or_none()
     if found is None:
         abort(404)
-    period = queries.Period.last_days(PUBLIC_PERIOD_DAYS)
-    agreement = queries.current_agreement(db.session, found.id)
-    themes = queries.grade_shares_by_theme(db.session, found.id, period)
+    period = reporting.Period.last_days(PUBLIC_PERIOD_DAYS)
+    agreement = reporting.current_agreement(db.session, found.id)
+    themes = reporting.grade_shares_by_theme(db.session, found.id, period)
     strips = []
     for n, (theme, counts) in enumerate(sorted(themes.items())):
         words = ", ".join(_("%(grade)s: %(share)s", grade=g, share=_share(counts.get(g, 0), counts["total"]))
@@ -45,7 +45,7 @@ def area(slug):
     street_form = _current_street_form(found)
     return render_template("public/area.html", area=found, agreement=agreement, strips=strips, period=period,
                            actions=actions, street_form=street_form, share=_share,
-                           lines=queries.street_lines(db.session, found.id))
+                           lines=reporting.street_lines(db.session, found.id))
 
 
 def _share(n: int, total: int) -> str:

@@ -1,17 +1,16 @@
-"""Signing in and out, and the front page."""
+"""The front page, and what every page's template is given."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, g, render_template
 from sqlalchemy import select
 
-from server import audit, auth, sessions, throttle
-from server.auth import allow, csrf_protected
+from server import auth
+from server.auth import allow
 from server.extensions import db
 from server.models import Area
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
@@ -20,81 +19,6 @@ def index():
     """The front page: each area's public page, the field app, and signing in."""
     areas = db.session.execute(select(Area).order_by(Area.name)).scalars().all()
     return render_template("index.html", areas=areas)
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@allow("public")
-@csrf_protected
-def login():
-    """Coordinators and partners sign in with email and password."""
-    if request.method == "GET":
-        return render_template("login.html", error=None)
-    email = request.form.get("email", "")
-    counted = signin_throttles(email)
-    wait = max(throttle.wait(limit, *what) for limit, *what in counted)
-    if wait:
-        return throttled(wait)
-    # Unknown emails are checked against a dummy hash: same message, same time.
-    person = auth.person_by_email(email)
-    if auth.check_password(person, request.form.get("password", "")):
-        throttle.forget(*counted[0])
-        auth.sign_in(person)
-        audit.record("sign_in", record_type="person", record_id=person.id, person_id=person.id)
-        sessions.purge_over()
-        throttle.purge_expired()
-        db.session.commit()
-        return redirect(local_path(request.args.get("next")) or url_for("auth.index"))
-    for limit, *what in counted:
-        throttle.hit(limit, *what)
-    # A known account is named by its id; for an unknown one only a keyed hash of what was typed.
-    if person is not None:
-        audit.record("sign_in.failed", record_type="person", record_id=person.id, person_id=person.id)
-    else:
-        audit.record("sign_in.failed", person_id=None, details={"email_key": audit.email_key(email)})
-    db.session.commit()
-    error = _("That email and password do not match. Check them and try again.")
-    return render_template("login.html", error=error), 401
-
-
-def signin_throttles(email: str) -> list[tuple[str, ...]]:
-    """The counters a sign-in attempt is held to: its email (known or not) and its address."""
-    config = current_app.config
-    return [(config["SIGNIN_LIMIT_ACCOUNT"], "signin-account", email.strip().lower()),
-            (config["SIGNIN_LIMIT_ADDRESS"], "signin-address", request.remote_addr or "")]
-
-
-def throttled(wait: int):
-    """The sign-in form again, saying how long to wait (429 with Retry-After)."""
-    error = _("Too many attempts to sign in. Wait %(wait)s, then try again.", wait=throttle.describe_wait(wait))
-    return render_template("login.html", error=error), 429, {"Retry-After": str(wait)}
-
-
-def local_path(target: str | None) -> str | None:
-    r"""`target` when it is a path on this site, else None.
-
-    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
-    "/\t/evil.example/" or "/\evil.example" would leave the site: anything holding a
-    control character, white space or a backslash is refused, as is a scheme-relative "//".
-    """
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return None
-    if any(ch == "\\" or ch.isspace() or not ch.isprintable() for ch in target):
-        return None
-    return target
-
-
-@bp.post("/logout")
-@allow("public")
-@csrf_protected
-def logout():
-    person = auth.load_signed_in_person()
-    if person is not None:
-        audit.record("sign_out", record_type="person", record_id=person.id, person_id=person.id)
-        db.session.commit()
-    auth.sign_out()
-    db.session.commit()
-    flash(_("You are signed out."))
-    return redirect(url_for("auth.index"))
 
 
 @bp.app_context_processor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from server.auth import allow
-from server.extensions import api
+from server.extensions import smorest
 
 bp = Blueprint("api_docs", __name__)
 
@@ -14,5 +14,5 @@ bp = Blueprint("api_docs", __name__)
 @allow("public")
 def docs():
     """The API's endpoints, their parameters, answers and schemas."""
-    spec = api.spec.to_dict()
+    spec = smorest.spec.to_dict()
     return render_template("api_docs.html", spec=spec)

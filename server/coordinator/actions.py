@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from server import audit, operations, privacy
 from server.auth import allow
-from server.coordinator import bp, queries
+from server import reporting
+from server.coordinator import bp
 from server.coordinator.common import area_or_404, is_coordinator
 from server.extensions import db
 from server.models import Action, Person, Site, Submission
@@ -76,7 +77,7 @@ def actions_board(slug):
     sites = {s.id: s.name for s in db.session.execute(select(Site).where(Site.area_id == area.id)).scalars()}
     columns = [(status, [a for a in actions if a.status == status]) for status in STATUSES]
     return render_template("coordinator/actions.html", area=area, columns=columns, sites=sites,
-                           lines=queries.street_lines(db.session, area.id), coordinating=is_coordinator(area))
+                           lines=reporting.street_lines(db.session, area.id), coordinating=is_coordinator(area))
 
 
 @bp.route("/<slug>/actions/new", methods=["GET", "POST"])
@@ -91,7 +92,7 @@ def new_action(slug):
     submission = db.session.get(Submission, source.get("submission_id", "")) if source.get("submission_id") else None
     if submission is not None and submission.area_id != area.id:
         abort(404)
-    lines = queries.street_lines(db.session, area.id)
+    lines = reporting.street_lines(db.session, area.id)
     line_key = source.get("line_key") or None
     if line_key not in lines:
         line_key = None
@@ -174,7 +175,7 @@ def action(slug, action_id):
             found = _action_or_404(area, action_id)
             errors = problem.errors or {"status": [problem.message]}
     site = db.session.get(Site, found.site_id) if found.site_id else None
-    lines = queries.street_lines(db.session, area.id)
+    lines = reporting.street_lines(db.session, area.id)
     raised_from = _raised_from(found)
     choices = [found.status] + sorted(ACTION_TRANSITIONS.get(found.status, ()), key=STATUSES.index)
     return render_template("coordinator/action.html", area=area, action=found, site=site, lines=lines,

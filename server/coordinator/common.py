@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from server import auth
-from server.coordinator.queries import Period
+from server.reporting import Period
 from server.extensions import db
 from server.models import Area
 from sync.protocol import EARLIEST_YEAR, LATEST_YEAR

@@ -15,7 +15,8 @@ from sqlalchemy import and_, or_, select
 
 from server import audit, csvsafe
 from server.auth import allow
-from server.coordinator import bp, queries
+from server import reporting
+from server.coordinator import bp
 from server.coordinator.common import area_or_404
 from server.extensions import db
 from server.models import Action, Answer, Site, Submission
@@ -132,10 +133,10 @@ def actions_csv_chunks(session, area_id: str):
 
 def sites_geojson_chunks(session, area_id: str):
     """A GeoJSON FeatureCollection: each site with the worst grade of its latest visit and its latest grade per line."""
-    per_line = queries.latest_line_grades(session, area_id)
+    per_line = reporting.latest_line_grades(session, area_id)
     yield '{"type":"FeatureCollection","features":['
     first = True
-    for site in queries.latest_worst_grades(session, area_id):
+    for site in reporting.latest_worst_grades(session, area_id):
         geometry = {"type": "Point", "coordinates": [site.lng, site.lat]} if site.lat is not None and site.lng is not None else None
         feature = {"type": "Feature", "id": site.site_id, "geometry": geometry,
                    "properties": {"name": site.name, "worst_grade": site.worst,

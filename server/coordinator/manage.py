@@ -13,7 +13,8 @@ from sqlalchemy import or_, select
 
 from server import audit, auth, operations
 from server.auth import allow
-from server.coordinator import bp, queries, wording
+from server import reporting
+from server.coordinator import bp, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
 from server.extensions import db
 from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Invite, Role
@@ -333,7 +334,7 @@ def people(slug):
             shown[key] = code
             session[SHOWN_INVITES] = shown
             invite = {"code": code, "key": key, "role": role, "name": name, "link": _join_link(code)}
-    volunteers = queries.volunteer_devices(db.session, area.id)
+    volunteers = reporting.volunteer_devices(db.session, area.id)
     return render_template("coordinator/people.html", area=area, volunteers=volunteers, invite=invite,
                            errors=errors, roles=INVITE_ROLES), (400 if errors else 200)
 

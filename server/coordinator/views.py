@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from server import audit, auth, blobs, operations
 from server.auth import allow
-from server.coordinator import bp, charts, queries
+from server import charts, reporting
+from server.coordinator import bp
 from server.coordinator.common import area_or_404, page_number, period_args, requested_period
 from server.extensions import db
 from server.models import Action, Answer, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
@@ -102,20 +103,20 @@ def dashboard(slug):
     area = area_or_404(slug)
     period = requested_period(90)
     session = db.session
-    priorities = queries.priority_list(session, area.id, period, limit=5)
-    cover = queries.coverage(session, area.id, period)
+    priorities = reporting.priority_list(session, area.id, period, limit=5)
+    cover = reporting.coverage(session, area.id, period)
     pending = session.execute(select(func.count()).select_from(Submission).where(
         Submission.area_id == area.id, Submission.review_status == "pending")).scalar()
     open_actions = session.execute(select(func.count()).select_from(Action).where(
         Action.area_id == area.id, Action.status.not_in(("done", "not_doing")))).scalar()
-    themes = queries.grade_shares_by_theme(session, area.id, period)
+    themes = reporting.grade_shares_by_theme(session, area.id, period)
     strips = {
         theme: charts.grade_strip(f"strip-{n}", _("Grades for %(theme)s", theme=theme), counts, _grades_in_words(counts))
         for n, (theme, counts) in enumerate(sorted(themes.items()))
     }
     return render_template("coordinator/dashboard.html", area=area, period=period, priorities=priorities,
                            coverage=cover, pending=pending, open_actions=open_actions, themes=themes, strips=strips,
-                           lines=queries.street_lines(session, area.id), period_args=period_args(period))
+                           lines=reporting.street_lines(session, area.id), period_args=period_args(period))
 
 
 def _grades_in_words(counts: dict) -> str:
@@ -132,10 +133,10 @@ def priorities(slug):
     """Sites × lines graded C or D at their latest visit, or worse than before, ranked."""
     area = area_or_404(slug)
     period = requested_period(90)
-    rows = queries.priority_list(db.session, area.id, period)
+    rows = reporting.priority_list(db.session, area.id, period)
     return render_template("coordinator/priorities.html", area=area, period=period, rows=rows,
-                           lines=queries.street_lines(db.session, area.id),
-                           actions=queries.open_actions_by_line(db.session, area.id), period_args=period_args(period))
+                           lines=reporting.street_lines(db.session, area.id),
+                           actions=reporting.open_actions_by_line(db.session, area.id), period_args=period_args(period))
 
 
 @bp.get("/<slug>/trends")
@@ -144,13 +145,13 @@ def trends(slug):
     """Share of C/D grades month by month, by theme and by line, drawn as SVG with tables beside."""
     area = area_or_404(slug)
     period = requested_period(365)
-    lines = queries.street_lines(db.session, area.id)
-    by_theme, by_line = queries.trend_tables(db.session, area.id, period)
+    lines = reporting.street_lines(db.session, area.id)
+    by_theme, by_line = reporting.trend_tables(db.session, area.id, period)
     theme_charts = [(key, _chart(f"theme-{n}", key, by_theme)) for n, key in enumerate(by_theme.keys)]
     line_order = [k for k in lines if k in by_line.keys] + [k for k in by_line.keys if k not in lines]
     line_charts = [(key, _chart(f"line-{n}", lines.get(key, {}).get("label", key), by_line, key))
                    for n, key in enumerate(line_order)]
-    sites = queries.street_sites(db.session, area.id)
+    sites = reporting.street_sites(db.session, area.id)
     return render_template("coordinator/trends.html", area=area, period=period, by_theme=by_theme, by_line=by_line,
                            theme_charts=theme_charts, line_charts=line_charts, line_order=line_order, lines=lines,
                            sites=sites, period_args=period_args(period))
@@ -174,8 +175,8 @@ def site(slug, site_id):
     site = db.session.get(Site, site_id)
     if site is None or site.area_id != area.id:
         abort(404)
-    history = queries.site_history(db.session, site.id)
-    lines = queries.street_lines(db.session, area.id)
+    history = reporting.site_history(db.session, site.id)
+    lines = reporting.street_lines(db.session, area.id)
     used = [k for k in lines if any(k in v.grades for v in history)]
     site_actions = db.session.execute(select(Action).where(Action.site_id == site.id)
                                       .order_by(Action.created_at.desc())).scalars().all()
@@ -188,7 +189,7 @@ def site(slug, site_id):
 def map_view(slug):
     """Sites coloured by the worst grade of their latest visit: a map, and the same as a list."""
     area = area_or_404(slug)
-    grades = sorted(queries.latest_worst_grades(db.session, area.id),
+    grades = sorted(reporting.latest_worst_grades(db.session, area.id),
                     key=lambda s: (-ord(s.worst) if s.worst else 0, -s.bad_lines, s.name))
     tiles = current_app.config.get("MAP_TILE_URL") or os.environ.get("KERBSIDE_MAP_TILE_URL", "")
     counts = {g: sum(1 for s in grades if s.worst == g) for g in "ABCD"}
@@ -212,7 +213,7 @@ def coverage(slug):
     area = area_or_404(slug)
     period = requested_period(90)
     overdue_days = max(1, min(365, request.args.get("overdue", 30, type=int) or 30))
-    result = queries.coverage(db.session, area.id, period, overdue_days=overdue_days)
+    result = reporting.coverage(db.session, area.id, period, overdue_days=overdue_days)
     return render_template("coordinator/coverage.html", area=area, period=period, coverage=result,
                            period_args=period_args(period))
 
@@ -223,7 +224,7 @@ def mystery_shops(slug):
     """Standards met and response times, beside what street reps graded in the same period."""
     area = area_or_404(slug)
     period = requested_period(180)
-    summary = queries.mystery_shop_summary(db.session, area.id, period)
+    summary = reporting.mystery_shop_summary(db.session, area.id, period)
     return render_template("coordinator/mystery_shops.html", area=area, period=period, summary=summary,
                            period_args=period_args(period))
 

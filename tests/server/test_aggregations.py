@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert
 
 from server import operations
-from server.coordinator import queries
+from server import reporting
 from server.extensions import db
 from server.models import Answer, Person, Submission
 from server.seed_content import STREET_FORM
@@ -64,11 +64,11 @@ def known(make_area, make_site, publish_forms, enrol, sync):
     return {"area": area, "sites": (s1, s2, s3, s4, s5)}
 
 
-Q1 = queries.Period(datetime(YEAR, 1, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
+Q1 = reporting.Period(datetime(YEAR, 1, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
 
 
 def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
-    rows = queries.priority_list(db.session, known["area"].id, Q1)
+    rows = reporting.priority_list(db.session, known["area"].id, Q1)
     assert [(r.site_name, r.line_key, r.grade, r.previous_grade) for r in rows] == [
         ("S1 Canal", "litter", "D", "B"),
         ("S2 Mill", "graffiti", "C", "C"),  # C since 5 January: longer than S4's
@@ -82,25 +82,25 @@ def test_priority_list_ranks_d_then_worsening_then_longest_lasting(known):
 
 
 def test_priority_list_links_to_the_latest_visit(known):
-    rows = queries.priority_list(db.session, known["area"].id, Q1)
+    rows = reporting.priority_list(db.session, known["area"].id, Q1)
     latest = db.session.get(Submission, rows[1].submission_id)
     assert latest.observed_at == datetime(YEAR, 3, 5, 10, tzinfo=timezone.utc)
 
 
 def test_priority_list_as_of_an_earlier_period(known):
-    february = queries.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 3, 1, tzinfo=timezone.utc))
-    rows = queries.priority_list(db.session, known["area"].id, february)
+    february = reporting.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 3, 1, tzinfo=timezone.utc))
+    rows = reporting.priority_list(db.session, known["area"].id, february)
     # S3's D from January was last seen before February: not a priority for February.
     assert [(r.site_name, r.line_key, r.grade) for r in rows] == [
         ("S1 Canal", "litter", "D"), ("S2 Mill", "graffiti", "C"), ("S4 Wharf", "fly_tipping", "C")]
 
 
 def test_priority_list_limit(known):
-    assert len(queries.priority_list(db.session, known["area"].id, Q1, limit=2)) == 2
+    assert len(reporting.priority_list(db.session, known["area"].id, Q1, limit=2)) == 2
 
 
 def test_trend_table_by_theme(known):
-    table = queries.trend_table(db.session, known["area"].id, Q1, by="theme")
+    table = reporting.trend_table(db.session, known["area"].id, Q1, by="theme")
     assert table.months == [f"{YEAR}-01", f"{YEAR}-02", f"{YEAR}-03"]
     assert table.keys == ["Green and Clean", "Home Sweet Home", "Peace and Quiet"]
     assert table.counts(f"{YEAR}-01", "Green and Clean") == (15, 2)
@@ -111,7 +111,7 @@ def test_trend_table_by_theme(known):
 
 
 def test_trend_table_by_line(known):
-    table = queries.trend_table(db.session, known["area"].id, Q1, by="line")
+    table = reporting.trend_table(db.session, known["area"].id, Q1, by="line")
     assert table.counts(f"{YEAR}-01", "litter") == (3, 1)
     assert table.counts(f"{YEAR}-02", "litter") == (3, 1)
     assert table.counts(f"{YEAR}-03", "litter") == (2, 0)
@@ -121,8 +121,8 @@ def test_trend_table_by_line(known):
 
 def test_coverage(known):
     s1, s2, s3, s4, s5 = known["sites"]
-    period = queries.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
-    result = queries.coverage(db.session, known["area"].id, period, overdue_days=30)
+    period = reporting.Period(datetime(YEAR, 2, 1, tzinfo=timezone.utc), datetime(YEAR, 4, 1, tzinfo=timezone.utc))
+    result = reporting.coverage(db.session, known["area"].id, period, overdue_days=30)
     assert {(s.name, n) for s, n in result.monitored} == {("S1 Canal", 1), ("S2 Mill", 2), ("S3 Park", 1), ("S4 Wharf", 1)}
     # Never visited first, then the longest unvisited.
     assert [s.name for s, _last in result.overdue] == ["S5 Quay", "S4 Wharf", "S1 Canal", "S3 Park"]
@@ -131,18 +131,18 @@ def test_coverage(known):
 
 
 def test_latest_worst_grades(known):
-    grades = {g.name: g.worst for g in queries.latest_worst_grades(db.session, known["area"].id)}
+    grades = {g.name: g.worst for g in reporting.latest_worst_grades(db.session, known["area"].id)}
     assert grades == {"S1 Canal": "D", "S2 Mill": "C", "S3 Park": "B", "S4 Wharf": "C", "S5 Quay": None}
 
 
 def test_site_history_newest_first(known):
     s2 = known["sites"][1]
-    history = queries.site_history(db.session, s2.id)
+    history = reporting.site_history(db.session, s2.id)
     assert [v.grades["noise"] for v in history] == ["B", "A", "A"]
 
 
 def test_grade_shares_by_theme(known):
-    shares = queries.grade_shares_by_theme(db.session, known["area"].id, Q1)
+    shares = reporting.grade_shares_by_theme(db.session, known["area"].id, Q1)
     assert shares["Green and Clean"]["total"] == 40
     assert shares["Green and Clean"]["D"] == 2
     assert shares["Green and Clean"]["C"] == 4
@@ -152,12 +152,12 @@ def test_month_bucket_agrees_with_python(known):
     from sqlalchemy import select
     from server.models import Answer
 
-    months = set(db.session.execute(select(queries.month_bucket(db.session, Answer.observed_at))).scalars())
+    months = set(db.session.execute(select(reporting.month_bucket(db.session, Answer.observed_at))).scalars())
     assert months == {f"{YEAR}-01", f"{YEAR}-02", f"{YEAR}-03"}
 
 
 def test_people_scoped_to_area(known):
-    people = queries.volunteer_devices(db.session, known["area"].id)
+    people = reporting.volunteer_devices(db.session, known["area"].id)
     assert [p.display_name for p, _roles, _devices in people] == ["Ann", "Bob"]
     assert all(len(devices) == 1 for _p, _r, devices in people)
     assert db.session.query(Person).count() == 4
@@ -166,7 +166,7 @@ def test_people_scoped_to_area(known):
 # -- a random history, checked against figures worked out from every visit in Python -----------
 
 LINES = [(line["key"], section["theme"]) for section in STREET_FORM["sections"] for line in section["lines"]]
-SPRING = queries.Period(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 6, 1, tzinfo=timezone.utc))
+SPRING = reporting.Period(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 6, 1, tzinfo=timezone.utc))
 
 
 @pytest.fixture
@@ -242,10 +242,10 @@ def expected_priorities(visits, period):
     return expected
 
 
-@pytest.mark.parametrize("period", [SPRING, queries.Period(datetime(2025, 1, 1, tzinfo=timezone.utc),
+@pytest.mark.parametrize("period", [SPRING, reporting.Period(datetime(2025, 1, 1, tzinfo=timezone.utc),
                                                            datetime(2026, 1, 1, tzinfo=timezone.utc))])
 def test_priority_list_agrees_with_every_visit(history, period):
-    rows = queries.priority_list(db.session, history["area"].id, period)
+    rows = reporting.priority_list(db.session, history["area"].id, period)
     got = {(r.site_id, r.line_key, r.grade, r.previous_grade, r.since) for r in rows}
     expected = expected_priorities(history["visits"], period)
     assert got == expected
@@ -253,7 +253,7 @@ def test_priority_list_agrees_with_every_visit(history, period):
 
 
 def test_priority_since_skips_flagged_visits_and_counts_from_the_first_visit(history):
-    rows = {(r.site_name, r.line_key): r for r in queries.priority_list(db.session, history["area"].id, SPRING)}
+    rows = {(r.site_name, r.line_key): r for r in reporting.priority_list(db.session, history["area"].id, SPRING)}
     base = datetime(2025, 1, 1, 9, tzinfo=timezone.utc)
     assert rows[("Street 0", "litter")].since == base + timedelta(days=40)
     street_1 = [v for v in history["visits"] if v[0] == history["sites"][1].id and not v[2] and v[1] < SPRING.end]
@@ -261,7 +261,7 @@ def test_priority_since_skips_flagged_visits_and_counts_from_the_first_visit(his
 
 
 def test_trend_tables_agree_with_every_visit(history):
-    by_theme, by_line = queries.trend_tables(db.session, history["area"].id, SPRING)
+    by_theme, by_line = reporting.trend_tables(db.session, history["area"].id, SPRING)
     theme_of = dict(LINES)
     expected_theme, expected_line = {}, {}
     for _site, observed_at, flagged, grades in history["visits"]:
@@ -275,4 +275,4 @@ def test_trend_tables_agree_with_every_visit(history):
     assert by_theme.cells == expected_theme and by_line.cells == expected_line
     assert by_line.keys == sorted(theme_of) and by_theme.keys == sorted(set(theme_of.values()))
     assert by_line.months == ["2025-03", "2025-04", "2025-05"]
-    assert queries.trend_table(db.session, history["area"].id, SPRING, by="theme").cells == expected_theme
+    assert reporting.trend_table(db.session, history["area"].id, SPRING, by="theme").cells == expected_theme

@@ -143,8 +143,8 @@ def _cases(client, world):
          "person.one_time_password"),
         ("admin_people.sign_out_everywhere", "admin", post(f"/admin/people/{world['coordinator']}/sign-out"),
          "person.sign_out_everywhere"),
-        ("auth.logout", "admin", post("/logout"), "sign_out"),
-        ("auth.login", None, lambda csrf: sign_in(client, "cora@example.org"), "sign_in"),
+        ("signin.logout", "admin", post("/logout"), "sign_out"),
+        ("signin.login", None, lambda csrf: sign_in(client, "cora@example.org"), "sign_in"),
         ("sync.enrol", None, enrol, "device.enrol"),
     ]
 
@@ -178,7 +178,7 @@ def test_each_action_leaves_an_entry_naming_who_did_it(app, client, world, no_se
         if who is not None:
             assert entry.person_id == world[who], endpoint
             assert entry.address == "127.0.0.1", endpoint
-        if who is None and endpoint == "auth.login":
+        if who is None and endpoint == "signin.login":
             signed_in_as, csrf = "coordinator", None
     assert audit.verify().intact
 

@@ -159,9 +159,9 @@ ROUTES = {
     "sync.blob": Route({"here": {"sha256": ("here", "upload_sha")}}),
     # A photo not uploaded yet: HEAD's own answer is 404 ("not here yet").
     "sync.blob_head": Route({"here": {"sha256": ("here", "missing_sha")}}, answers=(404,)),
-    "auth.index": Route({"here": {}}),
-    "auth.login": Route({"here": {}}, answers=(401,)),
-    "auth.logout": Route({"here": {}}),
+    "web.index": Route({"here": {}}),
+    "signin.login": Route({"here": {}}, answers=(401,)),
+    "signin.logout": Route({"here": {}}),
     "pwa.shell": Route({"here": {}}),
     "pwa.service_worker": Route({"here": {}}),
     "pwa.web_manifest": Route({"here": {}}),
@@ -353,7 +353,7 @@ def test_every_route_is_in_the_walk(app):
 
 def test_every_role_gets_the_expected_answer_on_every_route(app, walk_world):
     """Each role on each route, for this area's, another area's and shared records."""
-    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout", r.endpoint))
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "signin.logout", r.endpoint))
     wrong, tried, walked = [], 0, set()
     for principal in PRINCIPALS:
         client, csrf = _client_for(app, principal, walk_world)

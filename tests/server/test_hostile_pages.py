@@ -159,7 +159,7 @@ FORM_FIELDS = ("title", "description", "assigned_to", "assigned_to_other", "stat
 
 def _post_rules(app):
     return [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods and not rule.rule.startswith("/api/")
-            and rule.endpoint not in ("auth.logout", "imports.upload")]
+            and rule.endpoint not in ("signin.logout", "imports.upload")]
 
 
 def test_every_coordinator_form_answers_hostile_fields_without_a_server_error(app, client, walk, no_server_errors):

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from server import operations, passwords, throttle
 from server.extensions import db
 from server.models import ThrottleCounter
-from server.web import local_path
+from server.signin import local_path
 
 PASSWORD = "correct horse battery"
 
