@@ -297,3 +297,21 @@ def test_exports_leave_the_superseded_visit_out(corrected):
     geojson = json.loads("".join(exports.sites_geojson_chunks(db.session, corrected["area"].id)))
     (feature,) = geojson["features"]
     assert feature["properties"]["grades"]["litter"] == "A"
+
+
+def test_coordinator_sees_both_visits_linked_both_ways(client, flagged, sync, app):
+    from tests.conftest import sign_in
+
+    f = flagged()
+    fixed = correction(f["site"], f["data"]["id"])
+    assert _results(sync(f["token"], [_correct(fixed)]))[0]["status"] == "applied"
+    operations.create_person("Cora", email="cora@example.org", password="correct horse battery",
+                             roles=[("coordinator", f["area"])])
+    db.session.commit()
+    sign_in(client, "cora@example.org")
+    base = f"/coordinator/{f['area'].slug}/submissions"
+    original = client.get(f"{base}/{f['data']['id']}").get_data(as_text=True)
+    assert 'id="corrected-by"' in original and f'{base}/{fixed["id"]}"' in original
+    newer = client.get(f"{base}/{fixed['id']}").get_data(as_text=True)
+    assert 'id="corrects"' in newer and f'{base}/{f["data"]["id"]}"' in newer
+    assert 'id="corrected-by"' not in newer
