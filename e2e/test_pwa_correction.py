@@ -3,6 +3,8 @@ phone's size; back online, the coordinator sees the correction and the original,
 
 from __future__ import annotations
 
+import json
+
 from playwright.sync_api import expect
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD
@@ -20,7 +22,7 @@ from e2e.test_pwa_field import (
 )
 from server import operations
 from server.extensions import db
-from server.models import Person, Submission
+from server.models import FormVersion, Person, Submission
 
 REASON = "The litter grade looks like Mill Lane's, not Canal Street's"
 
@@ -104,3 +106,53 @@ def test_volunteer_corrects_a_flagged_visit_offline_and_the_coordinator_sees_bot
     coordinator.locator("#corrects").get_by_role("link", name="See the visit it corrects").click()
     expect(coordinator).to_have_url(f"{live_server.url}/coordinator/{area}/submissions/{flagged_id}")
     desk.close()
+
+
+def test_correction_of_a_visit_on_a_retired_version_uses_its_successor_carrying_answers_by_line(
+        live_server, playwright, tmp_path):
+    """Runs last in this module: it retires the street form version every phone uses."""
+    code = new_volunteer(live_server, "Rep Successor", roles=("street_rep",))
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, code)
+    fill_street_visit(page, "Mill Lane", grade_index=2)  # every line C
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    flagged_id = _flag_only_visit(live_server, "Rep Successor")
+
+    def republish_without_the_first_line():
+        current = db.session.query(FormVersion).filter_by(form_id="street", status="published").one()
+        successor = json.loads(json.dumps(current.definition))
+        dropped = successor["sections"][0]["lines"].pop(0)
+        successor["sections"][0]["lines"].append({
+            "key": "pavement_parking", "type": "grade", "label": "Cars parked on the pavement",
+            "grades": {"A": "None", "B": "One or two", "C": "Several", "D": "Pavement blocked"}})
+        published = operations.publish_form_version(operations.draft_form_version("street", successor))
+        operations.retire_form_version(current)
+        db.session.commit()
+        return current.version, published.version, dropped["key"]
+
+    old_version, new_version, dropped_key = live_server.run(republish_without_the_first_line)
+    page.reload()
+    notice = page.locator("#needs-correcting")
+    expect(notice.get_by_role("link", name="Correct this visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    go_offline(context, live_server)
+    notice.get_by_role("link", name="Correct this visit").click()
+    expect(page.locator("#correcting")).to_contain_text(
+        f"version {old_version} was retired): your answers were carried over to version {new_version}")
+    expect(page.locator(f"#line-{dropped_key}")).to_have_count(0)
+    added = page.locator("#line-pavement_parking")
+    expect(added.locator("input[type=radio]:checked")).to_have_count(0)  # a new line starts blank
+    carried = page.locator("fieldset.line:has(.grades):not(#line-pavement_parking)")
+    for index in range(carried.count()):
+        expect(carried.nth(index).locator("input[type=radio][value=C]")).to_be_checked()
+    added.locator("label.grade").nth(0).click()
+    page.get_by_role("button", name="Save and send").click()
+    expect(page.get_by_text("Saved. It will be sent by itself")).to_be_visible()
+    expect(waiting_count(page)).to_have_attribute("data-count", "1")
+    go_online(context, live_server)
+    expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
+    stored = {submission_id: (version, data) for submission_id, _kind, version, data in submissions_of(live_server, "Rep Successor")}
+    (correction_id,) = set(stored) - {flagged_id}
+    version, data = stored[correction_id]
+    assert (version, data["supersedes"]) == (new_version, flagged_id)
+    assert dropped_key not in data["answers"] and data["answers"]["pavement_parking"] == {"grade": "A"}
+    context.close()
