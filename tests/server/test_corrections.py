@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,7 +22,7 @@ from server.coordinator import exports
 from server.extensions import db
 from server.models import AuditEntry, FormVersion, Person, Role, Submission
 from server.seed_content import AGREEMENT
-from tests.conftest import mutation, recently, street_answers, visit
+from tests.conftest import is_postgres, mutation, street_answers, visit
 
 
 def _results(response):
@@ -315,3 +317,46 @@ def test_coordinator_sees_both_visits_linked_both_ways(client, flagged, sync, ap
     newer = client.get(f"{base}/{fixed['id']}").get_data(as_text=True)
     assert 'id="corrects"' in newer and f'{base}/{f["data"]["id"]}"' in newer
     assert 'id="corrected-by"' not in newer
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not is_postgres(), reason="needs PostgreSQL (TEST_DATABASE_URL): SQLite runs pushes one at a time")
+def test_two_phones_correcting_one_visit_at_once_store_one_correction(app, client, flagged, monkeypatch):
+    """The same volunteer's two phones correct one visit at the same moment: one applies, the other is the conflict."""
+    from server import push
+
+    f = flagged()
+    person = db.session.get(Person, f["person_id"])
+    code = operations.issue_invite(f["area"], "street_rep", person=person)
+    db.session.commit()
+    second = client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Second phone"})
+    tokens = [f["token"], second.get_json()["token"]]
+    # Each push waits, after judging its correction, until the other has judged its own too (or
+    # 2 s pass: with the flagged visit's row locked, the second cannot judge until the first commits).
+    judged = threading.Barrier(2, timeout=2)
+    real_check = push.CHECKERS["submission.correct"]
+
+    def check_then_wait(ctx, items):
+        real_check(ctx, items)
+        if items:
+            try:
+                judged.wait()
+            except threading.BrokenBarrierError:
+                pass
+
+    monkeypatch.setitem(push.CHECKERS, "submission.correct", check_then_wait)
+    answers = []
+
+    def correct(token):
+        with app.app_context():
+            response = app.test_client().post("/api/sync/v1", headers={"Authorization": f"Bearer {token}"}, json={
+                "protocol": 1, "cursor": None, "limit": 10,
+                "mutations": [_correct(correction(f["site"], f["data"]["id"]))]})
+            answers.append((response.status_code, response.get_json()["results"][0]))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(correct, token) for token in tokens]:
+            future.result(timeout=30)
+    assert sorted((status, result["status"]) for status, result in answers) == [(200, "applied"), (200, "conflict")]
+    db.session.expire_all()
+    assert len(db.session.execute(select(Submission.id).where(Submission.supersedes_id == f["data"]["id"])).all()) == 1
