@@ -131,6 +131,7 @@ export const CATALOGUES = {
     correcting_intro: "You are correcting a visit your coordinator flagged: {reason}. Your answers are filled in; change what was wrong, then save.",
     correcting_new_version: "The form has changed since that visit (version {old} was retired): your answers were carried over to version {version} where the lines are the same. Check the lines left blank.",
     correct_not_possible: "This visit cannot be corrected on this phone: its form is not here. Sync, then try again.",
+    draft_corrects: "{kind}: correction of a flagged visit",
     mine_corrected: "Corrected: a later visit replaces this one.",
     mine_is_correction: "A correction of an earlier visit.",
     settings_title: "Settings",

@@ -189,7 +189,7 @@ export async function showHome(main, app) {
   const draftList = drafts.length
     ? h("ul", { class: "cards drafts" }, await Promise.all(drafts.map(async (draft) => h("li", {},
       h("a", { href: `#/draft/${draft.id}` }, await draftSummary(draft)),
-      h("p", { class: "hint" }, t(`kind_${draft.kind}`))))))
+      h("p", { class: "hint" }, draft.corrects ? t("draft_corrects", { kind: t(`kind_${draft.kind}`) }) : t(`kind_${draft.kind}`))))))
     : h("p", {}, t("no_drafts"));
   const corrections = toCorrect.length
     ? h("section", { class: "needs-correcting", id: "needs-correcting", "aria-labelledby": "needs-correcting-title" },
@@ -558,7 +558,8 @@ export async function showAttention(main, app) {
     } }, t("try_again")) : null;
     return h("li", { class: "attention" },
       h("p", { class: "card-title" }, t("attention_item", { title: item.title, site: itemSite(item) })),
-      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
+      // A correction of a visit corrected already is a conflict, but nobody "changed it first": the server's words say what happened.
+      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" && result.code !== "visit_already_corrected" ? "conflict_said" : "server_said", { message: text })),
       result.errors && Object.keys(result.errors).length
         ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
         : null,
