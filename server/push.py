@@ -684,7 +684,7 @@ def _check_corrections(ctx: Context, items: list[Item]):
     targets = {row.id: row._asdict() for row in db.session.execute(
         select(*columns).where(Submission.id.in_(target_ids)).order_by(Submission.id).with_for_update())
     } if target_ids else {}
-    corrected_here: set[str] = set()
+    corrected_here: dict[str, str] = {}  # flagged visit -> the correction this batch applies to it
     for item in judged:
         target_id = item.data["supersedes"]
         target = targets.get(target_id)
@@ -698,7 +698,8 @@ def _check_corrections(ctx: Context, items: list[Item]):
                         _("A correction must use the same form, in the same area, as the visit it corrects."),
                         {"supersedes": [_("Another form or area than the visit it corrects.")]})
         elif target["superseded_by_id"] is not None or target_id in corrected_here:
-            item.finish("conflict", code="visit_already_corrected", server_value=changes.my_submission_record(target),
+            current = target | {"superseded_by_id": target["superseded_by_id"] or corrected_here[target_id]}
+            item.finish("conflict", code="visit_already_corrected", server_value=changes.my_submission_record(current),
                         message=_("This visit was already corrected from another phone or an earlier save. "
                                   "Look under My visits before correcting it again."))
         elif target["review_status"] != "flagged":
@@ -706,7 +707,7 @@ def _check_corrections(ctx: Context, items: list[Item]):
                         _("Only a visit your coordinator flagged can be corrected, and this one is not flagged now."),
                         {"supersedes": [_("Not flagged.")]})
         elif visit is not None:
-            corrected_here.add(target_id)
+            corrected_here[target_id] = visit["id"]
             visit["supersedes_id"] = target_id
             item.apply(CorrectedVisit(visit, item.effect.answers, item.effect.site, superseded=target))
         if item.result["status"] not in ("applied", "deferred"):

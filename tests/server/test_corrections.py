@@ -140,6 +140,7 @@ def test_two_corrections_of_one_visit_in_one_batch_apply_only_the_first(flagged,
     one, two = correction(f["site"], f["data"]["id"]), correction(f["site"], f["data"]["id"])
     results = _results(sync(f["token"], [_correct(one), _correct(two, seq=2)]))
     assert [r["status"] for r in results] == ["applied", "conflict"]
+    assert results[1]["server_value"]["superseded_by"] == one["id"]
     assert db.session.get(Submission, two["id"]) is None
 
 
