@@ -93,7 +93,7 @@ def area_change(area) -> PendingChange:
 
 
 MY_SUBMISSION_FIELDS = ("id", "form_id", "form_version", "kind", "site_id", "observed_at", "received_at",
-                        "review_status", "review_reason")
+                        "review_status", "review_reason", "supersedes_id", "superseded_by_id", "data")
 
 
 def submission_change(submission) -> PendingChange:
@@ -113,7 +113,22 @@ def my_submission_record(row: dict) -> dict:
         "received_at": row["received_at"].isoformat(),
         "review_status": row.get("review_status") or "pending",
         "review_reason": row.get("review_reason"),
+        "supersedes": row.get("supersedes_id"),
+        "superseded_by": row.get("superseded_by_id"),
+        **_to_correct(row),
     }
+
+
+def _to_correct(row: dict) -> dict:
+    """What a phone needs to correct a flagged visit it may no longer hold: its answers, notes and time.
+
+    Only while the visit waits for its correction, so other records stay small.
+    """
+    data = row.get("data") or {}
+    if row.get("review_status") != "flagged" or row.get("superseded_by_id") or not isinstance(data, dict):
+        return {}
+    return {"answers": data.get("answers") or {}, "notes": data.get("notes") or "",
+            "observed_at_stated": data.get("observed_at")}
 
 
 def device_message(message_id: str, text: str, *, area_id=None, person_id=None, data=None) -> PendingChange:

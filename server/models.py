@@ -355,9 +355,18 @@ class Submission(db.Model):
     review_reason: Mapped[str | None] = mapped_column(Text)
     reviewed_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A volunteer's correction of a flagged visit is a new submission naming the one it
+    # replaces; the flagged one is kept, pointing at its correction, and no figure counts it.
+    # Both links are written by one push transaction (server/push.py); no foreign key, as
+    # for answers: adding one would rebuild this table on SQLite and drop its triggers.
+    supersedes_id: Mapped[str | None] = mapped_column(String(36))
+    superseded_by_id: Mapped[str | None] = mapped_column(String(36))
     __table_args__ = (
         Index("ix_submission_area_observed", "area_id", "observed_at"),
         Index("ix_submission_site_observed", "site_id", "observed_at"),
+        # A visit is corrected at most once: a second correction of it is a conflict, and
+        # this key holds that even for two pushes that race.
+        Index("uq_submission_supersedes", "supersedes_id", unique=True),
     )
 
 

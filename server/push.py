@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
 
-from server import bulk, changes, schemas
+from server import audit, bulk, changes, schemas
 from server.extensions import db
 from server.models import (
     Action,
@@ -123,7 +123,7 @@ class Item:
     data: dict | None = None
     result: dict | None = None
     # What the item writes if its claim succeeds, and the change rows that follow from it.
-    effect: NewVisit | EditedRecord | None = None
+    effect: NewVisit | CorrectedVisit | EditedRecord | None = None
     pending: list = field(default_factory=list)
     # Set when the same mid appeared earlier in this batch.
     first: Item | None = None
@@ -168,7 +168,9 @@ def push(device: Device, person: Person, raw_mutations: list, area_ids: set, rol
     _answer_known(ctx, [item for item in claimable if item.mid not in claimed])
     mine = [item for item in claimable if item.mid in claimed]
     _insert_effects(mine)
+    _mark_superseded(mine)
     _write_changes_and_results(mine)
+    _record_corrections(ctx, mine)
     db.session.commit()
     _answer_repeats(items)
     return [item.result for item in items]
@@ -366,15 +368,20 @@ class VisitToCheck:
     version: AcceptedVersion | None = None
 
 
-def _check_submissions(ctx: Context, items: list[Item]):
-    """submission.create: the form version, the visit's time, its answers, its site and area, its photos."""
+def _check_submissions(ctx: Context, items: list[Item], schema=None):
+    """submission.create: the form version, the visit's time, its answers, its site and area, its photos.
+
+    `schema` loads the data (submission.correct's adds the visit it supersedes).
+    """
     if not items:
         return
-    schema = schemas.SubmissionCreateSchema()
+    # The quick check knows submission.create's fields only: another schema loads every item itself.
+    quick = quick_submission if schema is None else (lambda _data: None)
+    schema = schema or schemas.SubmissionCreateSchema()
     visits: list[VisitToCheck] = []
     for item in items:
         try:
-            data = quick_submission(item.data) or schema.load(item.data)
+            data = quick(item.data) or schema.load(item.data)
         except ValidationError as exc:
             item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), exc.messages)
             continue
@@ -527,6 +534,8 @@ def _new_visit(ctx: Context, visit: VisitToCheck, site, area_id: str, now: datet
         "payload_hash": visit.item.hash,
         "data": visit.item.data,
         "review_status": "pending",
+        # Set by _check_corrections for a correction; every row of one insert has the same keys.
+        "supersedes_id": None,
     }
     answers = [
         {
@@ -645,10 +654,91 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
         item.apply(EditedRecord(record, working[record.id], collection))
 
 
+@dataclass
+class CorrectedVisit(NewVisit):
+    """A correction: a new visit (pending review) and the flagged visit it supersedes, which is kept."""
+
+    superseded: dict = field(default_factory=dict)  # the flagged visit's my_submissions fields
+
+    def changes(self) -> list[changes.PendingChange]:
+        """The new visit's records, then the flagged one's: it now names its correction."""
+        row = self.superseded | {"superseded_by_id": self.submission["id"]}
+        return super().changes() + [changes.PendingChange(
+            "my_submissions", row["id"], data=changes.my_submission_record(row), person_id=row["person_id"])]
+
+
+def _check_corrections(ctx: Context, items: list[Item]):
+    """submission.correct: checked as a new visit, then against the visit it supersedes.
+
+    That visit must be one of the volunteer's own, of the same form and area, flagged, and
+    not already corrected (then `conflict`). Its row is locked until commit (FOR UPDATE, in
+    id order), so of two pushes correcting it, the second sees the first's correction.
+    """
+    if not items:
+        return
+    _check_submissions(ctx, items, schemas.SubmissionCorrectSchema())
+    judged = [item for item in items if item.result["status"] in ("applied", "deferred")
+              and isinstance(item.data, dict) and isinstance(item.data.get("supersedes"), str)]
+    target_ids = {item.data["supersedes"] for item in judged}
+    columns = [getattr(Submission, name) for name in changes.MY_SUBMISSION_FIELDS + ("person_id", "area_id")]
+    targets = {row.id: row._asdict() for row in db.session.execute(
+        select(*columns).where(Submission.id.in_(target_ids)).order_by(Submission.id).with_for_update())
+    } if target_ids else {}
+    corrected_here: dict[str, str] = {}  # flagged visit -> the correction this batch applies to it
+    for item in judged:
+        target_id = item.data["supersedes"]
+        target = targets.get(target_id)
+        visit = item.effect.submission if isinstance(item.effect, NewVisit) else None
+        if target is None or target["person_id"] != ctx.person.id:
+            # Someone else's visit is answered as an unknown one: its existence is not told.
+            item.reject("correction_target_unknown", _("The visit this corrects is not one of your visits on the server."),
+                        {"supersedes": [_("Not one of your visits.")]})
+        elif target["form_id"] != item.data["form"]["id"] or (visit is not None and visit["area_id"] != target["area_id"]):
+            item.reject("correction_form_differs",
+                        _("A correction must use the same form, in the same area, as the visit it corrects."),
+                        {"supersedes": [_("Another form or area than the visit it corrects.")]})
+        elif target["superseded_by_id"] is not None or target_id in corrected_here:
+            current = target | {"superseded_by_id": target["superseded_by_id"] or corrected_here[target_id]}
+            item.finish("conflict", code="visit_already_corrected", server_value=changes.my_submission_record(current),
+                        message=_("This visit was already corrected from another phone or an earlier save. "
+                                  "Look under My visits before correcting it again."))
+        elif target["review_status"] != "flagged":
+            item.reject("correction_not_flagged",
+                        _("Only a visit your coordinator flagged can be corrected, and this one is not flagged now."),
+                        {"supersedes": [_("Not flagged.")]})
+        elif visit is not None:
+            corrected_here[target_id] = visit["id"]
+            visit["supersedes_id"] = target_id
+            item.apply(CorrectedVisit(visit, item.effect.answers, item.effect.site, superseded=target))
+        if item.result["status"] not in ("applied", "deferred"):
+            item.effect = None
+
+
+def _mark_superseded(items: list[Item]):
+    """The flagged visits that claimed corrections replace: kept, each naming its correction."""
+    superseded = {item.effect.superseded["id"]: item.effect.submission["id"] for item in items
+                  if item.result["status"] == "applied" and isinstance(item.effect, CorrectedVisit)}
+    bulk.update_column(db.session, Submission.__table__, "id", "superseded_by_id", superseded)
+
+
+def _record_corrections(ctx: Context, items: list[Item]):
+    """An audit entry per applied correction: a visit left the figures because its volunteer replaced it.
+
+    Written after the change rows, as every other writer takes the change counter before the audit head.
+    """
+    for item in items:
+        if item.result["status"] == "applied" and isinstance(item.effect, CorrectedVisit):
+            visit = item.effect.submission
+            audit.record("submission.correct", record_type="submission", record_id=visit["id"], area_id=visit["area_id"],
+                         details={"supersedes": visit["supersedes_id"]}, person_id=ctx.person.id,
+                         device_id=ctx.device.id)
+
+
 # Every mutation type and the function that checks its items: each item it is given leaves
 # with a result. tests/server/test_push_pipeline.py checks it covers sync.protocol.MUTATION_TYPES.
 CHECKERS = {
     "submission.create": _check_submissions,
+    "submission.correct": _check_corrections,
     "site.update": _check_site_updates,
     "action.update": _check_action_updates,
 }

@@ -2,8 +2,9 @@
 
 They read `Answer` rows (one per answered line, with area, site, theme, kind and time
 copied on) so SQL does the counting over a million rows; latest and previous grades come
-from window functions, which SQLite (3.25+) and PostgreSQL both have. Visits a coordinator
-flagged are left out of every figure.
+from window functions, which SQLite (3.25+) and PostgreSQL both have. Which visits count is
+one rule, `counted_visits()`: visits a coordinator flagged, and visits a correction
+superseded, are left out of every figure.
 """
 
 from __future__ import annotations
@@ -60,13 +61,23 @@ def month_bucket(session, column):
     return func.strftime(literal_column("'%Y-%m'"), column)
 
 
-def _not_flagged(area_id: str):
-    flagged = select(Submission.id).where(Submission.area_id == area_id, Submission.review_status == "flagged")
-    return Answer.submission_id.not_in(flagged)
+def latest_only():
+    """Visits no correction has superseded: only the latest word on a visit counts (figures and exports)."""
+    return Submission.superseded_by_id.is_(None)
+
+
+def counted_visits():
+    """The visits every figure counts: not flagged, and not superseded by a correction."""
+    return and_(Submission.review_status != "flagged", latest_only())
+
+
+def _counted_answers(area_id: str):
+    left_out = select(Submission.id).where(Submission.area_id == area_id, ~counted_visits())
+    return Answer.submission_id.not_in(left_out)
 
 
 def _street_grades(area_id: str):
-    return and_(Answer.area_id == area_id, Answer.kind == "street", Answer.grade.is_not(None), _not_flagged(area_id))
+    return and_(Answer.area_id == area_id, Answer.kind == "street", Answer.grade.is_not(None), _counted_answers(area_id))
 
 
 # -- priority list -------------------------------------------------------------------------
@@ -105,7 +116,7 @@ def priority_list(session, area_id: str, period: Period, limit: int | None = Non
             func.row_number().over(partition_by=Submission.site_id,
                                    order_by=(Submission.observed_at.desc(), Submission.id.desc())).label("rn"),
         )
-        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged",
+        .where(Submission.area_id == area_id, Submission.kind == "street", counted_visits(),
                Submission.observed_at < period.end)
         .subquery()
     )
@@ -152,12 +163,12 @@ def _problem_starts(session, area_id: str, period: Period, latest_ids: set) -> d
     if not latest_ids:
         return {}
     earlier = Answer.__table__.alias("earlier")
-    # Flagged visits are skipped row by row (a key lookup) rather than with NOT IN a list of
-    # the area's flagged visits, which PostgreSQL would cost per outer row and so JIT-compile.
-    flagged = exists().where(Submission.id == earlier.c.submission_id, Submission.review_status == "flagged")
+    # Visits left out (flagged, superseded) are skipped row by row (a key lookup) rather than with
+    # NOT IN a list of the area's such visits, which PostgreSQL would cost per outer row and so JIT-compile.
+    left_out = exists().where(Submission.id == earlier.c.submission_id, ~counted_visits())
     in_scope = and_(earlier.c.site_id == Answer.site_id, earlier.c.line_key == Answer.line_key,
                     earlier.c.area_id == area_id, earlier.c.kind == "street", earlier.c.grade.is_not(None),
-                    ~flagged, earlier.c.observed_at < period.end)
+                    ~left_out, earlier.c.observed_at < period.end)
     last_good = (select(earlier.c.observed_at)
                  .where(in_scope, earlier.c.grade.not_in(BAD))
                  .order_by(earlier.c.observed_at.desc()).limit(1)
@@ -170,7 +181,7 @@ def _problem_starts(session, area_id: str, period: Period, latest_ids: set) -> d
              .subquery())
     following = (select(Submission.observed_at)
                  .where(Submission.site_id == marks.c.site_id, Submission.area_id == area_id,
-                        Submission.kind == "street", Submission.review_status != "flagged",
+                        Submission.kind == "street", counted_visits(),
                         Submission.observed_at > marks.c.last_good, Submission.observed_at < period.end)
                  .order_by(Submission.observed_at).limit(1)
                  .correlate(marks).scalar_subquery())
@@ -326,14 +337,14 @@ class SiteGrade:
 
 
 def latest_worst_grades(session, area_id: str, site_ids=None) -> list[SiteGrade]:
-    """Each street site of the area with the worst grade of its latest (unflagged) visit."""
+    """Each street site of the area with the worst grade of its latest counted visit (not flagged, not superseded)."""
     ranked = (
         select(
             Submission.id, Submission.site_id, Submission.observed_at,
             func.row_number().over(partition_by=Submission.site_id,
                                    order_by=(Submission.observed_at.desc(), Submission.id.desc())).label("rn"),
         )
-        .where(Submission.area_id == area_id, Submission.kind == "street", Submission.review_status != "flagged")
+        .where(Submission.area_id == area_id, Submission.kind == "street", counted_visits())
         .subquery()
     )
     latest = select(ranked.c.id, ranked.c.site_id, ranked.c.observed_at).where(ranked.c.rn == 1).subquery()
@@ -401,7 +412,7 @@ class Coverage:
 
 def coverage(session, area_id: str, period: Period, overdue_days: int = 30) -> Coverage:
     """Sites monitored in the period, sites not visited for `overdue_days` before its end, visits per volunteer."""
-    counted = and_(Submission.area_id == area_id, Submission.review_status != "flagged")
+    counted = and_(Submission.area_id == area_id, counted_visits())
     in_period = and_(counted, Submission.observed_at >= period.start, Submission.observed_at < period.end)
     visits = dict(session.execute(
         select(Submission.site_id, func.count()).where(in_period, Submission.kind == "street")
@@ -470,7 +481,7 @@ def mystery_shop_summary(session, area_id: str, period: Period) -> ShopSummary:
     theme_names = {t["key"]: t["name"] for t in definition.get("themes", [])}
     rows = session.execute(
         select(Answer.submission_id, Answer.line_key, Answer.value)
-        .where(Answer.area_id == area_id, Answer.kind == "mystery_shop", _not_flagged(area_id),
+        .where(Answer.area_id == area_id, Answer.kind == "mystery_shop", _counted_answers(area_id),
                Answer.observed_at >= period.start, Answer.observed_at < period.end)
     ).all()
     shops: dict[str, dict] = {}

@@ -168,6 +168,13 @@ class SubmissionCreateSchema(Strict):
                                   else str(_l("Choose a site, or name a new one.")), "site_id")
 
 
+class SubmissionCorrectSchema(SubmissionCreateSchema):
+    """A correction of a flagged visit: a whole new visit, and the id of the visit it supersedes."""
+
+    supersedes = IdString(pattern=VISIT_ID, required=True,
+                          metadata={"description": "The id of the volunteer's flagged visit this one replaces."})
+
+
 class SitePatchSchema(Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
     lat = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))

@@ -344,6 +344,17 @@ class Client:
             data = {**data, "id": str(uuid.uuid4())}
         return self.queue("submission.create", data, now)
 
+    def needs_correcting(self) -> list[dict]:
+        """The person's visits a coordinator flagged and no correction has superseded yet (from `my_submissions`)."""
+        mine = self.replica("my_submissions").values()
+        return [visit for visit in mine if visit.get("review_status") == "flagged" and not visit.get("superseded_by")]
+
+    def queue_correction(self, flagged_id: str, data: dict, now: float | None = None) -> str:
+        """Queue a correction of the flagged visit `flagged_id` (`submission.correct`): a whole new visit
+        naming the one it supersedes; gives it an `id` when it has none."""
+        data = {**data, "id": data.get("id") or str(uuid.uuid4()), "supersedes": flagged_id}
+        return self.queue("submission.correct", data, now)
+
     def add_blob(self, content: bytes, now: float | None = None) -> str:
         """Keep a photo's bytes until the server has them; returns its sha256 (hex)."""
         digest = hashlib.sha256(content).hexdigest()

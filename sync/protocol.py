@@ -21,7 +21,9 @@ ENVELOPE_BYTES = 4096
 FINAL_STATUSES = frozenset({"applied", "duplicate", "conflict", "rejected"})
 ALL_STATUSES = FINAL_STATUSES | {"deferred"}
 
-MUTATION_TYPES = ("submission.create", "site.update", "action.update")
+# `submission.correct` is a volunteer's correction of their own flagged visit: a new visit
+# that names the one it supersedes (docs/sync-protocol.md).
+MUTATION_TYPES = ("submission.create", "submission.correct", "site.update", "action.update")
 
 COLLECTIONS = ("areas", "sites", "agreements", "forms", "actions", "my_submissions", "device")
 

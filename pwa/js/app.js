@@ -5,7 +5,7 @@ import { t, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getMeta, setMeta, deleteMeta } from "./db.js";
 import { PROTOCOL_VERSION, UNSENT_WARNING_DAYS } from "./protocol.js";
 import { syncNow, onSyncChange, requestBackgroundSync, nextAttemptAt, SYNC_BASE } from "./sync.js";
-import { showJoin, showHome, showDraft, showDeal, showMine, showAttention, showSettings, startDraft } from "./screens.js";
+import { showJoin, showHome, showDraft, showDeal, showMine, showAttention, showSettings, startDraft, startCorrection } from "./screens.js";
 
 const UNSENT_WARNING_MS = UNSENT_WARNING_DAYS * 24 * 3600 * 1000;
 const TIMER_MS = 30000;
@@ -174,7 +174,7 @@ function route() {
 }
 
 function fillingForm() {
-  return /^#\/(draft|new)\//.test(location.hash);
+  return /^#\/(draft|new|correct)\//.test(location.hash);
 }
 
 // Lists on screen may have changed after a sync: redraw them, but never a form being filled.
@@ -200,6 +200,12 @@ async function drawRoute() {
     const id = await startDraft(app, decodeURIComponent(argument || ""));
     history.replaceState(null, "", id ? `#/draft/${id}` : "#/");
     await (id ? showDraft(main, app, id) : showHome(main, app));
+  } else if (page === "correct") {
+    // A flagged visit's correction opens as a draft pre-filled with its answers.
+    const id = await startCorrection(app, decodeURIComponent(argument || ""));
+    history.replaceState(null, "", id ? `#/draft/${id}` : "#/");
+    await (id ? showDraft(main, app, id) : showHome(main, app));
+    if (!id) main.prepend(h("p", { class: "flash", role: "status" }, t("correct_not_possible")));
   } else if (page === "draft") await showDraft(main, app, argument);
   else if (page === "deal") await showDeal(main, app);
   else if (page === "mine") await showMine(main, app);

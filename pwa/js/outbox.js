@@ -48,6 +48,32 @@ export function newDraft(form) {
   };
 }
 
+// A correction of a flagged visit (a `my_submissions` record): a draft pre-filled with its
+// answers, on `form` - its own version, or the published successor when that was retired,
+// the answers then carried over by line key (only lines the new version has).
+export function newCorrection(form, flagged, siteName) {
+  const draft = newDraft(form);
+  const keys = new Set(form.sections.flatMap((section) => section.lines.map((line) => line.key)));
+  const answers = {};
+  for (const [key, answer] of Object.entries(flagged.answers || {})) {
+    if (keys.has(key) && answer) answers[key] = { ...answer };
+  }
+  const stated = new Date(flagged.observed_at_stated || flagged.observed_at);
+  return {
+    ...draft,
+    site: { mode: "list", site_id: flagged.site_id, site_name: siteName || "", new_name: "" },
+    observed_local: Number.isNaN(stated.getTime()) ? draft.observed_local : localInputValue(stated),
+    answers,
+    notes: flagged.notes || "",
+    corrects: {
+      id: flagged.id,
+      reason: flagged.review_reason || "",
+      from_version: flagged.form.version,
+      carried_over: flagged.form.version !== form.version,
+    },
+  };
+}
+
 export function saveDraft(draft) {
   return putOne(STORES.drafts, { ...draft, updated_at: Date.now() });
 }
@@ -121,7 +147,7 @@ function cleanAnswer(answer) {
   return clean;
 }
 
-// The submission.create data the server expects, from a draft.
+// The submission.create (or, for a correction, submission.correct) data the server expects, from a draft.
 export function submissionData(draft, areaId) {
   const answers = {};
   for (const [key, answer] of Object.entries(draft.answers)) {
@@ -141,6 +167,8 @@ export function submissionData(draft, areaId) {
   }
   if (draft.notes && draft.notes.trim()) data.notes = draft.notes.trim();
   if (draft.location) data.location = draft.location;
+  // A correction names the flagged visit it supersedes (submission.correct).
+  if (draft.corrects) data.supersedes = draft.corrects.id;
   return data;
 }
 
@@ -160,7 +188,8 @@ export async function queueDraft(draft, areaId) {
     const meta = t.objectStore(STORES.meta);
     const seq = ((await requestDone(meta.get("seq"))) || 0) + 1;
     meta.put(seq, "seq");
-    const mutation = { mid, seq, type: "submission.create", payload_hash: hash, data };
+    const type = draft.corrects ? "submission.correct" : "submission.create";
+    const mutation = { mid, seq, type, payload_hash: hash, data };
     t.objectStore(STORES.outbox).add({
       mid, seq, mutation, photos: photosOf(data), queued_at: Date.now(), kind: draft.kind, title: draft.title, ...label,
     });

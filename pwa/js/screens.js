@@ -4,7 +4,7 @@ import { h, clear, uniqueId } from "./dom.js";
 import { t, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
-import { newDraft, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
+import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
 import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
 import { sendAgain } from "./sync.js";
 const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
@@ -124,8 +124,60 @@ async function draftSummary(draft) {
   return t("draft_summary", { ...values, answered: answeredLines(draft), lines: formLines(definition).length });
 }
 
+// -- visits to correct ------------------------------------------------------------------
+
+// The person's flagged visits no correction has superseded, each with the draft or waiting
+// item that corrects it on this phone, if any (then it is on its way, not to be begun again).
+export async function visitsToCorrect() {
+  const flagged = (await replicaAll("my_submissions"))
+    .filter((visit) => visit.review_status === "flagged" && !visit.superseded_by)
+    .sort((a, b) => String(b.received_at).localeCompare(String(a.received_at)));
+  const drafts = new Map((await getAll(STORES.drafts)).filter((draft) => draft.corrects).map((draft) => [draft.corrects.id, draft]));
+  const queued = new Set((await getAll(STORES.outbox)).map((item) => item.mutation.data.supersedes).filter(Boolean));
+  return flagged.map((visit) => ({ visit, draft: drafts.get(visit.id) || null, queued: queued.has(visit.id) }));
+}
+
+// The form a correction is filled on: the flagged visit's own version, or the published
+// successor when that version was retired (or is no longer on the phone).
+async function correctionForm(visit) {
+  const own = await replicaGet("forms", `${visit.form.id}@${visit.form.version}`);
+  if (own && own.status === "published") return own;
+  let successor = null;
+  for (const form of await replicaAll("forms")) {
+    if (form.id === visit.form.id && form.status === "published" && (!successor || form.version > successor.version)) successor = form;
+  }
+  return successor || own;
+}
+
+// Begin (or carry on) correcting a flagged visit; returns the draft's id, or null.
+export async function startCorrection(app, submissionId) {
+  const found = (await visitsToCorrect()).find((entry) => entry.visit.id === submissionId);
+  if (!found || found.queued) return null;
+  if (found.draft) return found.draft.id;
+  const form = await correctionForm(found.visit);
+  if (!form) return null;
+  const draft = newCorrection(form, found.visit, await siteName(found.visit.site_id));
+  unsavedDrafts.clear(); // only the form on screen can be unsaved
+  unsavedDrafts.set(draft.id, draft);
+  return draft.id;
+}
+
+async function correctionCard(entry) {
+  const { visit, draft, queued } = entry;
+  const action = queued
+    ? h("p", { class: "hint" }, t("correction_waiting"))
+    : h("a", { class: "button primary", href: draft ? `#/draft/${draft.id}` : `#/correct/${encodeURIComponent(visit.id)}` },
+      t(draft ? "correct_carry_on" : "correct_button"));
+  return h("li", { class: "to-correct", "data-id": visit.id },
+    h("p", { class: "card-title" }, `${t(`kind_${visit.kind}`)} — ${await siteName(visit.site_id)}`),
+    h("p", {}, t("observed_on", { when: dayAndTime(new Date(visit.observed_at)) })),
+    h("p", { class: "reason" }, t("flagged_because", { reason: visit.review_reason || "" })),
+    action);
+}
+
 export async function showHome(main, app) {
   const person = app.person;
+  const toCorrect = (await visitsToCorrect()).filter((entry) => !entry.queued);
   const forms = await currentForms(person);
   const drafts = (await getAll(STORES.drafts)).sort((a, b) => b.updated_at - a.updated_at);
   const attention = await getAll(STORES.attention);
@@ -137,10 +189,17 @@ export async function showHome(main, app) {
   const draftList = drafts.length
     ? h("ul", { class: "cards drafts" }, await Promise.all(drafts.map(async (draft) => h("li", {},
       h("a", { href: `#/draft/${draft.id}` }, await draftSummary(draft)),
-      h("p", { class: "hint" }, t(`kind_${draft.kind}`))))))
+      h("p", { class: "hint" }, draft.corrects ? t("draft_corrects", { kind: t(`kind_${draft.kind}`) }) : t(`kind_${draft.kind}`))))))
     : h("p", {}, t("no_drafts"));
+  const corrections = toCorrect.length
+    ? h("section", { class: "needs-correcting", id: "needs-correcting", "aria-labelledby": "needs-correcting-title" },
+      h("h2", { id: "needs-correcting-title" }, t(toCorrect.length === 1 ? "correct_count_one" : "correct_count_many", { count: toCorrect.length })),
+      h("p", {}, t("correct_intro")),
+      h("ul", { class: "cards" }, await Promise.all(toCorrect.map(correctionCard))))
+    : null;
   screen(main, t("home_title", { name: person.display_name || "" }),
     attention.length ? h("p", { class: "warning" }, h("a", { href: "#/attention" }, t("attention_count", { count: attention.length }))) : null,
+    corrections,
     h("h2", {}, t("start_title")), start,
     h("h2", {}, t("drafts_title")), draftList,
     notices.length ? h("section", {}, h("h2", {}, t("notices_title")), h("ul", {}, notices.map((notice) => h("li", {}, notice.message)))) : null);
@@ -395,7 +454,12 @@ export async function showDraft(main, app, draftId) {
     app.go("#/");
     app.queued();
   }
-  screen(main, `${definition.title}`, form);
+  const correcting = draft.corrects ? h("div", { class: "notice correcting", id: "correcting", role: "note" },
+    h("p", {}, t("correcting_intro", { reason: draft.corrects.reason })),
+    draft.corrects.carried_over
+      ? h("p", {}, t("correcting_new_version", { old: draft.corrects.from_version, version: definition.version }))
+      : null) : null;
+  screen(main, draft.corrects ? t("correcting_title", { title: definition.title }) : `${definition.title}`, correcting, form);
   // What was typed last is written before the page goes away or the phone switches app.
   formListeners = new AbortController();
   const listening = { signal: formListeners.signal };
@@ -456,13 +520,24 @@ export async function showMine(main) {
     rows.push(h("li", { class: "waiting" }, h("p", { class: "card-title" }, `${item.title} — ${itemSite(item)}`),
       h("p", {}, t("mine_waiting"), ` · ${ageText(Date.now() - item.queued_at)}`)));
   }
+  const correcting = new Map((await visitsToCorrect()).map((entry) => [entry.visit.id, entry]));
   for (const submission of received) {
     const review = submission.review_status === "flagged"
       ? t("review_flagged", { reason: submission.review_reason || "" })
       : t(submission.review_status === "accepted" ? "review_accepted" : "review_pending");
+    const entry = correcting.get(submission.id);
+    let history = null;
+    if (submission.superseded_by) history = h("p", { class: "hint" }, t("mine_corrected"));
+    else if (submission.supersedes) history = h("p", { class: "hint" }, t("mine_is_correction"));
+    let action = null;
+    if (entry && entry.queued) action = h("p", { class: "hint" }, t("correction_waiting"));
+    else if (entry) {
+      action = h("a", { class: "button secondary", href: entry.draft ? `#/draft/${entry.draft.id}` : `#/correct/${encodeURIComponent(submission.id)}` },
+        t(entry.draft ? "correct_carry_on" : "correct_button"));
+    }
     rows.push(h("li", { class: "received", "data-id": submission.id },
       h("p", { class: "card-title" }, `${t(`kind_${submission.kind}`)} — ${await siteName(submission.site_id)}`),
-      h("p", {}, `${t("mine_received", { time: clockText(submission.received_at) })} · ${review}`)));
+      h("p", {}, `${t("mine_received", { time: clockText(submission.received_at) })} · ${review}`), history, action));
   }
   screen(main, t("mine_title"), rows.length ? h("ul", { class: "cards" }, rows) : h("p", {}, t("mine_none")));
 }
@@ -483,7 +558,8 @@ export async function showAttention(main, app) {
     } }, t("try_again")) : null;
     return h("li", { class: "attention" },
       h("p", { class: "card-title" }, t("attention_item", { title: item.title, site: itemSite(item) })),
-      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" ? "conflict_said" : "server_said", { message: text })),
+      // A correction of a visit corrected already is a conflict, but nobody "changed it first": the server's words say what happened.
+      h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" && result.code !== "visit_already_corrected" ? "conflict_said" : "server_said", { message: text })),
       result.errors && Object.keys(result.errors).length
         ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
         : null,

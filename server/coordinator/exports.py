@@ -55,7 +55,8 @@ def _visits_with_lines(session, area_id: str, page: int):
     while True:
         query = (select(Submission.id, Submission.form_id, Submission.form_version, Submission.kind,
                         Submission.site_id, Submission.observed_at, Submission.received_at, Submission.review_status)
-                 .where(Submission.area_id == area_id)
+                 # A visit its volunteer corrected is left out: the correction is its latest word.
+                 .where(Submission.area_id == area_id, reporting.latest_only())
                  .order_by(Submission.observed_at, Submission.id).limit(page))
         if after is not None:
             query = query.where(or_(Submission.observed_at > after[0],

@@ -375,3 +375,31 @@ def test_uuid_mids_of_the_good_items_are_echoed(rep, sync):
     item = mutation(visit(rep.site), mid=str(uuid.uuid4()))
     (result,) = sync(rep.token, [item]).get_json()["results"]
     assert result["mid"] == item["mid"]
+
+
+# -- corrections (submission.correct) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("supersedes", [None, 17, "", "x" * 37, "../../etc", ["a", "b"], {"id": "x"}])
+def test_a_correction_naming_no_visit_it_could_supersede_fails_validation_alone(rep, sync, no_server_errors, supersedes):
+    data = visit(rep.site) | {"supersedes": supersedes}
+    refused(among_good(sync, rep, mutation(data, kind="submission.correct", seq=2)), "validation_failed", "supersedes")
+    assert db.session.get(Submission, data["id"]) is None
+
+
+def test_nul_in_a_corrections_supersedes_is_invalid_text_and_the_rest_applies(rep, sync, no_server_errors):
+    data = visit(rep.site) | {"supersedes": "0000\x00-0000"}
+    refused(among_good(sync, rep, mutation(data, kind="submission.correct", seq=2, hash_of=SOME_HASH)),
+            "invalid_text", "supersedes")
+
+
+def test_a_correction_of_a_visit_that_is_not_there_is_refused_alone(rep, sync, no_server_errors):
+    data = visit(rep.site) | {"supersedes": str(uuid.uuid4())}
+    refused(among_good(sync, rep, mutation(data, kind="submission.correct", seq=2)), "correction_target_unknown",
+            "supersedes")
+
+
+def test_a_correction_that_supersedes_itself_is_refused_alone(rep, sync, no_server_errors):
+    data = visit(rep.site)
+    data["supersedes"] = data["id"]
+    refused(among_good(sync, rep, mutation(data, kind="submission.correct", seq=2)), "correction_target_unknown")

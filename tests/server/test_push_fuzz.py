@@ -1,7 +1,7 @@
 """Property: whatever one item of a push holds, the answer is 200, the good items are applied, and
 the item gets a status of its own.
 
-Each example takes a valid mutation (a visit, a proposed site, a site edit) and puts any JSON
+Each example takes a valid mutation (a visit, a proposed site, a site edit, a correction) and puts any JSON
 value (None, booleans, integers of any size, any float, text with control characters and lone
 surrogates, lists, objects, deep nesting) at any path of it, or in place of the whole item,
 then pushes it between two good visits.
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from server import operations
 from server.extensions import db
 from server.models import Submission
 from server.schemas import UUID_LIKE
@@ -85,22 +86,31 @@ def _put(document, path, value, as_new_key: str | None):
 
 
 @pytest.fixture
-def fuzz_world(app, make_area, make_site, publish_forms, enrol):
-    """One area, site and device for every example of a run (function-scoped fixtures run once per test)."""
+def fuzz_world(app, make_area, make_site, publish_forms, enrol, sync):
+    """One area, site and device for every example of a run (function-scoped fixtures run once per test),
+    and a visit of that device flagged by a coordinator, for corrections to name."""
     app.config["SYNC_RATE_PER_MINUTE"] = 1_000_000  # one device sends every example within a minute
     area = make_area()
     site = make_site(area)
     publish_forms()
     token, _ = enrol(area)
-    return {"site": site, "token": token}
+    flagged = visit(site)
+    assert sync(token, [mutation(flagged)]).get_json()["results"][0]["status"] == "applied"
+    coordinator = operations.create_person("Coordinator", roles=[("coordinator", area)])
+    operations.review_submission(db.session.get(Submission, flagged["id"]), "flagged", coordinator, "Wrong street")
+    db.session.commit()
+    return {"site": site, "token": token, "flagged_id": flagged["id"]}
 
 
 @settings.get_profile(PROFILE)
 @given(data=st.data())
 def test_one_hostile_item_never_fails_its_batch(fuzz_world, sync, no_server_errors, data):
     site, token = fuzz_world["site"], fuzz_world["token"]
-    kind = data.draw(st.sampled_from(["visit", "new_site", "site.update"]), label="kind")
-    if kind == "visit":
+    kind = data.draw(st.sampled_from(["visit", "new_site", "site.update", "submission.correct"]), label="kind")
+    if kind == "submission.correct":
+        # The first well-formed one applies; later ones are conflicts: every outcome is an answer.
+        valid = mutation(visit(site) | {"supersedes": fuzz_world["flagged_id"]}, kind="submission.correct", seq=2)
+    elif kind == "visit":
         valid = mutation(visit(site, answers=street_answers(litter={"grade": "C", "note": "Bins"})), seq=2)
     elif kind == "new_site":
         valid = mutation(visit(None) | {"new_site": {"name": "Back alley", "lat": 53.5, "lng": -2.6}}, seq=2)

@@ -139,3 +139,43 @@ def test_client_syncs_with_the_real_server_over_http(app, tmp_path, make_area, m
         thread.join(5)
     assert db.session.execute(select(func.count()).select_from(Submission)).scalar_one() == 1
     assert db.session.get(Blob, hashlib.sha256(photo).hexdigest()) is not None
+
+
+def test_client_corrects_a_flagged_visit_over_http(app, tmp_path, make_area, make_site, publish_forms):
+    area = make_area()
+    site = make_site(area)
+    street = publish_forms()["street"].version
+    code = operations.issue_invite(area, "street_rep")
+    coordinator = operations.create_person("Coordinator", roles=[("coordinator", area)])
+    data = visit(site, form_version=street)
+    data["answers"]["litter"] = {"grade": "D"}
+    db.session.commit()
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        phone = Client(str(tmp_path / "phone.sqlite"), f"http://127.0.0.1:{http.server_port}")
+        phone.enrol(code, "phone")
+        phone.queue_submission(data)
+        assert phone.sync_once().applied == 1
+        operations.review_submission(db.session.get(Submission, data["id"]), "flagged", coordinator, "Wrong street")
+        db.session.commit()
+        phone.sync_once(force=True)
+        (flagged,) = phone.needs_correcting()
+        assert (flagged["id"], flagged["review_reason"], flagged["answers"]["litter"]) == (data["id"], "Wrong street",
+                                                                                           {"grade": "D"})
+        fixed = {key: data[key] for key in ("form", "site_id", "observed_at")}
+        fixed["answers"] = {**flagged["answers"], "litter": {"grade": "B"}}
+        phone.queue_correction(flagged["id"], fixed)
+        report = phone.sync_once(force=True)
+        assert report.applied == 1 and phone.attention() == []
+        assert phone.needs_correcting() == []
+        assert phone.replica("my_submissions")[data["id"]]["superseded_by"] is not None
+        phone.close()
+    finally:
+        http.shutdown()
+        thread.join(5)
+    db.session.expire_all()
+    original = db.session.get(Submission, data["id"])
+    correction = db.session.get(Submission, original.superseded_by_id)
+    assert (correction.supersedes_id, correction.review_status) == (original.id, "pending")

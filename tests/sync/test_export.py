@@ -109,3 +109,14 @@ def test_the_field_app_writes_the_format_name_and_version_the_schema_defines():
     assert name == export.schema()["properties"]["format"]["const"] == export.FORMAT
     assert int(version) == export.schema()["properties"]["format_version"]["const"] == export.FORMAT_VERSION
     assert "format_version: EXPORT_FORMAT_VERSION" in source and "format: EXPORT_FORMAT," in source
+
+
+def test_the_file_names_every_mutation_type_the_protocol_has():
+    """A phone's queued correction (submission.correct) must pass the coordinator's import check."""
+    from sync.protocol import MUTATION_TYPES
+
+    assert export.schema()["$defs"]["mutation"]["properties"]["type"]["enum"] == list(MUTATION_TYPES)
+    correction = {**DATA, "id": "8e8b9b4f-6c9f-4068-8e4d-2a0e6a8b1d22", "supersedes": DATA["id"]}
+    document = a_file(outbox=[{"mid": "m-2", "seq": 2, "type": "submission.correct", "payload_hash": payload_hash(correction),
+                               "data": correction, "queued_at": 1795000000000}])
+    assert export.check_export(document)["outbox"][0]["type"] == "submission.correct"
