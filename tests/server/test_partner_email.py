@@ -300,3 +300,24 @@ def test_outcome_messages_for_the_coordinator(app):
         assert mail.Outcome("sent", "Police", 1, 1).message() == "Email sent to Police (1 person)."
         assert "reached 1 of 2" in mail.Outcome("partly", "Police", 2, 1).message()
         assert "Nobody at Police" in mail.Outcome("nobody", "Police").message()
+
+
+def test_erasing_a_commenter_keeps_the_comment_and_forgets_who_wrote_it(client, world, app):
+    from server import privacy
+    from server.models import Person
+
+    csrf = sign_in(client, "cora@example.org")
+    action = raise_assigned(client, csrf, world, assigned_to="Police")
+    client.post(f"/coordinator/millbrook/actions/{action.id}/comments", data={"csrf_token": csrf, "comment": "Noted."})
+    cora = db.session.execute(select(Person).where(Person.email == "cora@example.org")).scalar_one()
+    exported = privacy.export_person(cora.id)
+    assert [c["text"] for c in exported["comments_they_wrote"]] == ["Noted."]
+    report = privacy.erase_person(cora.id)
+    db.session.commit()
+    assert report.counts["comments_unattributed"] == 1
+    comment = db.session.execute(select(ActionComment)).scalar_one()
+    assert (comment.body, comment.author_id) == ("Noted.", None)
+    client.post("/logout", data={"csrf_token": csrf})
+    sign_in(client, "police@example.org")
+    page = client.get(f"/coordinator/millbrook/actions/{action.id}").text
+    assert "Noted." in page and "Someone no longer here" in page and "Cora" not in page
