@@ -12,8 +12,10 @@
 (function () {
   "use strict";
 
-  // A marker is 32 px wide: centres closer than this overlap, and spread ones sit this far apart.
-  var SPACING = 36;
+  // A marker is a 32 px square (drawn round): centres closer than its diagonal can put one
+  // square over part of another, so overlapping means closer than that, and spread markers
+  // sit that far apart, whatever the angle between them.
+  var SPACING = 46;
   // Up to this many go round one ring; more follow a spiral, which keeps large groups compact.
   var RING_MOST = 9;
 
@@ -55,23 +57,85 @@
     return groups;
   }
 
+  // Pushes apart any two markers still closer than SPACING (a ring may land on a neighbour),
+  // a few rounds at most; a grid of SPACING-sized cells finds the neighbours without comparing
+  // every pair, so a borough's hundreds of sites stay quick at every zoom.
+  function relax(points) {
+    for (var round = 0; round < 40; round += 1) {
+      var cells = {};
+      points.forEach(function (point, i) {
+        var key = Math.floor(point.x / SPACING) + "," + Math.floor(point.y / SPACING);
+        (cells[key] = cells[key] || []).push(i);
+      });
+      var moved = false;
+      points.forEach(function (point, i) {
+        var cx = Math.floor(point.x / SPACING);
+        var cy = Math.floor(point.y / SPACING);
+        for (var dx = -1; dx <= 1; dx += 1) {
+          for (var dy = -1; dy <= 1; dy += 1) {
+            (cells[(cx + dx) + "," + (cy + dy)] || []).forEach(function (j) {
+              if (j <= i) {
+                return;
+              }
+              var other = points[j];
+              var gapX = other.x - point.x;
+              var gapY = other.y - point.y;
+              var distance = Math.sqrt(gapX * gapX + gapY * gapY);
+              if (distance >= SPACING) {
+                return;
+              }
+              if (distance < 0.01) {
+                // The same spot: part them along a direction that differs for each pair.
+                gapX = Math.cos(i + j);
+                gapY = Math.sin(i + j);
+                distance = 1;
+              }
+              var push = (SPACING - distance) / 2 + 0.5;
+              point.x -= (gapX / distance) * push;
+              point.y -= (gapY / distance) * push;
+              other.x += (gapX / distance) * push;
+              other.y += (gapY / distance) * push;
+              moved = true;
+            });
+          }
+        }
+      });
+      if (!moved) {
+        return;
+      }
+    }
+  }
+
   function spread(map, sites, legs) {
     var L = window.L;
     legs.clearLayers();
+    var shown = [];
+    var truly = [];
     overlapping(map, sites).forEach(function (group) {
       var count = group.members.length;
-      if (count === 1) {
-        group.members[0].marker.setLatLng(group.members[0].where);
+      var offsets = count === 1 ? [[0, 0]] : count <= RING_MOST ? ringOffsets(count) : spiralOffsets(count);
+      group.members.forEach(function (site, i) {
+        truly.push(map.latLngToLayerPoint(site.where));
+        shown.push({ site: site, x: group.centre.x + offsets[i][0], y: group.centre.y + offsets[i][1] });
+      });
+    });
+    relax(shown);
+    var spots = {};
+    shown.forEach(function (placed, i) {
+      var at = L.point(placed.x, placed.y);
+      placed.site.marker.setLatLng(map.layerPointToLatLng(at));
+      if (at.distanceTo(truly[i]) < 2) {
         return;
       }
-      var offsets = count <= RING_MOST ? ringOffsets(count) : spiralOffsets(count);
-      group.members.forEach(function (site, i) {
-        var shown = map.layerPointToLatLng(group.centre.add(L.point(offsets[i][0], offsets[i][1])));
-        site.marker.setLatLng(shown);
-        legs.addLayer(L.polyline([site.where, shown], { color: "#1f2933", weight: 1.5, opacity: 0.8, interactive: false }));
-      });
-      legs.addLayer(L.circleMarker(map.layerPointToLatLng(group.centre),
-                                   { color: "#1f2933", weight: 1, fillOpacity: 0.9, radius: 4, interactive: false }));
+      // A thin line from where the marker is drawn to where the site is, and a dot there.
+      legs.addLayer(L.polyline([placed.site.where, map.layerPointToLatLng(at)],
+                               { color: "#1f2933", weight: 1.5, opacity: 0.8, interactive: false }));
+      var spot = Math.round(truly[i].x) + "," + Math.round(truly[i].y);
+      if (!spots[spot]) {
+        spots[spot] = true;
+        legs.addLayer(L.circleMarker(placed.site.where,
+                                     { color: "#1f2933", weight: 1, fillOpacity: 0.9, radius: 3, interactive: false }));
+      }
     });
   }
 
