@@ -17,7 +17,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app, request, url_for
 from flask_babel import force_locale
@@ -193,7 +193,7 @@ def _message(letter: Letter, to: str) -> EmailMessage:
     message["To"] = to
     message["Subject"] = letter.subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=config["MAIL_FROM"].rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or None)
     # Tells mail servers and people's rules that no one typed it (RFC 3834): no auto-replies.
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(letter.text)

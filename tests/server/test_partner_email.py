@@ -125,11 +125,14 @@ def test_assigning_an_action_emails_the_partners_of_that_organisation_in_the_are
 
 def test_the_link_uses_the_base_url_setting(client, world, smtp, app):
     inbox = smtp()
-    app.config["BASE_URL"] = "https://kerbside.council.example/"
+    app.config.update(BASE_URL="https://kerbside.council.example/", MAIL_FROM="Kerbside <kerbside@council.example>")
     csrf = sign_in(client, "cora@example.org")
     action = raise_assigned(client, csrf, world)
     body = text_of(inbox.messages[0][1])
     assert f"https://kerbside.council.example/coordinator/millbrook/actions/{action.id}\n" in body
+    message = inbox.messages[0][1]
+    assert message["From"] == "Kerbside <kerbside@council.example>"
+    assert message["Message-ID"].endswith("@council.example>")
 
 
 def test_reassigning_emails_the_new_partner_and_other_changes_email_no_one(client, world, smtp):
