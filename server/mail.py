@@ -221,12 +221,18 @@ def send(letter: Letter) -> tuple[int, str | None]:
                 try:
                     connection.send_message(_message(letter, address))
                     sent += 1
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as refused:
-                    # One refused address does not stop the others.
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+                        smtplib.SMTPNotSupportedError, UnicodeError) as refused:
+                    # One refused address (or one the server cannot take, such as non-ASCII
+                    # without SMTPUTF8) does not stop the others.
                     problem = type(refused).__name__
     except (OSError, smtplib.SMTPException) as failure:
         # OSError covers refused connections, timeouts and TLS failures. Only the kind of
         # failure is kept: a server's reply to a login can echo what was sent.
+        problem = type(failure).__name__
+    except Exception as failure:  # noqa: BLE001
+        # The change is already saved: whatever else goes wrong in sending, the page must say
+        # "not sent" rather than become an error page that hides the saved change.
         problem = type(failure).__name__
     if problem:
         log.warning("Email to partners: %s of %s sent through %s:%s (%s)", sent, len(letter.to), host, port, problem)

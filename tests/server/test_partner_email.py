@@ -28,14 +28,14 @@ def free_port() -> int:
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps every message it is given; `refuse` turns every recipient away."""
+    """An aiosmtpd handler that keeps every message it is given; `refuse` turns away every recipient (True) or some."""
 
     def __init__(self, refuse=False):
         self.messages = []
         self.refuse = refuse
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse:
+        if self.refuse is True or address in (self.refuse or ()):
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -324,3 +324,14 @@ def test_erasing_a_commenter_keeps_the_comment_and_forgets_who_wrote_it(client, 
     sign_in(client, "police@example.org")
     page = client.get(f"/coordinator/millbrook/actions/{action.id}").text
     assert "Noted." in page and "Someone no longer here" in page and "Cora" not in page
+
+
+def test_one_refused_address_does_not_stop_the_others(client, world, smtp):
+    inbox = smtp(refuse={"night@example.org"})
+    csrf = sign_in(client, "cora@example.org")
+    action = raise_assigned(client, csrf, world)
+    assert [to for to, _message in inbox.messages] == [["clean@example.org"]]
+    page = client.get(f"/coordinator/millbrook/actions/{action.id}").text
+    assert "The email reached 1 of 2 people at Street cleansing: tell the others yourself." in page
+    assert email_audits()[0] == {"about": "assigned", "outcome": "partly", "recipients": 2, "sent": 1,
+                                 "problem": "SMTPRecipientsRefused"}
