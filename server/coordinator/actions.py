@@ -127,7 +127,8 @@ def new_action(slug):
     return render_template("coordinator/action_new.html", area=area, site=site, submission=submission,
                            line_key=line_key, lines=lines, title=request.form.get("title", suggestion),
                            description=request.form.get("description", ""), errors=errors,
-                           organisations=organisations(area), sites=sites), (400 if errors else 200)
+                           organisations=organisations(area), sites=sites, mail_set_up=mail.is_set_up()), \
+        (400 if errors else 200)
 
 
 def _raised_from(action: Action) -> dict | None:

@@ -105,6 +105,7 @@ def test_assigning_an_action_emails_the_partners_of_that_organisation_in_the_are
                                                                                   no_server_errors):
     inbox = smtp()
     csrf = sign_in(client, "cora@example.org")
+    assert "Email is not set up" not in client.get("/coordinator/millbrook/actions/new").text
     action = raise_assigned(client, csrf, world)
     assert sorted(to for to, _message in inbox.messages) == [["clean@example.org"], ["night@example.org"]]
     recipients, message = inbox.messages[0]
@@ -120,6 +121,7 @@ def test_assigning_an_action_emails_the_partners_of_that_organisation_in_the_are
     assert "night@example.org" not in body and "cora@example.org" not in message.as_string()
     page = client.get(f"/coordinator/millbrook/actions/{action.id}").text
     assert "Email sent to Street cleansing (2 people)." in page
+    assert "Email is not set up" not in page
     assert email_audits() == [{"about": "assigned", "outcome": "sent", "recipients": 2, "sent": 2}]
 
 
@@ -203,6 +205,7 @@ def test_an_empty_comment_is_refused_with_the_reason(client, world):
 def test_without_a_mail_server_nothing_is_sent_and_the_page_says_so(client, world, app):
     assert app.config["MAIL_SERVER"] is None
     csrf = sign_in(client, "cora@example.org")
+    assert "Email is not set up: tell the partner yourself." in client.get("/coordinator/millbrook/actions/new").text
     action = raise_assigned(client, csrf, world)
     page = client.get(f"/coordinator/millbrook/actions/{action.id}").text
     assert "Email is not set up: tell the partner yourself." in page
