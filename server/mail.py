@@ -181,6 +181,9 @@ def _notify(area: Area, action: Action, about: str, letter) -> Outcome:
     with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
         written = letter()
     written.to = addresses
+    # Nothing is held while the mail server is waited for: on SQLite a posted page's
+    # transaction holds the write lock, which would keep every device's sync waiting.
+    db.session.commit()
     sent, problem = send(written)
     status = "sent" if sent == len(addresses) else ("partly" if sent else "failed")
     return Outcome(status, organisation, recipients=len(addresses), sent=sent, problem=problem, about=about)

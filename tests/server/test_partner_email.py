@@ -338,3 +338,20 @@ def test_one_refused_address_does_not_stop_the_others(client, world, smtp):
     assert "The email reached 1 of 2 people at Street cleansing: tell the others yourself." in page
     assert email_audits()[0] == {"about": "assigned", "outcome": "partly", "recipients": 2, "sent": 1,
                                  "problem": "SMTPRecipientsRefused"}
+
+
+def test_no_transaction_is_open_while_the_mail_server_is_waited_for(client, world, smtp, monkeypatch):
+    """On SQLite a posted page's transaction holds the write lock: devices would wait on a slow mail server."""
+    smtp()
+    held = []
+    real_send = mail.send
+
+    def watching(letter):
+        held.append(db.session().in_transaction())
+        return real_send(letter)
+
+    monkeypatch.setattr(mail, "send", watching)
+    csrf = sign_in(client, "cora@example.org")
+    action = raise_assigned(client, csrf, world)
+    client.post(f"/coordinator/millbrook/actions/{action.id}/comments", data={"csrf_token": csrf, "comment": "Soon?"})
+    assert held == [False, False]
