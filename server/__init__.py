@@ -5,22 +5,25 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import auth, errors, headers, jsonio, limits, passwords, sessions
+from server import auth, errors, headers, jsonio, limits, mail, passwords, sessions
 from server.config import DEFAULTS, from_environment
 from server.extensions import assets, babel, db, migrate, smorest
 
+IMAGE_SOURCES = "'self' data: blob:"
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data: blob:",
+        "img-src " + IMAGE_SOURCES,
         "connect-src 'self'",
         "worker-src 'self'",
         "manifest-src 'self'",
@@ -43,6 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
     _trust_proxies(app)
+    mail.check_settings(app.config)
+    content_security_policy(app.config.get("MAP_TILES"))  # a tile URL no policy can allow stops the start
     # The cookie lasts no longer than the session it names; the row decides (server/sessions.py).
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_MAX_HOURS"])
     app.session_interface = sessions.CookieSessionInterface()
@@ -136,8 +141,35 @@ def _choose_locale():
     return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
+def tile_origin(template: str) -> str:
+    """The origin a tile URL template loads from, as a CSP source ({s} subdomains become a wildcard)."""
+    parts = urlsplit(template)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        host = ""
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+        raise RuntimeError("KERBSIDE_MAP_TILES must be an http(s) URL template such as "
+                           "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    if host.startswith("{s}."):
+        host = "*." + host[4:]
+    if not all(c.isalnum() or c in "-.*" for c in host) or "*" in host[1:]:
+        raise RuntimeError("KERBSIDE_MAP_TILES names a host that a browser's policy cannot allow: " + host)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+@lru_cache(maxsize=8)
+def content_security_policy(map_tiles: str | None) -> str:
+    """The policy every answer carries: images may also come from the map's tile server, when one is set."""
+    if not map_tiles:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("img-src " + IMAGE_SOURCES,
+                                           "img-src " + IMAGE_SOURCES + " " + tile_origin(map_tiles), 1)
+
+
 def _security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(current_app.config.get("MAP_TILES")))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

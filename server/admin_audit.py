@@ -46,6 +46,8 @@ def action_label(action: str) -> str:
         "area.settings": _("Area settings changed"),
         "action.create": _("Action raised"),
         "action.update": _("Action updated"),
+        "action.comment": _("Action commented on"),
+        "action.email": _("Email to the partner about an action"),
         "export.download": _("Export downloaded"),
         "import.unsent": _("Device export imported"),
         "audit.export": _("Audit log downloaded"),

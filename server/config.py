@@ -45,6 +45,28 @@ def from_environment(instance_path: str) -> dict:
         # Invite-code enrolments per client address: every attempt, and wrong codes.
         "ENROL_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_LIMIT_ADDRESS", "20 per minute"),
         "ENROL_FAILURE_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_FAILURE_LIMIT_ADDRESS", "30 per 15 minutes"),
+        **_mail_and_map_settings(),
+    }
+
+
+def _mail_and_map_settings() -> dict:
+    """Partner emails (docs/deployment.md, "Emails to partners") and the map's street tiles."""
+    return {
+        # No server: nothing is sent, and the action page says to tell the partner yourself.
+        "MAIL_SERVER": os.environ.get("KERBSIDE_MAIL_SERVER") or None,
+        "MAIL_PORT": int(os.environ["KERBSIDE_MAIL_PORT"]) if os.environ.get("KERBSIDE_MAIL_PORT") else None,
+        "MAIL_USERNAME": os.environ.get("KERBSIDE_MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("KERBSIDE_MAIL_PASSWORD") or None,
+        # starttls (the default), ssl (SMTPS, usually port 465) or off (a relay on this machine).
+        "MAIL_TLS": (os.environ.get("KERBSIDE_MAIL_TLS") or "starttls").strip().lower(),
+        "MAIL_FROM": os.environ.get("KERBSIDE_MAIL_FROM") or None,
+        # Seconds to wait for the mail server at each step; the page waits for it after saving.
+        "MAIL_TIMEOUT": float(os.environ.get("KERBSIDE_MAIL_TIMEOUT", "10")),
+        # Where the links in emails point: the address partners use to reach this server.
+        "BASE_URL": os.environ.get("KERBSIDE_BASE_URL") or None,
+        # A tile URL template ({z}/{x}/{y}); none by default, since the server may have no internet.
+        "MAP_TILES": os.environ.get("KERBSIDE_MAP_TILES") or None,
+        "MAP_ATTRIBUTION": os.environ.get("KERBSIDE_MAP_ATTRIBUTION") or "",
     }
 
 

@@ -436,6 +436,18 @@ class Action(db.Model):
         }
 
 
+class ActionComment(db.Model):
+    """A note on an action between the coordinators and the partner it is assigned to; never published."""
+
+    __tablename__ = "action_comment"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    action_id: Mapped[str] = mapped_column(ForeignKey("action.id"), index=True)
+    # Erasing the author keeps what was said and forgets who said it.
+    author_id: Mapped[str | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class MutationLog(db.Model):
     """Every final push result, keyed by the client's `mid`: the exactly-once ledger."""
 

@@ -26,6 +26,7 @@ from server import audit
 from server.extensions import db
 from server.models import (
     Action,
+    ActionComment,
     Area,
     AuditEntry,
     Blob,
@@ -59,6 +60,7 @@ ERASURE_HANDLES = {
     ("submission", "reviewed_by"): "cleared",
     ("submission", "device_id"): "cleared",
     ("action", "created_by"): "cleared",
+    ("action_comment", "author_id"): "cleared (what was said stays with the action)",
     ("blob", "device_id"): "cleared",
     ("mutation_log", "device_id"): "deleted",
     ("mutation_audit", "device_id"): "deleted",
@@ -135,6 +137,8 @@ def export_person(person_id: str) -> dict:
                                       .order_by(Action.created_at)).scalars().all()
     created = db.session.execute(select(Action).where(Action.created_by == person.id)
                                  .order_by(Action.created_at)).scalars().all()
+    comments = db.session.execute(select(ActionComment).where(ActionComment.author_id == person.id)
+                                  .order_by(ActionComment.created_at)).scalars().all()
     reviewed = db.session.execute(select(Submission.id).where(Submission.reviewed_by == person.id)
                                   .order_by(Submission.id)).scalars().all()
     pushes = []
@@ -167,6 +171,8 @@ def export_person(person_id: str) -> dict:
                             "result": m.result, "as_sent": m.data} for m in pushes],
         "actions_assigned_to_their_organisation": [_action(a) for a in assigned],
         "actions_they_raised": [_action(a) for a in created],
+        "comments_they_wrote": [{"id": c.id, "action_id": c.action_id, "text": c.body,
+                                 "created_at": _iso(c.created_at)} for c in comments],
         "visits_they_reviewed": list(reviewed),
         "audit_entries": [{"seq": e.seq, "at": _iso(e.at), "action": e.action, "person_id": e.person_id,
                            "device_id": e.device_id, "record_type": e.record_type, "record_id": e.record_id,
@@ -226,6 +232,8 @@ def erase_person(person_id: str, *, via: str = "web") -> ErasureReport:
         update(Submission).where(Submission.reviewed_by == person.id).values(reviewed_by=None)).rowcount
     report.counts["actions_unattributed"] = db.session.execute(
         update(Action).where(Action.created_by == person.id).values(created_by=None)).rowcount
+    report.counts["comments_unattributed"] = db.session.execute(
+        update(ActionComment).where(ActionComment.author_id == person.id).values(author_id=None)).rowcount
     report.counts["invites_removed"] = db.session.execute(
         delete(Invite).where(Invite.person_id == person.id)).rowcount
     db.session.execute(update(Invite).where(Invite.created_by == person.id).values(created_by=None))

@@ -10,17 +10,18 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from server import audit, operations, privacy
+from server import audit, mail, operations, privacy
 from server.auth import allow
 from server import reporting
 from server.coordinator import bp
 from server.coordinator.common import area_or_404, is_coordinator
 from server.extensions import db
-from server.models import Action, Person, Site, Submission
+from server.models import Action, ActionComment, Person, Site, Submission
 from sync.merge import ACTION_TRANSITIONS
 
 STATUSES = ("open", "acknowledged", "in_progress", "done", "not_doing")
 PARTNER_AREA_ROLES = ("coordinator", "partner", "admin")
+MAX_COMMENT = 5000
 
 
 def status_label(status: str) -> str:
@@ -108,6 +109,8 @@ def new_action(slug):
                                                                  "assigned_to", "status")})
             db.session.commit()
             flash(_("Action raised."))
+            if action.assigned_to:
+                _tell_partner(area, action, mail.notify_assigned(area, action))
             return redirect(url_for("coordinator.action", slug=slug, action_id=action.id))
         except operations.OperationError as problem:
             db.session.rollback()
@@ -124,7 +127,8 @@ def new_action(slug):
     return render_template("coordinator/action_new.html", area=area, site=site, submission=submission,
                            line_key=line_key, lines=lines, title=request.form.get("title", suggestion),
                            description=request.form.get("description", ""), errors=errors,
-                           organisations=organisations(area), sites=sites), (400 if errors else 200)
+                           organisations=organisations(area), sites=sites, mail_set_up=mail.is_set_up()), \
+        (400 if errors else 200)
 
 
 def _raised_from(action: Action) -> dict | None:
@@ -169,16 +173,65 @@ def action(slug, action_id):
                          before=before, after={k: getattr(found, k) for k in Action.EDITABLE})
             db.session.commit()
             flash(_("Action updated."))
+            if found.assigned_to and found.assigned_to != before["assigned_to"]:
+                _tell_partner(area, found, mail.notify_assigned(area, found))
             return redirect(url_for("coordinator.action", slug=slug, action_id=found.id))
         except operations.OperationError as problem:
             db.session.rollback()
             found = _action_or_404(area, action_id)
             errors = problem.errors or {"status": [problem.message]}
+    return _action_page(area, found, errors=errors, form=request.form if errors else None)
+
+
+def _action_page(area, found: Action, *, errors=None, form=None, comment_errors=None, comment=""):
+    """The action's page, with its comments; 400 when a form on it was refused."""
+    errors, comment_errors = errors or {}, comment_errors or {}
+    coordinating = is_coordinator(area)
     site = db.session.get(Site, found.site_id) if found.site_id else None
     lines = reporting.street_lines(db.session, area.id)
-    raised_from = _raised_from(found)
     choices = [found.status] + sorted(ACTION_TRANSITIONS.get(found.status, ()), key=STATUSES.index)
+    comments = db.session.execute(
+        select(ActionComment, Person.display_name).outerjoin(Person, Person.id == ActionComment.author_id)
+        .where(ActionComment.action_id == found.id).order_by(ActionComment.created_at, ActionComment.id)).all()
     return render_template("coordinator/action.html", area=area, action=found, site=site, lines=lines,
-                           choices=choices, errors=errors, coordinating=coordinating, raised_from=raised_from,
-                           organisations=organisations(area), form=request.form if errors else None), \
-        (400 if errors else 200)
+                           choices=choices, errors=errors, coordinating=coordinating, raised_from=_raised_from(found),
+                           organisations=organisations(area), form=form, comments=comments,
+                           comment_errors=comment_errors, comment=comment, mail_set_up=mail.is_set_up()), \
+        (400 if errors or comment_errors else 200)
+
+
+@bp.post("/<slug>/actions/<action_id>/comments")
+@allow("partner", "coordinator")
+def action_comment(slug, action_id):
+    """Add a comment to an action; a coordinator's is emailed to the partner it is assigned to."""
+    area = area_or_404(slug, PARTNER_AREA_ROLES)
+    found = _action_or_404(area, action_id)
+    text = request.form.get("comment", "").strip()
+    problem = None
+    if not text:
+        problem = _("Write the comment first.")
+    elif len(text) > MAX_COMMENT:
+        problem = _("Keep the comment to %(n)s characters.", n=MAX_COMMENT)
+    if problem:
+        return _action_page(area, found, comment_errors={"comment": [problem]}, comment=text)
+    comment = ActionComment(action_id=found.id, author_id=g.person.id, body=text)
+    db.session.add(comment)
+    db.session.flush()
+    # The audit log says who commented on what, not what was said (that stays with the action).
+    audit.record("action.comment", record_type="action", record_id=found.id, area_id=area.id,
+                 details={"comment_id": comment.id})
+    db.session.commit()
+    flash(_("Comment added."))
+    if is_coordinator(area) and found.assigned_to:
+        _tell_partner(area, found, mail.notify_comment(area, found, text, g.person))
+    return redirect(url_for("coordinator.action", slug=slug, action_id=found.id) + "#comments")
+
+
+def _tell_partner(area, found: Action, outcome: mail.Outcome):
+    """After the change is committed: say on the page, and in the audit log, whether the partner was emailed."""
+    flash(outcome.message())
+    if outcome.status == "not_set_up":
+        return
+    audit.record("action.email", record_type="action", record_id=found.id, area_id=area.id,
+                 details=outcome.audit_details())
+    db.session.commit()

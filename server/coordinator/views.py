@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -191,9 +190,12 @@ def map_view(slug):
     area = area_or_404(slug)
     grades = sorted(reporting.latest_worst_grades(db.session, area.id),
                     key=lambda s: (-ord(s.worst) if s.worst else 0, -s.bad_lines, s.name))
-    tiles = current_app.config.get("MAP_TILE_URL") or os.environ.get("KERBSIDE_MAP_TILE_URL", "")
+    # Street tiles only from a configured server (the CSP allows its origin, and no other).
+    tiles = current_app.config.get("MAP_TILES") or ""
+    attribution = current_app.config.get("MAP_ATTRIBUTION") or ""
     counts = {g: sum(1 for s in grades if s.worst == g) for g in "ABCD"}
-    return render_template("coordinator/map.html", area=area, grades=grades, tiles=tiles, counts=counts,
+    return render_template("coordinator/map.html", area=area, grades=grades, tiles=tiles, attribution=attribution,
+                           counts=counts,
                            unvisited=sum(1 for s in grades if s.worst is None))
 
 

@@ -174,6 +174,7 @@ ROUTES = {
     "coordinator.actions_board": Route(_area(), PARTNERING),
     "coordinator.new_action": Route(_area(), COORDINATING),
     "coordinator.action": Route(_records(action_id="action_id"), PARTNERING),
+    "coordinator.action_comment": Route(_records(action_id="action_id"), PARTNERING),
     "coordinator.exports": Route(_area(), COORDINATING),
     "coordinator.export_submissions": Route(_area(), COORDINATING),
     "coordinator.export_actions": Route(_area(), COORDINATING),
