@@ -185,6 +185,20 @@ def reactivate(person: Person) -> None:
 # -- merge ----------------------------------------------------------------------------------
 
 
+# Every column that refers to a person, and what a merge does with it (a test compares this
+# with the models, so a new reference cannot be forgotten: the removed row would be pointed at).
+MERGE_HANDLES = {
+    ("role", "person_id"): "copied to the kept person unless held already; removed with the other",
+    ("invite", "person_id"): "moved",
+    ("invite", "created_by"): "moved",
+    ("device", "person_id"): "moved (with the photos they sent)",
+    ("submission", "person_id"): "moved",
+    ("submission", "reviewed_by"): "moved",
+    ("action", "created_by"): "moved",
+    ("web_session", "person_id"): "ended",
+}
+
+
 def merge_counts(person: Person) -> dict[str, int]:
     """What moves when `person` is merged into another: shown on the confirmation page."""
     def count(model, column):
