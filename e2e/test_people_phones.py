@@ -161,3 +161,47 @@ def test_signing_out_offline_revokes_the_phone_once_the_signal_is_back(live_serv
     entries = live_server.run(lambda: [e.action for e in db.session.query(AuditEntry).filter_by(device_id=device_id)])
     assert entries.count("device.signed_out") == 1
     phone.close()
+
+
+def test_the_next_volunteer_takes_over_a_shared_phone_with_their_rejoin_code(live_server, browser, playwright,
+                                                                              tmp_path):
+    first_code = new_volunteer(live_server, "Rep Morning", roles=("street_rep",))
+    new_volunteer(live_server, "Rep Evening", roles=("street_rep",))
+    desk = browser.new_context(viewport=DESK)
+    coordinator = desk.new_page()
+    _sign_in_coordinator(coordinator, live_server)
+    evening_id = live_server.run(lambda: db.session.query(Person).filter_by(display_name="Rep Evening").one().id)
+    coordinator.goto(f"{live_server.url}/coordinator/{live_server.details['area']}/people/{evening_id}")
+    coordinator.get_by_role("button", name="Make a re-join code").click()
+    rejoin = coordinator.locator(".invite-code").inner_text()
+    assert len(rejoin.replace("-", "")) == 16
+
+    phone, page = launch(playwright, tmp_path / "shared-phone")
+    _join_phone(page, live_server, first_code)
+    expect(page.get_by_role("heading", level=1, name="Hello, Rep Morning")).to_be_visible()
+    morning_device = page.evaluate("""() => new Promise((resolve) => {
+        const open = indexedDB.open("kerbside");
+        open.onsuccess = () => {
+            const request = open.result.transaction("meta").objectStore("meta").get("device_id");
+            request.onsuccess = () => resolve(request.result);
+        };
+    })""")
+    # While Rep Morning is signed in, the join screen says to sign out first.
+    page.goto(f"{live_server.url}/app/#/join")
+    expect(page.get_by_text("Rep Morning is still signed in on this phone")).to_be_visible()
+    expect(page.get_by_role("button", name="Join")).to_have_count(0)
+    page.get_by_role("link", name="Settings").first.click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("heading", level=1, name="Join")).to_be_visible()
+    _join_phone(page, live_server, rejoin)
+    expect(page.get_by_role("heading", level=1, name="Hello, Rep Evening")).to_be_visible()
+
+    def devices():
+        return [(d.person.display_name, d.revoked_at is not None)
+                for d in db.session.query(Device).join(Person).filter(Person.display_name.like("Rep %ing"))]
+
+    found = live_server.run(devices)
+    assert ("Rep Morning", True) in found and ("Rep Evening", False) in found
+    assert live_server.run(lambda: db.session.get(Device, morning_device).revoked_at is not None)
+    phone.close()
+    desk.close()

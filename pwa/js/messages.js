@@ -124,6 +124,7 @@ export const CATALOGUES = {
     review_flagged: "flagged: {reason}",
     settings_title: "Settings",
     signed_in_as: "Signed in as {name} on {device}",
+    signed_in_no_name: "Signed in on {device}",
     storage_title: "Storage on this phone",
     storage_persisted: "This phone has promised to keep the app's data.",
     storage_refused: "The browser did not promise to keep the app's data; it may clear it if space runs low. Send often, or export.",

@@ -567,7 +567,9 @@ export async function showSettings(main, app) {
     if (outcome.outbox) app.queued();
   });
   screen(main, t("settings_title"),
-    h("p", {}, t("signed_in_as", { name: app.person.display_name || "", device: (await getMeta("device_name")) || "" })),
+    h("p", {}, app.person.display_name
+      ? t("signed_in_as", { name: app.person.display_name, device: (await getMeta("device_name")) || "" })
+      : t("signed_in_no_name", { device: (await getMeta("device_name")) || "" })),
     h("h2", {}, t("storage_title")), h("p", { id: "storage-answer" }, storage),
     h("h2", {}, t("export_title")), h("p", {}, t("export_intro")),
     h("button", { type: "button", class: "primary", onclick: () => downloadUnsent() }, t("export_button")),
