@@ -205,3 +205,22 @@ def test_the_next_volunteer_takes_over_a_shared_phone_with_their_rejoin_code(liv
     assert live_server.run(lambda: db.session.get(Device, morning_device).revoked_at is not None)
     phone.close()
     desk.close()
+
+
+def test_a_volunteer_who_gives_no_name_is_greeted_with_just_hello(live_server, browser):
+    from server import operations
+    from server.models import Area
+
+    def nameless_invite():
+        area = db.session.query(Area).filter_by(slug=live_server.details["area"]).one()
+        code = operations.issue_invite(area, "street_rep")
+        db.session.commit()
+        return code
+
+    context = browser.new_context(viewport=NARROW)
+    page = context.new_page()
+    _join_phone(page, live_server, live_server.run(nameless_invite))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_text(re.compile(r"^Signed in on (Linux computer|Android phone|Phone or computer), joined "))).to_be_visible()
+    context.close()
