@@ -23,7 +23,7 @@ from e2e.conftest import DEMO_PASSWORD
 from e2e.test_pwa_field import SYNC_TIMEOUT_MS, join, new_volunteer
 from server import operations
 from server.extensions import db
-from server.models import Action, AgreementVersion, Area, Form, FormVersion, Person, Site, Submission
+from server.models import Action, AgreementVersion, Area, Device, Form, FormVersion, Person, Role, Site, Submission
 
 ADMIN_EMAIL = "csp-admin@example.org"
 
@@ -93,6 +93,9 @@ def _real_addresses(live) -> dict[str, str]:
             operations.create_person("CSP Admin", email=ADMIN_EMAIL, password=DEMO_PASSWORD, roles=[("admin", None)])
             db.session.commit()
         volunteer = db.session.execute(select(Person).where(Person.email.is_(None))).scalars().first()
+        reps = db.session.execute(select(Person).join(Role).where(Role.area_id == area.id, Role.role == "street_rep")
+                                  .order_by(Person.display_name)).scalars().all()
+        device = db.session.execute(select(Device).where(Device.person_id == reps[0].id)).scalars().first()
         slug = area.slug
         return {
             "web.index": "/", "signin.login": "/login", "api_docs.docs": "/api/docs", "pwa.shell": "/app/",
@@ -118,6 +121,9 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.agreement_version":
                 f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}",
             "coordinator.people": f"/coordinator/{slug}/people",
+            "coordinator.person": f"/coordinator/{slug}/people/{reps[0].id}",
+            "coordinator.merge_person": f"/coordinator/{slug}/people/{reps[0].id}/merge?with={reps[1].id}",
+            "coordinator.revoke_device": f"/coordinator/{slug}/devices/{device.id}/revoke",
             "coordinator.area_settings": f"/coordinator/{slug}/settings",
             "account.password": "/account/password",
             "admin_people.people": "/admin/people",

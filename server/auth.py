@@ -137,10 +137,21 @@ def authenticate_device():
     ).unique().scalar_one_or_none()
     if device is None:
         raise DeviceAuthError("token_invalid", _("This device's sign-in is not recognised. Join again with a new invite code."))
-    if device.revoked_at is not None:
+    if device.revoked_at is not None and not _accepts_signed_out_devices():
         raise DeviceAuthError("token_revoked", _("This device was signed out by a coordinator. Nothing on it is lost: join again with a new invite code."))
     g.device = device
     g.person = device.person
+
+
+def accepts_signed_out_devices(view):
+    """Mark a device view that a signed-out device may still call (signing out again is not an error)."""
+    view.kerbside_accepts_signed_out = True
+    return view
+
+
+def _accepts_signed_out_devices() -> bool:
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, "kerbside_accepts_signed_out", False))
 
 
 # -- people signed in on the web -----------------------------------------------------
@@ -151,7 +162,13 @@ def hash_password(password: str) -> str:
 
 
 def check_password(person: Person | None, password: str) -> bool:
-    """Whether `password` is `person`'s; as slow for an unknown person as for a known one."""
+    """Whether `password` is `person`'s; as slow for an unknown person as for a known one.
+
+    A deactivated person cannot sign in: checked as if unknown, so the answer says nothing more.
+    """
+    if person is not None and person.deactivated_at is not None:
+        passwords.verify(None, password)
+        return False
     return passwords.verify(person, password)
 
 

@@ -45,6 +45,8 @@ def from_environment(instance_path: str) -> dict:
         # Invite-code enrolments per client address: every attempt, and wrong codes.
         "ENROL_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_LIMIT_ADDRESS", "20 per minute"),
         "ENROL_FAILURE_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_FAILURE_LIMIT_ADDRESS", "30 per 15 minutes"),
+        # Wrong tries of one person's re-join code, from anywhere (as sign-in counts per account).
+        "REJOIN_FAILURE_LIMIT_PERSON": os.environ.get("KERBSIDE_REJOIN_FAILURE_LIMIT_PERSON", "10 per 15 minutes"),
         **_mail_and_map_settings(),
     }
 

@@ -47,9 +47,9 @@ def load_demo(*, months: int = 6, seed: int = 7, coordinator_password: str | Non
     coordinator.password_hash = hash_password(password)
     partner = db.session.execute(select(Person).where(Person.email == PARTNER_EMAIL)).scalar_one()
     partner.password_hash = hash_password(password)
-    invite = operations.issue_invite(area, "street_rep", created_by=coordinator, display_name="New street rep")
-    shopper_invite = operations.issue_invite(area, "mystery_shopper", created_by=coordinator,
-                                             display_name="New mystery shopper")
+    # No name: whoever joins with these gives their own (a placeholder would greet them "Hello, New street rep").
+    invite = operations.issue_invite(area, "street_rep", created_by=coordinator)
+    shopper_invite = operations.issue_invite(area, "mystery_shopper", created_by=coordinator)
     details = {"area": area.slug, "email": COORDINATOR_EMAIL, "partner_email": PARTNER_EMAIL, "password": password,
                "invite": invite, "shopper_invite": shopper_invite}
     db.session.commit()

@@ -25,8 +25,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
-from sqlalchemy import false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server import integrity
@@ -233,8 +233,19 @@ class Person(db.Model):
     organisation: Mapped[str | None] = mapped_column(String(200))
     # Set by an admin's one-time password: every page leads to the change page until it is changed.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # False when nobody gave a name (the invite had none, nor did the volunteer when joining):
+    # `display_name` then holds a placeholder for coordinators, and the phone greets with no name.
+    name_given: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A deactivated volunteer's devices are signed out; they cannot join or sign in until reactivated.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The personal re-join code for a shared phone: a public handle (to count wrong tries per
+    # person) and the SHA-256 of the secret part; the code itself is shown once, never kept.
+    rejoin_handle: Mapped[str | None] = mapped_column(String(8))
+    rejoin_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     roles: Mapped[list[Role]] = relationship(back_populates="person", cascade="all, delete-orphan")
+    # A unique index rather than a constraint: SQLite adds it without rebuilding the table.
+    __table_args__ = (Index("ix_person_rejoin_handle", "rejoin_handle", unique=True),)
 
 
 class Role(db.Model):

@@ -335,31 +335,56 @@ def issue_invite(area: Area, role: str, *, created_by=None, display_name=None, p
     return code
 
 
-def enrol_device(code: str, device_name: str) -> tuple[Device, str]:
-    """Use an invite code: a device (and a person, for a new volunteer) and its token, shown once."""
-    invite = db.session.execute(
-        select(Invite).where(Invite.code_hash == invite_hash(code)).with_for_update()
-    ).scalar_one_or_none()
-    if invite is None:
-        raise OperationError("invite_invalid", _("That invite code is not recognised. Check it and try again."))
-    if invite.used_at is not None:
-        raise OperationError("invite_used", _("That invite code has already been used. Ask your coordinator for a new one."))
-    if invite.expires_at < utcnow():
-        raise OperationError("invite_expired", _("That invite code has expired. Ask your coordinator for a new one."))
-    invite.used_at = utcnow()
-    if invite.person_id:
-        person = db.session.get(Person, invite.person_id)
+def enrol_device(code: str, device_name: str, *, user_agent: str = "", display_name: str = "") -> tuple[Device, str]:
+    """Use an invite code or a personal re-join code: a device (and a person, for a new volunteer)
+    and its token, shown once.
+
+    A re-invite (the invite names a person) and a re-join code add a device to that person, so
+    their history stays one. `display_name` is the volunteer's own, used when the invite had none.
+    """
+    from server import people
+
+    if people.is_rejoin_code(code):
+        person = people.person_for_rejoin(code)
+        if person is None:
+            raise OperationError("rejoin_invalid", _("That re-join code is not recognised. Check it, or ask your "
+                                                     "coordinator to show you a new one."))
+        _refuse_deactivated(person)
     else:
-        person = Person(display_name=invite.display_name or _("Volunteer"))
-        db.session.add(person)
-        db.session.flush()
-    if not any(r.role == invite.role and r.area_id == invite.area_id for r in person.roles):
-        person.roles.append(Role(role=invite.role, area_id=invite.area_id))
+        invite = db.session.execute(
+            select(Invite).where(Invite.code_hash == invite_hash(code)).with_for_update()
+        ).scalar_one_or_none()
+        if invite is None:
+            raise OperationError("invite_invalid", _("That invite code is not recognised. Check it and try again."))
+        if invite.used_at is not None:
+            raise OperationError("invite_used", _("That invite code has already been used. Ask your coordinator for a new one."))
+        if invite.expires_at < utcnow():
+            raise OperationError("invite_expired", _("That invite code has expired. Ask your coordinator for a new one."))
+        person = db.session.get(Person, invite.person_id) if invite.person_id else None
+        if person is not None:
+            _refuse_deactivated(person)
+        else:
+            given = (invite.display_name or "").strip() or display_name.strip()
+            # A placeholder only coordinators read; the phone is told no name was given.
+            person = Person(display_name=given or _("Volunteer (no name given)"), name_given=bool(given))
+            db.session.add(person)
+            db.session.flush()
+        invite.used_at = utcnow()
+        if not any(r.role == invite.role and r.area_id == invite.area_id for r in person.roles):
+            person.roles.append(Role(role=invite.role, area_id=invite.area_id))
     token = new_device_token()
-    device = Device(person_id=person.id, name=device_name.strip() or _("Phone"), token_hash=token_hash(token))
+    joined = utcnow()
+    name = device_name.strip() or people.readable_device_name(user_agent, joined)
+    device = Device(person_id=person.id, name=name[:200], token_hash=token_hash(token), created_at=joined)
     db.session.add(device)
     db.session.flush()
     return device, token
+
+
+def _refuse_deactivated(person: Person):
+    if person.deactivated_at is not None:
+        raise OperationError("person_deactivated", _("You cannot join at the moment: your coordinator has paused "
+                                                     "your account. Ask them about it."))
 
 
 def set_photo_location_kept(area: Area, keep: bool):
@@ -368,8 +393,9 @@ def set_photo_location_kept(area: Area, keep: bool):
 
 
 def revoke_device(device: Device):
-    device.revoked_at = utcnow()
-    db.session.flush()
+    from server import people
+
+    people.revoke_device(device)
 
 
 def roles_by_area(person: Person) -> dict[str | None, set[str]]:

@@ -214,6 +214,20 @@ class EnrolRequestSchema(Strict):
     protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
     code = fields.String(required=True, validate=validate.Length(min=4, max=64))
     device_name = fields.String(load_default="", validate=validate.Length(max=200))
+    display_name = fields.String(load_default="", validate=validate.Length(max=200), metadata={
+        "description": "The volunteer's name, used only when the invite gave none."})
+
+
+class DeviceSignOutSchema(Strict):
+    protocol = fields.Integer(required=True, validate=validate.OneOf(SUPPORTED_PROTOCOLS))
+
+
+class DeviceSignedOutSchema(Schema):
+    protocol = fields.Integer()
+    server_epoch = fields.String()
+    server_time = fields.String()
+    device_id = fields.String()
+    signed_out_at = fields.String(metadata={"description": "When the device was signed out (the first time, on a retry)."})
 
 
 class EnrolPersonSchema(Schema):
@@ -227,6 +241,7 @@ class EnrolResponseSchema(Schema):
     server_epoch = fields.String()
     server_time = fields.String()
     device_id = fields.String()
+    device_name = fields.String(metadata={"description": "The name given, or one the server made: \"Android phone, joined 3 Dec\"."})
     token = fields.String(metadata={"description": "Shown once; store it, it cannot be shown again."})
     person = fields.Nested(EnrolPersonSchema)
     areas = fields.List(fields.Dict())

@@ -4,7 +4,7 @@ import { h, clear } from "./dom.js";
 import { t, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getMeta, setMeta, deleteMeta } from "./db.js";
 import { PROTOCOL_VERSION, UNSENT_WARNING_DAYS } from "./protocol.js";
-import { syncNow, onSyncChange, requestBackgroundSync, nextAttemptAt, SYNC_BASE } from "./sync.js";
+import { syncNow, onSyncChange, requestBackgroundSync, nextAttemptAt, sendPendingSignOut, SYNC_BASE } from "./sync.js";
 import { showJoin, showHome, showDraft, showDeal, showMine, showAttention, showSettings, startDraft, startCorrection } from "./screens.js";
 
 const UNSENT_WARNING_MS = UNSENT_WARNING_DAYS * 24 * 3600 * 1000;
@@ -19,6 +19,7 @@ const nav = document.getElementById("nav");
 const app = {
   version: document.documentElement.dataset.version || "",
   person: null,
+  mayJoinAgain: false,
   areas: [],
   registration: null,
   updateNote: "",
@@ -33,14 +34,17 @@ const app = {
     this.flashText = text;
     this.flashKeep = 1;
   },
-  async join(code, deviceName) {
+  async join(code, deviceName, displayName = "") {
     if (!code) return t("join_failed", { message: t("invite_code") });
+    // Whoever signed out here before is signed out on the server first (a shared phone).
+    await sendPendingSignOut();
     let response;
     try {
+      // No name typed: the server names the device readably ("Android phone, joined 3 Dec").
       response = await fetch(`${SYNC_BASE}/enrol`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ protocol: PROTOCOL_VERSION, code, device_name: deviceName || navigator.userAgent.slice(0, 60) }),
+        body: JSON.stringify({ protocol: PROTOCOL_VERSION, code, device_name: deviceName, display_name: displayName }),
       });
     } catch (error) {
       return t("join_offline");
@@ -50,7 +54,7 @@ const app = {
     // The token lives only in the meta store, never inside a queued item.
     await setMeta("token", body.token);
     await setMeta("device_id", body.device_id);
-    await setMeta("device_name", deviceName);
+    await setMeta("device_name", body.device_name || deviceName);
     await setMeta("person", body.person);
     await setMeta("areas", body.areas);
     await deleteMeta("blocked");
@@ -67,9 +71,9 @@ const app = {
     requestBackgroundSync(this.registration);
     syncNow({ force: true, version: this.version });
   },
-  async signedOut() {
+  async signedOut(told = true) {
     this.person = null;
-    this.flash(t("signed_out"));
+    this.flash(told ? t("signed_out") : `${t("signed_out")} ${t("sign_out_pending")}`);
     this.go("#/join");
   },
 };
@@ -191,6 +195,10 @@ async function drawRoute() {
   const joinCode = (invited && invited[1]) || new URLSearchParams(location.search).get("code") ||
     (page === "join" ? decodeURIComponent(argument || "") : "");
   await loadIdentity();
+  // A phone the server signed out joins again (same person, outbox kept); one still signed in
+  // changes hands only after its volunteer signs out.
+  const blocked = await getMeta("blocked");
+  app.mayJoinAgain = Boolean(blocked && blocked.kind === "needs_enrolment");
   drawNav();
   drawStatus();
   const flash = app.flashText;
@@ -304,19 +312,24 @@ async function registerWorker() {
 
 async function start() {
   document.documentElement.lang = LANGUAGE;
+  sendPendingSignOut();
   await route();
   registerWorker().catch(() => showBanner(t("offline")));
   if (app.person) {
     askPersistence();
     runSync(true);
   }
-  window.addEventListener("online", () => runSync(true));
+  window.addEventListener("online", () => {
+    sendPendingSignOut();
+    runSync(true);
+  });
   window.addEventListener("offline", () => drawStatus());
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") runSync(false);
   });
   setInterval(async () => {
     drawStatus();
+    if (navigator.onLine && (await getMeta("pending_sign_out"))) sendPendingSignOut();
     if (!app.person || !navigator.onLine) return;
     const waiting = await getAll(STORES.outbox);
     const lastSync = (await getMeta("last_sync")) || 0;

@@ -6,7 +6,7 @@ import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaG
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
 import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
 import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
-import { sendAgain } from "./sync.js";
+import { sendAgain, queueSignOut } from "./sync.js";
 const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
 
 // The listeners of the form on screen (flush on pagehide, ...): removed when another screen is drawn.
@@ -59,9 +59,11 @@ function itemSite(item) {
 export function showJoin(main, app, prefill = "") {
   const codeId = uniqueId("code");
   const nameId = uniqueId("device");
+  const personId = uniqueId("person");
   const message = h("p", { class: "notice", role: "alert", hidden: true });
   const code = h("input", { id: codeId, name: "code", autocomplete: "off", autocapitalize: "characters", required: true, value: prefill, spellcheck: "false" });
   const deviceName = h("input", { id: nameId, name: "device_name", autocomplete: "off", value: "" });
+  const yourName = h("input", { id: personId, name: "display_name", autocomplete: "name", value: "", "aria-describedby": `${personId}-hint` });
   const scan = h("input", { type: "file", accept: "image/*", capture: "environment", id: uniqueId("qr"), class: "visually-hidden-file" });
   const scanning = "BarcodeDetector" in globalThis;
   scan.addEventListener("change", async () => {
@@ -80,6 +82,8 @@ export function showJoin(main, app, prefill = "") {
   });
   const form = h("form", { class: "stack", novalidate: true },
     h("label", { for: codeId }, t("invite_code")), code,
+    h("label", { for: personId }, t("your_name")), yourName,
+    h("p", { class: "hint", id: `${personId}-hint` }, t("your_name_hint")),
     h("label", { for: nameId }, t("device_name")), deviceName,
     h("button", { type: "submit", class: "primary" }, t("join_button")),
     scanning ? h("label", { for: scan.id, class: "button secondary" }, t("scan_qr")) : null,
@@ -87,14 +91,19 @@ export function showJoin(main, app, prefill = "") {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     message.hidden = true;
-    const problem = await app.join(code.value.trim(), deviceName.value.trim());
+    const problem = await app.join(code.value.trim(), deviceName.value.trim(), yourName.value.trim());
     if (problem) {
       message.textContent = problem;
       message.hidden = false;
       code.focus();
     }
   });
-  screen(main, t("join_title"), h("p", {}, t("join_intro")), message, form);
+  // A shared phone changes hands only after the volunteer on it has signed out (Settings).
+  const signedIn = app.person && !app.mayJoinAgain
+    ? h("p", { class: "notice", role: "status" }, t("join_signed_in", { name: app.person.display_name || t("home_title_no_name") }), " ",
+      h("a", { href: "#/settings" }, t("nav_settings")))
+    : null;
+  screen(main, t("join_title"), h("p", {}, t("join_intro")), signedIn, message, signedIn ? null : form);
 }
 
 // -- home ------------------------------------------------------------------------------
@@ -197,7 +206,8 @@ export async function showHome(main, app) {
       h("p", {}, t("correct_intro")),
       h("ul", { class: "cards" }, await Promise.all(toCorrect.map(correctionCard))))
     : null;
-  screen(main, t("home_title", { name: person.display_name || "" }),
+  // No placeholder: a volunteer who gave no name is greeted with just "Hello".
+  screen(main, person.display_name ? t("home_title", { name: person.display_name }) : t("home_title_no_name"),
     attention.length ? h("p", { class: "warning" }, h("a", { href: "#/attention" }, t("attention_count", { count: attention.length }))) : null,
     corrections,
     h("h2", {}, t("start_title")), start,
@@ -595,9 +605,12 @@ export async function showSettings(main, app) {
       return;
     }
     if (choice === "export") await downloadUnsent();
+    // The token outlives the wipe until the server has heard that this device signed out.
+    const token = await getMeta("token");
     await clearEverything();
     await setMeta("signed_out", true);
-    app.signedOut();
+    const told = await queueSignOut(token);
+    app.signedOut(told);
   };
   const exportAndSignOut = h("button", { type: "button", class: "primary", hidden: true, onclick: () => signOut("export") }, t("export_and_sign_out"));
   const discardAndSignOut = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => signOut("discard") }, t("sign_out_discard"));
@@ -630,7 +643,9 @@ export async function showSettings(main, app) {
     if (outcome.outbox) app.queued();
   });
   screen(main, t("settings_title"),
-    h("p", {}, t("signed_in_as", { name: app.person.display_name || "", device: (await getMeta("device_name")) || "" })),
+    h("p", {}, app.person.display_name
+      ? t("signed_in_as", { name: app.person.display_name, device: (await getMeta("device_name")) || "" })
+      : t("signed_in_no_name", { device: (await getMeta("device_name")) || "" })),
     h("h2", {}, t("storage_title")), h("p", { id: "storage-answer" }, storage),
     h("h2", {}, t("export_title")), h("p", {}, t("export_intro")),
     h("button", { type: "button", class: "primary", onclick: () => downloadUnsent() }, t("export_button")),

@@ -2,7 +2,7 @@
 // (sync/client.py, docs/client.md) does them, and held to the same cases (sync/contract/cases).
 // Runs in the page and in the service worker (Background Sync); a Web Lock keeps it to one at a time.
 
-import { STORES, transact, requestDone, getOne, getAllByIndex, getMeta, setMeta, replicaKey } from "./db.js";
+import { STORES, transact, requestDone, getOne, getAllByIndex, getMeta, setMeta, deleteMeta, replicaKey } from "./db.js";
 import {
   PROTOCOL_VERSION, MAX_MUTATIONS_PER_REQUEST, MAX_REQUEST_BYTES, ENVELOPE_BYTES, DEFAULT_PULL_LIMIT,
   SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, MAX_RETRY_AFTER_S, MAX_WAIT_S, ALONE_FAILURES_TO_ATTENTION, ALONE_CUTS_TO_ATTENTION,
@@ -501,4 +501,35 @@ export async function requestBackgroundSync(registration) {
   } catch (ignored) {
     // Background Sync is an extra: the timer and the online event still sync.
   }
+}
+
+// -- signing out: the server is told once it can be reached ----------------------------------
+
+// The signed-out volunteer's token is kept apart from "token" (which would sign the phone in)
+// until the server has answered, so the device is revoked even when the phone was offline.
+export async function queueSignOut(token) {
+  if (token) await setMeta("pending_sign_out", { token, since: Date.now() });
+  return sendPendingSignOut();
+}
+
+// Tell the server; true when nothing is left to send (done now, or nothing was waiting).
+export async function sendPendingSignOut() {
+  const pending = await getMeta("pending_sign_out");
+  if (!pending || !pending.token) return true;
+  let response;
+  try {
+    response = await fetch(`${SYNC_BASE}/device/sign-out`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${pending.token}` },
+      body: JSON.stringify({ protocol: PROTOCOL_VERSION }),
+    });
+  } catch (error) {
+    return false; // no signal: tried again when the browser goes online, and at every start
+  }
+  // 401: the server knows no such token (already gone): nothing left to sign out.
+  if (response.status === 200 || response.status === 401) {
+    await deleteMeta("pending_sign_out");
+    return true;
+  }
+  return false;
 }

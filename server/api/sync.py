@@ -11,8 +11,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import audit, blobs, jsonio, operations, photo_location, pull, push, schemas, throttle
-from server.auth import allow
+from server import audit, blobs, jsonio, operations, people, photo_location, pull, push, schemas, throttle
+from server.auth import accepts_signed_out_devices, allow
 from server.errors import ApiError
 from server.extensions import db
 from server.limits import ConcurrencyGate, RateLimiter
@@ -99,15 +99,21 @@ def stamp_errors(response):
 @blp.doc(security=[])
 @blp.arguments(schemas.EnrolRequestSchema)
 @blp.response(201, schemas.EnrolResponseSchema)
-@blp.alt_response(400, schema=ERROR, description="Wrong, used-up or expired invite code, unreadable text, "
-                                                 "or a body that is not a JSON object.")
+@blp.alt_response(400, schema=ERROR, description="Wrong, used-up or expired invite code, wrong re-join code, a "
+                                                 "deactivated volunteer, unreadable text, or a body that is not a "
+                                                 "JSON object.")
 @blp.alt_response(413, schema=ERROR, description="More than 2 MB.")
 @blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
-@blp.alt_response(429, schema=ERROR, description="Too many enrolments, or wrong codes, from this address; see Retry-After.")
+@blp.alt_response(429, schema=ERROR, description="Too many enrolments, or wrong codes, from this address, or too "
+                                                 "many wrong tries of one person's re-join code; see Retry-After.")
 @blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("public")
 def enrol(body):
-    """Turn an invite code into a device token (shown once)."""
+    """Turn an invite code, or a volunteer's personal re-join code, into a device token (shown once).
+
+    A re-join code (16 characters; an invite code has 12) adds a device for its person: how the
+    next volunteer takes over a shared phone.
+    """
     # Counted in the store every worker shares (server/throttle.py), per client address.
     address = request.remote_addr or ""
     attempts = (current_app.config["ENROL_LIMIT_ADDRESS"], "enrol-address", address)
@@ -125,28 +131,49 @@ def enrol(body):
                        _("The phone's name or the invite code holds characters that cannot be stored, such as "
                          "control characters. Type them again."),
                        {field: [_("Holds a control character or a broken symbol.")]})
+    display_name = body.get("display_name", "")
+    if not readable_text(display_name):
+        raise ApiError(400, "text_unreadable", _("Your name holds characters that cannot be stored, such as control "
+                                                 "characters. Type it again."),
+                       {"display_name": [_("Holds a control character or a broken symbol.")]})
+    rejoin = people.is_rejoin_code(body["code"])
+    if rejoin:
+        # A personal code is also counted against its person, wherever the tries come from.
+        handle, _secret = people.split_rejoin_code(body["code"])
+        person_failures = (current_app.config["REJOIN_FAILURE_LIMIT_PERSON"], "rejoin-failed-person", handle)
+        wait = throttle.wait(*person_failures)
+        if wait:
+            raise ApiError(429, "too_many_requests",
+                           _("Too many wrong tries of this re-join code. Wait %(wait)s, then try again.",
+                             wait=throttle.describe_wait(wait)),
+                           headers={"Retry-After": wait})
     try:
-        device, token = operations.enrol_device(body["code"], device_name)
+        device, token = operations.enrol_device(body["code"], device_name, display_name=display_name,
+                                                user_agent=request.headers.get("User-Agent", ""))
     except operations.OperationError as exc:
         db.session.rollback()
         throttle.hit(*failures)
+        if rejoin:
+            throttle.hit(*person_failures)
         raise ApiError(400, exc.code, exc.message, {"code": [exc.message]}) from None
     person = device.person
     areas, _roles = operations.device_scope(person)
     area_rows = [db.session.get(Area, area_id).to_sync() for area_id in areas]
     result = {
         "device_id": device.id,
+        "device_name": device.name,
         "token": token,
         "person": {
             "id": person.id,
-            "display_name": person.display_name,
+            # No placeholder on the phone: it greets a volunteer who gave no name with just "Hello".
+            "display_name": person.display_name if person.name_given else "",
             "roles": [{"role": r.role, "area_id": r.area_id} for r in person.roles],
         },
         "areas": area_rows,
     }
     # A device signing in for the first time; the entry names the device and person by id only.
     audit.record("device.enrol", record_type="device", record_id=device.id, area_id=areas[0] if len(areas) == 1 else None,
-                 person_id=person.id, device_id=device.id)
+                 person_id=person.id, device_id=device.id, details={"by": "rejoin_code" if rejoin else "invite"})
     db.session.commit()
     return stamp(result)
 
@@ -204,6 +231,31 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     )
     db.session.rollback()  # the pull only read
     return epoch, {"results": results, **page}
+
+
+@blp.route("/device/sign-out", methods=["POST"])
+@blp.doc(security=DEVICE)
+@blp.arguments(schemas.DeviceSignOutSchema)
+@blp.response(200, schemas.DeviceSignedOutSchema)
+@blp.alt_response(400, schema=ERROR, description=UNREADABLE)
+@blp.alt_response(401, schema=ERROR, description="Token missing or unknown.")
+@blp.alt_response(413, schema=ERROR, description="More than 2 MB.")
+@blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
+@blp.alt_response(503, schema=ERROR, description=BUSY)
+@allow("device")
+@accepts_signed_out_devices
+def device_sign_out(body):
+    """The volunteer signed out on the phone: its token stops working. Idempotent.
+
+    A phone that was already signed out (by itself, or by a coordinator) is answered 200 too,
+    so a retry after a lost answer is not an error.
+    """
+    device = g.device
+    if people.revoke_device(device):
+        audit.record("device.signed_out", record_type="device", record_id=device.id, person_id=device.person_id,
+                     device_id=device.id)
+        db.session.commit()
+    return stamp({"device_id": device.id, "signed_out_at": device.revoked_at.isoformat()})
 
 
 # A photo is named by the SHA-256 of its bytes; PUT carries the bytes, HEAD asks whether they are here.

@@ -63,7 +63,9 @@ def _action_or_404(area, action_id) -> Action:
 
 def organisations(area) -> list[str]:
     """Services and partners known here: partners' organisations and names already assigned."""
-    names = set(db.session.execute(select(Person.organisation).where(Person.organisation.is_not(None))).scalars())
+    # A deactivated partner is not offered (actions already assigned to their organisation keep it).
+    names = set(db.session.execute(select(Person.organisation).where(
+        Person.organisation.is_not(None), Person.deactivated_at.is_(None))).scalars())
     names |= set(db.session.execute(select(Action.assigned_to).where(
         Action.area_id == area.id, Action.assigned_to.is_not(None))).scalars())
     return sorted(n for n in names if n)

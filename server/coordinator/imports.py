@@ -64,7 +64,7 @@ class ImportReport:
     photos_stored: int = 0
     drafts: list = field(default_factory=list)
     attention: list = field(default_factory=list)
-    # When the phone was signed out: then nothing in the file was sent in.
+    # When the phone was signed out: then only visits made before that were sent in.
     revoked_on: str | None = None
 
     def count(self, status: str) -> int:
@@ -222,28 +222,59 @@ def import_unsent(document: dict, coordinator) -> ImportReport:
         raise ImportProblem(_("This volunteer is not in an area you coordinate."))
     drafts, attention = unfinished_work(document)
     report = ImportReport(device_name=device.name, person_name=person.display_name, drafts=drafts, attention=attention)
-    if device.revoked_at is not None:
-        return _refused_as_revoked(report, device, document)
-    report.photos_stored = _store_photos(document["photos"], device)
-    roles_by_area = operations.roles_by_area(person)
     mutations = [export.pushable(entry) for entry in document["outbox"]]
+    photos = document["photos"]
+    if device.revoked_at is not None:
+        mutations, photos = _made_before_sign_out(report, device, mutations, photos)
+    report.photos_stored = _store_photos(photos, device)
+    roles_by_area = operations.roles_by_area(person)
     for start in range(0, len(mutations), MAX_MUTATIONS_PER_REQUEST):
         batch = mutations[start:start + MAX_MUTATIONS_PER_REQUEST]
         report.results.extend(push.push(device, person, batch, set(area_ids), roles_by_area))
     return report
 
 
-def _refused_as_revoked(report: ImportReport, device: Device, document: dict) -> ImportReport:
-    """A signed-out phone's file: nothing goes in as that phone, and the page says what to do instead.
+def _made_before_sign_out(report: ImportReport, device: Device, mutations: list, photos: dict):
+    """A signed-out phone's file: the visits it made before it was signed out go in; the rest are refused.
 
-    Signing a phone out means nothing more is accepted from it (a lost or stolen phone may
-    still hold its token); an import must not be a way round that.
+    Signing a phone out means nothing more is accepted from the phone itself (a lost or stolen
+    phone may still hold its token). A file a coordinator chose to import is another matter:
+    the volunteer handed it over, and the revoke confirmation tells them to. What the phone
+    says it made after it was signed out, and edits (which carry no time), stay refused.
+    Only the photos of the visits let in are stored.
     """
     report.revoked_on = format_date(device.revoked_at.date(), "long", locale=get_locale())
-    message = _("Not sent in: this phone was signed out on %(date)s.", date=report.revoked_on)
-    report.results = [{"mid": export.pushable(entry)["mid"], "status": "rejected", "code": "device_revoked",
-                       "message": message} for entry in document["outbox"]]
-    return report
+    message = _("Not sent in: this phone was signed out on %(date)s, and this was made after that, or is not a visit.",
+                date=report.revoked_on)
+    kept, refused = [], []
+    for mutation in mutations:
+        observed = _observed_at(mutation)
+        (kept if observed is not None and observed <= device.revoked_at else refused).append(mutation)
+    report.results.extend({"mid": m["mid"], "status": "rejected", "code": "device_revoked", "message": message}
+                          for m in refused)
+    wanted = {sha for m in kept for sha in _photo_hashes(m.get("data"))}
+    return kept, {sha: photo for sha, photo in photos.items() if sha in wanted}
+
+
+def _observed_at(mutation: dict) -> datetime | None:
+    """When a visit in the file says it was made (aware), or None for anything else."""
+    data = mutation.get("data")
+    if mutation.get("type") != "submission.create" or not isinstance(data, dict):
+        return None
+    try:
+        moment = datetime.fromisoformat(str(data.get("observed_at")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _photo_hashes(data) -> set[str]:
+    answers = data.get("answers") if isinstance(data, dict) else None
+    found = set()
+    for answer in (answers.values() if isinstance(answers, dict) else ()):
+        if isinstance(answer, dict) and isinstance(answer.get("photos"), list):
+            found.update(sha for sha in answer["photos"] if isinstance(sha, str))
+    return found
 
 
 @bp.route("/coordinator/import", methods=["GET", "POST"])

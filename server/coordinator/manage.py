@@ -1,28 +1,20 @@
-"""Publishing forms and agreements, and looking after people: invites (code and QR), devices, revoking."""
+"""Publishing forms and agreements, and the area's settings (people are in server/coordinator/people.py)."""
 
 from __future__ import annotations
 
-import io
 import json
-import secrets
 
-import segno
-from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from server import audit, auth, operations
 from server.auth import allow
-from server import reporting
 from server.coordinator import bp, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
 from server.extensions import db
-from server.models import Agreement, AgreementVersion, Device, Form, FormVersion, Invite, Role
+from server.models import Agreement, AgreementVersion, Form, FormVersion
 from sync.validation import content_problem
-
-INVITE_ROLES = ("street_rep", "mystery_shopper")
-# Invite codes shown this session, so the QR image can be drawn without putting the code in a URL.
-SHOWN_INVITES = "shown_invites"
 
 
 def _forms_of(area):
@@ -293,96 +285,7 @@ def publish_agreement(slug, agreement_id, version):
     return redirect(url_for("coordinator.agreements", slug=slug))
 
 
-# -- people --------------------------------------------------------------------------------------
-
-
-def role_label(role: str) -> str:
-    return {"street_rep": _("Street rep"), "mystery_shopper": _("Mystery shopper")}.get(role, role)
-
-
-@bp.app_template_global()
-def volunteer_role_label(role: str) -> str:
-    return role_label(role)
-
-
-@bp.route("/<slug>/people", methods=["GET", "POST"])
-@allow("coordinator")
-def people(slug):
-    """Volunteers with their devices and last sync; invite a new street rep or mystery shopper."""
-    area = area_or_404(slug)
-    invite = None
-    errors = {}
-    if request.method == "POST":
-        role = request.form.get("role", "")
-        name = request.form.get("display_name", "").strip()
-        if role not in INVITE_ROLES:
-            errors["role"] = [_("Choose street rep or mystery shopper.")]
-        if not name:
-            errors["display_name"] = [_("Give the volunteer's name, as the coordinator will see it.")]
-        elif len(name) > 200:
-            errors["display_name"] = [_("Keep the name to 200 characters.")]
-        if not errors:
-            code = operations.issue_invite(area, role, created_by=g.person, display_name=name)
-            invite_id = db.session.execute(select(Invite.id).where(Invite.code_hash == operations.invite_hash(code))).scalar_one()
-            # The invite's id and role, never its code or the volunteer's name.
-            audit.record("invite.create", record_type="invite", record_id=invite_id, area_id=area.id,
-                         details={"role": role})
-            db.session.commit()
-            key = secrets.token_urlsafe(8)
-            # Only the latest few, to keep the session cookie small.
-            shown = dict(list(session.get(SHOWN_INVITES, {}).items())[-4:])
-            shown[key] = code
-            session[SHOWN_INVITES] = shown
-            invite = {"code": code, "key": key, "role": role, "name": name, "link": _join_link(code)}
-    volunteers = reporting.volunteer_devices(db.session, area.id)
-    return render_template("coordinator/people.html", area=area, volunteers=volunteers, invite=invite,
-                           errors=errors, roles=INVITE_ROLES), (400 if errors else 200)
-
-
-def _join_link(code: str) -> str | None:
-    """The field app's address with the code after '#', so the app can fill it in; None without the app."""
-    from flask import current_app
-
-    if "pwa.shell" not in current_app.view_functions:
-        return None
-    return url_for("pwa.shell", _external=True) + "#invite=" + code
-
-
-@bp.get("/<slug>/people/invites/<key>.svg")
-@allow("coordinator")
-def invite_qr(slug, key):
-    """The QR image of an invite shown in this session: the join link, or the bare code."""
-    area_or_404(slug)
-    code = session.get(SHOWN_INVITES, {}).get(key)
-    if code is None:
-        abort(404)
-    qr = segno.make(_join_link(code) or code, error="m")
-    image = io.BytesIO()
-    qr.save(image, kind="svg", scale=6, border=4, dark="#000", light="#fff", title=_("Invite code"))
-    response = Response(image.getvalue(), mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.post("/<slug>/devices/<device_id>/revoke")
-@allow("coordinator")
-def revoke_device(slug, device_id):
-    """Sign a device out: its next sync is refused, and nothing on it is lost."""
-    area = area_or_404(slug)
-    device = db.session.get(Device, device_id)
-    if device is None:
-        abort(404)
-    in_area = db.session.execute(select(Role.id).where(Role.person_id == device.person_id, Role.area_id == area.id,
-                                                       Role.role.in_(INVITE_ROLES))).first()
-    if in_area is None:
-        abort(404)
-    if device.revoked_at is None:
-        operations.revoke_device(device)
-        audit.record("device.revoke", record_type="device", record_id=device.id, area_id=area.id,
-                     details={"person_id": device.person_id})
-        db.session.commit()
-        flash(_("“%(device)s” is signed out. Its volunteer can join again with a new invite code.", device=device.name))
-    return redirect(url_for("coordinator.people", slug=slug))
+# -- people: see server/coordinator/people.py ----------------------------------------------------
 
 
 @bp.route("/<slug>/settings", methods=["GET", "POST"])

@@ -111,7 +111,27 @@ def _cases(client, world):
         db.session.commit()
         return client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Second phone"})
 
+    def device_sign_out(csrf):
+        code = operations.issue_invite(world["area"], "street_rep", person=db.session.get(Person, world["rep_id"]))
+        db.session.commit()
+        token = client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code}).get_json()["token"]
+        return client.post("/api/sync/v1/device/sign-out", json={"protocol": 1},
+                           headers={"Authorization": f"Bearer {token}"})
+
+    def merge(csrf):
+        code = operations.issue_invite(world["area"], "street_rep", display_name="Rita again")
+        db.session.commit()
+        twin = client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code}).get_json()["person"]["id"]
+        return client.post(f"{area}/people/{world['rep_id']}/merge",
+                           data={"csrf_token": csrf, "with": twin, "keep": world["rep_id"], "confirm": "merge"})
+
+    rep = f"{area}/people/{world['rep_id']}"
     return [
+        ("coordinator.reinvite", "coordinator", post(f"{rep}/invite"), "invite.create"),
+        ("coordinator.rename_person", "coordinator", post(f"{rep}/rename", display_name="Rita R."), "person.rename"),
+        ("coordinator.reset_rejoin_code", "coordinator", post(f"{rep}/rejoin-code"), "person.rejoin_code_reset"),
+        ("coordinator.merge_person", "coordinator", merge, "person.merged"),
+        ("sync.device_sign_out", None, device_sign_out, "device.signed_out"),
         ("coordinator.new_form_draft", "coordinator", post(f"{area}/forms/street/drafts"), "form.draft"),
         ("coordinator.form_version", "coordinator", post(f"{area}/forms/street/2", definition=street_two), "form.edit_draft"),
         ("coordinator.publish_form", "coordinator", post(f"{area}/forms/street/2/publish"), "form.publish"),
@@ -139,6 +159,9 @@ def _cases(client, world):
         ("imports.upload", "coordinator", lambda csrf: upload(client, csrf, _import_document(world)), "import.unsent"),
         ("coordinator.area_settings", "coordinator", post(f"{area}/settings", keep_photo_location="yes"), "area.settings"),
         ("coordinator.revoke_device", "coordinator", post(f"{area}/devices/{world['device_id']}/revoke"), "device.revoke"),
+        # After the revoke and the import (deactivating signs the rep's devices out).
+        ("coordinator.deactivate_person", "coordinator", post(f"{rep}/deactivate"), "person.deactivate"),
+        ("coordinator.reactivate_person", "coordinator", post(f"{rep}/reactivate"), "person.reactivate"),
         ("admin_audit.entries_csv", "admin", get("/admin/audit/entries.csv"), "audit.export"),
         ("admin_privacy.export", "admin", get(f"/admin/privacy/{world['rep_id']}/export.json"), "person.export"),
         ("admin_privacy.erase", "admin", erase, "person.erase"),

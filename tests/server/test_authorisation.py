@@ -157,6 +157,8 @@ ROUTES = {
     "sync.enrol": Route({"here": {}}),
     "sync.sync": Route({"here": {}}),
     "sync.blob": Route({"here": {"sha256": ("here", "upload_sha")}}),
+    # Walked last for each device (see the walk's order): it signs the device out.
+    "sync.device_sign_out": Route({"here": {}}),
     # A photo not uploaded yet: HEAD's own answer is 404 ("not here yet").
     "sync.blob_head": Route({"here": {"sha256": ("here", "missing_sha")}}, answers=(404,)),
     "web.index": Route({"here": {}}),
@@ -193,6 +195,14 @@ ROUTES = {
     "coordinator.area_settings": Route(_area(), COORDINATING),
     "coordinator.invite_qr": Route(_area(key=("session", "invite_key")), COORDINATING),
     "coordinator.revoke_device": Route(_records(device_id="victim_device"), COORDINATING),
+    "coordinator.reinvite": Route(_records(person_id="victim_person"), COORDINATING),
+    "coordinator.person": Route(_records(person_id="victim_person"), COORDINATING),
+    "coordinator.rename_person": Route(_records(person_id="victim_person"), COORDINATING),
+    "coordinator.deactivate_person": Route(_records(person_id="victim_person"), COORDINATING),
+    "coordinator.reactivate_person": Route(_records(person_id="victim_person"), COORDINATING),
+    "coordinator.reset_rejoin_code": Route(_records(person_id="victim_person"), COORDINATING),
+    # The walk sends no second person, so the page answers with the person's own page.
+    "coordinator.merge_person": Route(_records(person_id="victim_person"), COORDINATING),
     "coordinator.dashboard": Route(_area(), COORDINATING),
     "coordinator.priorities": Route(_area(), COORDINATING),
     "coordinator.trends": Route(_area(), COORDINATING),
@@ -280,7 +290,8 @@ def walk_world(app, client, make_area, make_site, publish_forms, enrol, sync):
         _victim_token, victim = enrol(area, name=f"{slug} victim")
         world[scope] = {"area": area, "form_id": own.form_id, "version": 1, "agreement_id": f"{slug}-deal",
                         "site_id": site.id, "submission_id": data["id"], "action_id": action.id,
-                        "photo_sha": photo_sha, "victim_device": victim["device_id"]}
+                        "photo_sha": photo_sha, "victim_device": victim["device_id"],
+                        "victim_person": victim["person"]["id"]}
         if scope == "here":
             world["devices"]["street_rep"] = token
             world["devices"]["mystery_shopper"] = enrol(area, "mystery_shopper", name="shopper")[0]
@@ -354,7 +365,9 @@ def test_every_route_is_in_the_walk(app):
 
 def test_every_role_gets_the_expected_answer_on_every_route(app, walk_world):
     """Each role on each route, for this area's, another area's and shared records."""
-    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "signin.logout", r.endpoint))
+    # Signing out (on the web, or a device) comes last: what follows it would be refused.
+    rules = sorted(app.url_map.iter_rules(),
+                   key=lambda r: (r.endpoint in ("signin.logout", "sync.device_sign_out"), r.endpoint))
     wrong, tried, walked = [], 0, set()
     for principal in PRINCIPALS:
         client, csrf = _client_for(app, principal, walk_world)

@@ -17,7 +17,7 @@ from server.extensions import db
 from server.models import Blob, Submission
 from sync.client import Client
 from sync.transport import Response, TransportError
-from tests.conftest import mutation, sign_in, street_answers, visit
+from tests.conftest import mutation, recently, sign_in, street_answers, visit
 
 PASSWORD = "correct horse battery"
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x01" * 40
@@ -253,20 +253,32 @@ def test_the_reference_clients_own_export_imports_once(app, client, tmp_path, ma
     assert db.session.query(Submission).count() == 2
 
 
-def test_a_signed_out_phones_file_is_refused_with_what_to_do(client, phone):
-    from server.models import Device
+def test_a_signed_out_phones_file_brings_in_only_what_it_made_before_the_sign_out(client, phone):
+    """The revoke confirmation tells the volunteer to export and the coordinator to import: the
+    visits made before the sign-out go in; what the phone says it made later (and its photos) do not."""
+    from datetime import datetime, timedelta, timezone
 
-    operations.revoke_device(db.session.get(Device, phone["device_id"]))
+    from server.models import Device, Site
+
+    device = db.session.get(Device, phone["device_id"])
+    operations.revoke_device(device)
+    device.revoked_at = datetime.now(timezone.utc) - timedelta(minutes=30)
     db.session.commit()
+    site = db.session.execute(db.select(Site)).scalars().first()
+    # The visit with the photo is dated after the sign-out; the plain one (an hour ago) before it.
+    later = visit(site, observed_at=recently(minutes=-50), answers=street_answers(litter={"grade": "C", "photos": [PHOTO_SHA]}))
+    phone["outbox"][0] = mutation(later, seq=1)
     csrf = sign_in(client, "cora@example.org")
     response = upload(client, csrf, phone)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "This phone was signed out" in page
-    assert "give the volunteer a new invite code" in page and "Move to a new phone" in page
-    assert "New visits stored: 0" in page and "Not accepted: 2" in page
-    assert db.session.query(Submission).count() == 0
-    assert db.session.get(Blob, PHOTO_SHA) is None  # nothing is taken from a signed-out phone
+    assert "This phone was signed out" in page and "Invite again / new phone" in page
+    assert "New visits stored: 1" in page and "Not accepted: 1" in page
+    stored = db.session.execute(db.select(Submission)).scalars().all()
+    assert [s.id for s in stored] == [phone["outbox"][1]["data"]["id"]]
+    assert db.session.get(Blob, PHOTO_SHA) is None  # only the photos of visits let in are kept
+    again = upload(client, csrf, phone).get_data(as_text=True)
+    assert "New visits stored: 0" in again and "Already here (not counted twice): 1" in again
 
 
 def test_a_live_phones_file_still_goes_in_when_another_phone_is_signed_out(client, phone, enrol):

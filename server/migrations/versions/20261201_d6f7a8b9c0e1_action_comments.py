@@ -1,7 +1,7 @@
 """action comments: notes between coordinators and the partner an action is assigned to
 
 Revision ID: d6f7a8b9c0e1
-Revises: b2d4f6a8c0e2
+Revises: f2b3c4d5e6a7
 Create Date: 2026-12-01 15:45:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd6f7a8b9c0e1'
-down_revision = 'b2d4f6a8c0e2'
+down_revision = "f2b3c4d5e6a7"
 branch_labels = None
 depends_on = None
 
