@@ -122,6 +122,12 @@ class _Lines:
         self.session = session
         self.versions: dict[tuple, dict] = {}
 
+    def in_order(self, form_id: str, version: int, answers: dict) -> list:
+        """The answers as (key, answer), in the form's order of lines (lines it no longer has last)."""
+        lines = self.of(form_id, version)
+        place = {key: n for n, key in enumerate(lines)}
+        return sorted(answers.items(), key=lambda item: (place.get(item[0], len(place)), item[0]))
+
     def of(self, form_id: str, version: int) -> dict:
         key = (form_id, version)
         if key not in self.versions:
@@ -187,7 +193,7 @@ def street_visits(session, area_id: str, period: Period | None = None, page: int
     for v, answers in _visits(session, area_id, "street", period, page):
         lines = book.of(v.form_id, v.form_version)
         graded = []
-        for key, a in answers.items():
+        for key, a in book.in_order(v.form_id, v.form_version, answers):
             if a.grade is None:
                 continue
             line = lines.get(key, {})
@@ -218,7 +224,7 @@ def mystery_shop_visits(session, area_id: str, period: Period | None = None, pag
             value("treated_well"), answer_value_label(value("treated_well")) if value("treated_well") else "",
             value("what_happened"))
         graded = []
-        for key, a in answers.items():
+        for key, a in book.in_order(v.form_id, v.form_version, answers):
             if key in SHOP_QUESTIONS or a.value is None:
                 continue
             line = lines.get(key, {})
@@ -236,7 +242,7 @@ def checklist_visits(session, area_id: str, period: Period | None = None, page: 
     for v, answers in _visits(session, area_id, "checklist", period, page):
         lines = book.of(v.form_id, v.form_version)
         rows = []
-        for key, a in answers.items():
+        for key, a in book.in_order(v.form_id, v.form_version, answers):
             if a.value is None:
                 continue
             line = lines.get(key, {})
