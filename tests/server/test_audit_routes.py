@@ -27,7 +27,7 @@ PASSWORD = "correct horse battery"
 
 # Device-only routes are volunteers' own sync, not coordinator, partner or admin actions.
 NOT_AUDITED = {"sync.sync", "sync.blob"}
-DOWNLOAD_SUFFIXES = (".csv", ".geojson", ".json")
+DOWNLOAD_SUFFIXES = (".csv", ".geojson", ".json", ".xlsx")
 
 
 @pytest.fixture
@@ -133,6 +133,10 @@ def _cases(client, world):
         ("coordinator.export_submissions", "coordinator", get(f"{area}/exports/submissions.csv"), "export.download"),
         ("coordinator.export_actions", "coordinator", get(f"{area}/exports/actions.csv"), "export.download"),
         ("coordinator.export_sites", "coordinator", get(f"{area}/exports/sites.geojson"), "export.download"),
+        ("coordinator.export_mystery_shops", "coordinator", get(f"{area}/exports/mystery-shops.csv"), "export.download"),
+        ("coordinator.export_checklists", "coordinator", get(f"{area}/exports/checklists.csv?from=2026-01-01"),
+         "export.download"),
+        ("coordinator.export_workbook", "coordinator", get(f"{area}/exports/kerbside.xlsx"), "export.download"),
         ("imports.upload", "coordinator", lambda csrf: upload(client, csrf, _import_document(world)), "import.unsent"),
         ("coordinator.area_settings", "coordinator", post(f"{area}/settings", keep_photo_location="yes"), "area.settings"),
         ("coordinator.revoke_device", "coordinator", post(f"{area}/devices/{world['device_id']}/revoke"), "device.revoke"),
