@@ -8,26 +8,31 @@ however large the area is. Every row carries both the key a program matches on
 coordinator's language. Every text cell is formula-safe (server.csvsafe; in the workbook,
 such a cell is stored as text).
 
-Volunteers are named by their id only (`volunteer_id`), never by name: the files leave the
-system for partners (docs/privacy.md). Mystery shops carry no volunteer at all, so no
-service can tell which shopper tested it.
+Volunteers are never named: the files leave the system for partners (docs/privacy.md). A
+street visit or checklist carries the volunteer's pseudonym ("Volunteer 1A2B3C"), a mystery
+shop the shopper's ("Shopper 7F3A9C", the one partners already see on actions): keyed hashes,
+stable from one export to the next but not reversible without the server's secret key, so a
+partner can tell that two visits were made by the same person and never who it was.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import os
 import tempfile
+from functools import lru_cache
 
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, current_app, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import and_, or_, select
 
-from server import audit, csvsafe
+from server import audit, csvsafe, privacy
 from server.auth import allow
 from server import reporting
 from server.coordinator import bp
@@ -44,11 +49,11 @@ CHUNK_ROWS = 2000
 # Bytes per chunk when a finished workbook is sent.
 FILE_CHUNK = 64 * 1024
 
-VISIT_COLUMNS = ("submission_id", "form_id", "form_version", "kind", "site_id", "site_name", "volunteer_id",
+VISIT_COLUMNS = ("submission_id", "form_id", "form_version", "kind", "site_id", "site_name", "volunteer",
                  "observed_at", "received_at", "review_status", "review_status_label", "visit_notes")
 SUBMISSION_COLUMNS = VISIT_COLUMNS + ("line_key", "line_label", "theme", "grade", "grade_wording", "note", "photos")
-# No volunteer: the services tested must not learn who tested them.
-SHOP_VISIT_COLUMNS = tuple(c for c in VISIT_COLUMNS if c != "volunteer_id") + (
+# The shopper by the pseudonym partners see on actions: the services tested never learn who it was.
+SHOP_VISIT_COLUMNS = tuple("shopper" if c == "volunteer" else c for c in VISIT_COLUMNS) + (
     "scenario", "channel", "channel_label", "contacted_at", "answered_at", "resolved_at", "minutes_to_answer",
     "treated_well", "treated_well_label", "what_happened")
 SHOP_COLUMNS = SHOP_VISIT_COLUMNS + ("standard_key", "standard_label", "kept", "kept_label", "comment")
@@ -69,7 +74,8 @@ def column_meanings() -> dict[str, str]:
         "kind": _("The kind of form: street, checklist or mystery_shop."),
         "site_id": _("The site's id (empty when no site was chosen)."),
         "site_name": _("The site's name."),
-        "volunteer_id": _("The volunteer's id: the same person has the same id in every export. Never their name."),
+        "volunteer": _("The volunteer's pseudonym: the same person has the same one in every export. Never their name."),
+        "shopper": _("The mystery shopper's pseudonym, as on actions: the same in every export. Never their name."),
         "observed_at": _("When the visit was made, as the volunteer's phone said (UTC, ISO 8601)."),
         "received_at": _("When the server received it (UTC, ISO 8601)."),
         "review_status": _("The coordinator's review: pending, accepted or flagged."),
@@ -180,11 +186,22 @@ def _names(session, area_id: str) -> dict[str, str]:
     return dict(session.execute(select(Site.id, Site.name).where(Site.area_id == area_id)).all())
 
 
-def _visit_columns(v, names, with_volunteer=True) -> tuple:
-    volunteer = (v.person_id,) if with_volunteer else ()
-    return ((v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, "")) + volunteer
-            + (_iso(v.observed_at), _iso(v.received_at), v.review_status, review_status_label(v.review_status),
-               v.notes or ""))
+@lru_cache(maxsize=4096)
+def _volunteer_code(key: bytes, person_id: str) -> str:
+    return hmac.new(key, b"volunteer:" + person_id.encode(), hashlib.sha256).hexdigest()[:6].upper()
+
+
+def volunteer_pseudonym(person_id: str) -> str:
+    """A street rep's name in exports: "Volunteer 1A2B3C", a keyed hash of their id as privacy.pseudonym makes
+    a shopper's (another prefix, so a rep's and a shopper's codes cannot be matched)."""
+    return _("Volunteer %(code)s", code=_volunteer_code(current_app.config["SECRET_KEY"].encode(), person_id or ""))
+
+
+def _visit_columns(v, names) -> tuple:
+    who = privacy.pseudonym(v.person_id) if v.kind == "mystery_shop" else volunteer_pseudonym(v.person_id)
+    return ((v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, ""), who,
+             _iso(v.observed_at), _iso(v.received_at), v.review_status, review_status_label(v.review_status),
+             v.notes or ""))
 
 
 def street_visits(session, area_id: str, period: Period | None = None, page: int = PAGE):
@@ -217,7 +234,7 @@ def mystery_shop_visits(session, area_id: str, period: Period | None = None, pag
         def value(key):
             return answers[key].value or "" if key in answers else ""
 
-        shared = _visit_columns(v, names, with_volunteer=False) + (
+        shared = _visit_columns(v, names) + (
             value("scenario"), value("channel"), answer_value_label(value("channel")) if value("channel") else "",
             value("contacted_at"), value("answered_at"), value("resolved_at"),
             _minutes(value("contacted_at"), value("answered_at")),

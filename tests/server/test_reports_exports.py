@@ -11,6 +11,7 @@ import glob
 import io
 import json
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 
@@ -18,7 +19,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from server import operations
+from server import operations, privacy
 from server.coordinator import exports
 from server.extensions import db
 from server.models import AuditEntry
@@ -55,7 +56,7 @@ def world(client, make_area, make_site, publish_forms, enrol, sync):
     canal = make_site(area, "Canal Street", lat=53.5, lng=-2.6)
     desk = make_site(area, "Town hall desk", lat=None, lng=None)
     rep_token, rep = enrol(area, name="Rita Rep")
-    shopper_token, _shopper = enrol(area, role="mystery_shopper", name="Sam Shopper")
+    shopper_token, shopper = enrol(area, role="mystery_shopper", name="Sam Shopper")
     september = visit(canal, observed_at=SEPTEMBER, answers=street_answers("A", litter={"grade": "C", "note": "Bags"}))
     september["notes"] = HOSTILE
     october = visit(canal, observed_at=OCTOBER, answers=street_answers("B", graffiti={"grade": "D"}))
@@ -71,7 +72,8 @@ def world(client, make_area, make_site, publish_forms, enrol, sync):
     operations.create_person("Cora", email="cora@example.org", password=PASSWORD, roles=[("coordinator", area)])
     db.session.commit()
     sign_in(client, "cora@example.org")
-    return {"area": area, "canal": canal, "desk": desk, "rep_id": rep["person"]["id"], "september": september,
+    return {"area": area, "canal": canal, "desk": desk, "rep_id": rep["person"]["id"],
+            "shopper_id": shopper["person"]["id"], "september": september,
             "october": october, "checklist": checklist, "shops": shops}
 
 
@@ -79,7 +81,7 @@ def _rows(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
 
 
-def test_street_visits_csv_has_labels_keys_notes_and_volunteer_id_not_name(client, world):
+def test_street_visits_csv_has_labels_keys_notes_and_a_pseudonym_not_a_name(app, client, world):
     response = client.get("/coordinator/millbrook/exports/submissions.csv")
     assert response.status_code == 200 and response.is_streamed
     rows = _rows(response)
@@ -91,9 +93,13 @@ def test_street_visits_csv_has_labels_keys_notes_and_volunteer_id_not_name(clien
     # The visit's own notes, on every row of the visit; a formula among them is neutralised.
     assert {r["visit_notes"] for r in rows if r["submission_id"] == world["september"]["id"]} == {"'" + HOSTILE}
     assert {r["visit_notes"] for r in rows if r["submission_id"] == world["october"]["id"]} == {"Busy market day"}
-    assert {r["volunteer_id"] for r in rows} == {world["rep_id"]}
+    (volunteer,) = {r["volunteer"] for r in rows}
+    assert re.fullmatch(r"Volunteer [0-9A-F]{6}", volunteer)
+    with app.test_request_context():
+        assert volunteer == exports.volunteer_pseudonym(world["rep_id"])
     assert {r["review_status_label"] for r in rows} == {"Waiting for review"}
-    assert "Rita" not in response.get_data(as_text=True)
+    # Neither the volunteer's name nor their id leaves with the file.
+    assert "Rita" not in response.get_data(as_text=True) and world["rep_id"] not in response.get_data(as_text=True)
     # Lines follow the form's order, not the alphabet.
     assert [r["line_key"] for r in rows[:2]] == ["groups_loitering", "noise"]
 
@@ -113,11 +119,15 @@ def test_a_date_that_is_not_one_is_a_friendly_400(client, world):
     assert client.get("/coordinator/millbrook/exports/checklists.csv?from=yesterday").status_code == 400
 
 
-def test_mystery_shops_csv_has_a_row_per_standard_and_no_volunteer(client, world):
+def test_mystery_shops_csv_has_a_row_per_standard_and_the_shoppers_pseudonym(app, client, world):
     response = client.get("/coordinator/millbrook/exports/mystery-shops.csv")
     assert response.is_streamed
     rows = _rows(response)
-    assert list(rows[0]) == list(exports.SHOP_COLUMNS) and "volunteer_id" not in rows[0]
+    assert list(rows[0]) == list(exports.SHOP_COLUMNS) and "volunteer" not in rows[0]
+    # The shopper by the pseudonym partners already see on actions, never by name or id.
+    with app.test_request_context():
+        assert {r["shopper"] for r in rows} == {privacy.pseudonym(world["shopper_id"])}
+    assert world["shopper_id"] not in response.get_data(as_text=True)
     first = [r for r in rows if r["submission_id"] == world["shops"][0]["id"]]
     assert [(r["standard_key"], r["standard_label"], r["kept"], r["kept_label"], r["comment"]) for r in first] == [
         ("missed_bin", "A reported missed bin collected within 2 working days", "kept", "Kept", ""),
@@ -141,7 +151,8 @@ def test_checklists_csv_has_part_promise_and_kept_with_labels(client, world):
         ("your_part", "Your part", "your_part_recycle", "Recycle more, recycle right", "kept", "Kept", ""),
     ]
     assert {r["visit_notes"] for r in rows} == {"Whole street"}
-    assert {r["volunteer_id"] for r in rows} == {world["rep_id"]}
+    street = _rows(client.get("/coordinator/millbrook/exports/submissions.csv"))
+    assert {r["volunteer"] for r in rows} == {street[0]["volunteer"]}
 
 
 def _workbook(client, query=""):
