@@ -89,3 +89,25 @@ def test_checklist_results_and_exports_fit_and_are_captured(page, live_server, t
         target = os.path.join(folder, f"{name}-{width_name}.png")
         page.screenshot(path=target, full_page=True)
         assert os.path.getsize(target) > 5_000
+
+
+def test_a_standards_lines_are_ticked_in_the_agreement_editor_and_used_on_the_mystery_shops_page(page, live_server):
+    _sign_in(page, live_server)
+    area = live_server.details["area"]
+    page.goto(f"{live_server.url}/coordinator/{area}/agreement")
+    page.get_by_role("button", name="New draft of the agreement").click()
+    boxes = page.get_by_role("group", name=re.compile("^Street-form lines this standard concerns")).first
+    expect(boxes.get_by_label("Bins left out on the street")).to_be_checked()
+    assert_accessible(page, "agreement draft")
+    boxes.get_by_label("Bins left out on the street").uncheck()
+    boxes.get_by_label("Fly-tipping").check()
+    page.get_by_role("button", name="Save the draft").first.click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    boxes = page.get_by_role("group", name=re.compile("^Street-form lines this standard concerns")).first
+    expect(boxes.get_by_label("Fly-tipping")).to_be_checked()
+    expect(boxes.get_by_label("Bins left out on the street")).not_to_be_checked()
+    page.get_by_role("button", name=re.compile(r"^Publish version \d+$")).click()
+    page.goto(f"{live_server.url}/coordinator/{area}/mystery-shops")
+    expect(page.get_by_role("row", name=re.compile("^Bins emptied weekly"))).to_contain_text("Lines: Litter, Fly-tipping")
+    expect(page.get_by_role("row", name=re.compile("^Phone calls answered"))).to_contain_text(
+        "No lines named: the whole theme Home Sweet Home")
