@@ -48,6 +48,8 @@ PAGE = 250
 CHUNK_ROWS = 2000
 # Bytes per chunk when a finished workbook is sent.
 FILE_CHUNK = 64 * 1024
+# Excel's and LibreOffice's limit of rows in one sheet, the header row included.
+MAX_SHEET_ROWS = 1_048_576
 
 VISIT_COLUMNS = ("submission_id", "form_id", "form_version", "kind", "site_id", "site_name", "volunteer",
                  "observed_at", "received_at", "review_status", "review_status_label", "visit_notes")
@@ -182,6 +184,18 @@ def _visits(session, area_id: str, kind: str, period: Period | None, page: int):
             return
 
 
+class _Words:
+    """A label function remembered for one export: the same few keys are put in words on every row."""
+
+    def __init__(self, words):
+        self.words, self.known = words, {}
+
+    def __call__(self, key):
+        if key not in self.known:
+            self.known[key] = self.words(key) if key else ""
+        return self.known[key]
+
+
 def _names(session, area_id: str) -> dict[str, str]:
     return dict(session.execute(select(Site.id, Site.name).where(Site.area_id == area_id)).all())
 
@@ -197,16 +211,15 @@ def volunteer_pseudonym(person_id: str) -> str:
     return _("Volunteer %(code)s", code=_volunteer_code(current_app.config["SECRET_KEY"].encode(), person_id or ""))
 
 
-def _visit_columns(v, names) -> tuple:
+def _visit_columns(v, names, words: _Words) -> tuple:
     who = privacy.pseudonym(v.person_id) if v.kind == "mystery_shop" else volunteer_pseudonym(v.person_id)
     return ((v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, ""), who,
-             _iso(v.observed_at), _iso(v.received_at), v.review_status, review_status_label(v.review_status),
-             v.notes or ""))
+             _iso(v.observed_at), _iso(v.received_at), v.review_status, words(v.review_status), v.notes or ""))
 
 
 def street_visits(session, area_id: str, period: Period | None = None, page: int = PAGE):
     """Each street visit that graded a line, as (its visit columns, its graded lines' columns)."""
-    names, book = _names(session, area_id), _Lines(session)
+    names, book, status = _names(session, area_id), _Lines(session), _Words(review_status_label)
     for v, answers in _visits(session, area_id, "street", period, page):
         lines = book.of(v.form_id, v.form_version)
         graded = []
@@ -217,7 +230,7 @@ def street_visits(session, area_id: str, period: Period | None = None, page: int
             graded.append((key, line.get("label", key), a.theme, a.grade, (line.get("grades") or {}).get(a.grade, ""),
                            a.note or "", " ".join(a.photos or ())))
         if graded:
-            yield _visit_columns(v, names), graded
+            yield _visit_columns(v, names, status), graded
 
 
 def _minutes(contacted, answered):
@@ -227,19 +240,19 @@ def _minutes(contacted, answered):
 
 def mystery_shop_visits(session, area_id: str, period: Period | None = None, page: int = PAGE):
     """Each mystery shop, as (its columns, one row per standard it graded; one empty row when it graded none)."""
-    names, book = _names(session, area_id), _Lines(session)
+    names, book, status = _names(session, area_id), _Lines(session), _Words(review_status_label)
+    value_words = _Words(answer_value_label)
     for v, answers in _visits(session, area_id, "mystery_shop", period, page):
         lines = book.of(v.form_id, v.form_version)
 
         def value(key):
             return answers[key].value or "" if key in answers else ""
 
-        shared = _visit_columns(v, names) + (
-            value("scenario"), value("channel"), answer_value_label(value("channel")) if value("channel") else "",
+        shared = _visit_columns(v, names, status) + (
+            value("scenario"), value("channel"), value_words(value("channel")),
             value("contacted_at"), value("answered_at"), value("resolved_at"),
             _minutes(value("contacted_at"), value("answered_at")),
-            value("treated_well"), answer_value_label(value("treated_well")) if value("treated_well") else "",
-            value("what_happened"))
+            value("treated_well"), value_words(value("treated_well")), value("what_happened"))
         graded = []
         for key, a in book.in_order(v.form_id, v.form_version, answers):
             if key in SHOP_QUESTIONS or a.value is None:
@@ -248,13 +261,14 @@ def mystery_shop_visits(session, area_id: str, period: Period | None = None, pag
             if line and line.get("type") != "kept":
                 continue
             graded.append((line.get("standard") or key.removeprefix("std_"), line.get("label", key), a.value,
-                           answer_value_label(a.value), a.note or ""))
+                           value_words(a.value), a.note or ""))
         yield shared, graded or [("", "", "", "", "")]
 
 
 def checklist_visits(session, area_id: str, period: Period | None = None, page: int = PAGE):
     """Each agreement checklist, as (its visit columns, one row per promise answered)."""
-    names, book = _names(session, area_id), _Lines(session)
+    names, book, status = _names(session, area_id), _Lines(session), _Words(review_status_label)
+    value_words = _Words(answer_value_label)
     part_labels = {"our_part": _("Our part"), "your_part": _("Your part")}
     for v, answers in _visits(session, area_id, "checklist", period, page):
         lines = book.of(v.form_id, v.form_version)
@@ -265,9 +279,9 @@ def checklist_visits(session, area_id: str, period: Period | None = None, page: 
             line = lines.get(key, {})
             part = line.get("_part") or next((p for p in part_labels if key.startswith(p + "_")), "")
             rows.append((part, part_labels.get(part, ""), key, line.get("label", key), a.value,
-                         answer_value_label(a.value), a.note or ""))
+                         value_words(a.value), a.note or ""))
         if rows:
-            yield _visit_columns(v, names), rows
+            yield _visit_columns(v, names, status), rows
 
 
 def submission_rows(session, area_id: str, page: int = PAGE, period: Period | None = None):
@@ -353,6 +367,8 @@ def xlsx_cell(sheet, value):
     """
     if not isinstance(value, str):
         return value
+    if not value:
+        return None  # an empty cell is not written at all: smaller and quicker than an empty string
     value = ILLEGAL_CHARACTERS_RE.sub("", value)
     if not value.startswith(csvsafe.FORMULA_STARTS):
         return value
@@ -381,11 +397,17 @@ def write_workbook(session, area_id: str, period: Period | None, path: str) -> N
     meanings = column_meanings()
     described = []
     for title, columns, visits in workbook_sheets():
-        sheet = book.create_sheet(title)
+        sheet, rows, part = book.create_sheet(title), 1, 1
         sheet.append(list(columns))
         for shared, lines in visits(session, area_id, period):
             for line in lines:
+                if rows == MAX_SHEET_ROWS:
+                    # A spreadsheet holds at most this many rows a sheet: carry on in the next one.
+                    part += 1
+                    sheet, rows = book.create_sheet(_("%(sheet)s (%(n)s)", sheet=title, n=part)), 1
+                    sheet.append(list(columns))
                 sheet.append([xlsx_cell(sheet, value) for value in shared + line])
+                rows += 1
         described += [(title, column, meanings.get(column, "")) for column in columns]
     sheet = book.create_sheet(_("Columns"))
     sheet.append([_("Sheet"), _("Column"), _("What it holds")])

@@ -247,3 +247,14 @@ def test_exports_page_offers_every_download_for_a_period(client, world):
         assert f"/coordinator/millbrook/exports/{name}" in page
     assert 'value="2026-10-01"' in page and 'value="2026-10-31"' in page
     assert 'formaction="/coordinator/millbrook/exports/kerbside.xlsx"' in page
+
+
+def test_a_sheet_that_would_pass_the_spreadsheet_row_limit_carries_on_in_the_next(client, world, monkeypatch):
+    monkeypatch.setattr(exports, "MAX_SHEET_ROWS", 10)
+    book = _workbook(client)
+    assert book.sheetnames[:3] == ["Street visits", "Street visits (2)", "Street visits (3)"]
+    sheets = [list(book[name].iter_rows(values_only=True)) for name in book.sheetnames[:3]]
+    assert [len(rows) for rows in sheets] == [10, 10, 1 + 24 - 18]
+    assert all(rows[0] == exports.SUBMISSION_COLUMNS for rows in sheets)
+    # Every graded line once, in order, across the three.
+    assert [row[0] for rows in sheets for row in rows[1:]] == [world["september"]["id"]] * 12 + [world["october"]["id"]] * 12
