@@ -89,6 +89,17 @@ def test_checklist_results_and_exports_fit_and_are_captured(page, live_server, t
         target = os.path.join(folder, f"{name}-{width_name}.png")
         page.screenshot(path=target, full_page=True)
         assert os.path.getsize(target) > 5_000
+    # The public page shows the same checklist figures, with no names.
+    page.goto(f"{live_server.url}/area/{area}")
+    section = page.locator("section", has=page.get_by_role("heading", name="Is the agreement being kept?", level=2))
+    expect(section.get_by_role("row", name=re.compile("^Listen, be open, honest and friendly"))).to_have_count(1)
+    assert "Street rep" not in section.inner_text()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"public page scrolls sideways at {viewport['width']} px"
+    assert_accessible(page, "public page")
+    target = os.path.join(folder, f"public-area-checklists-{width_name}.png")
+    section.screenshot(path=target)
+    assert os.path.getsize(target) > 5_000
 
 
 def test_a_standards_lines_are_ticked_in_the_agreement_editor_and_used_on_the_mystery_shops_page(page, live_server):
