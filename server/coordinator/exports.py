@@ -36,7 +36,7 @@ from server import audit, csvsafe, privacy
 from server.auth import allow
 from server import reporting
 from server.coordinator import bp
-from server.coordinator.common import area_or_404, requested_period
+from server.coordinator.common import MAX_PERIOD_DAYS, area_or_404, requested_period
 from server.coordinator.views import answer_value_label, review_status_label
 from server.extensions import db
 from server.models import Action, Answer, FormVersion, Site, Submission
@@ -50,6 +50,7 @@ CHUNK_ROWS = 2000
 FILE_CHUNK = 64 * 1024
 # Excel's and LibreOffice's limit of rows in one sheet, the header row included.
 MAX_SHEET_ROWS = 1_048_576
+SHEET_TITLE = 31
 
 VISIT_COLUMNS = ("submission_id", "form_id", "form_version", "kind", "site_id", "site_name", "volunteer",
                  "observed_at", "received_at", "review_status", "review_status_label", "visit_notes")
@@ -380,10 +381,11 @@ def xlsx_cell(sheet, value):
 
 def workbook_sheets():
     """The workbook's sheets of records: (title, columns, visits function)."""
+    # A sheet's title has at most 31 characters (Excel's rule; a translation may be longer).
     return [
-        (_("Street visits"), SUBMISSION_COLUMNS, street_visits),
-        (_("Mystery shops"), SHOP_COLUMNS, mystery_shop_visits),
-        (_("Checklists"), CHECKLIST_COLUMNS, checklist_visits),
+        (_("Street visits")[:SHEET_TITLE], SUBMISSION_COLUMNS, street_visits),
+        (_("Mystery shops")[:SHEET_TITLE], SHOP_COLUMNS, mystery_shop_visits),
+        (_("Checklists")[:SHEET_TITLE], CHECKLIST_COLUMNS, checklist_visits),
     ]
 
 
@@ -404,12 +406,13 @@ def write_workbook(session, area_id: str, period: Period | None, path: str) -> N
                 if rows == MAX_SHEET_ROWS:
                     # A spreadsheet holds at most this many rows a sheet: carry on in the next one.
                     part += 1
-                    sheet, rows = book.create_sheet(_("%(sheet)s (%(n)s)", sheet=title, n=part)), 1
+                    suffix = f" ({part})"
+                    sheet, rows = book.create_sheet(title[:SHEET_TITLE - len(suffix)] + suffix), 1
                     sheet.append(list(columns))
                 sheet.append([xlsx_cell(sheet, value) for value in shared + line])
                 rows += 1
         described += [(title, column, meanings.get(column, "")) for column in columns]
-    sheet = book.create_sheet(_("Columns"))
+    sheet = book.create_sheet(_("Columns")[:SHEET_TITLE])
     sheet.append([_("Sheet"), _("Column"), _("What it holds")])
     for row in described:
         sheet.append([xlsx_cell(sheet, value) for value in row])
@@ -460,10 +463,14 @@ def sites_geojson_chunks(session, area_id: str, period: Period | None = None):
 
 
 def export_period() -> Period | None:
-    """The period asked for with ?from=&to= (the other pages' rules), or None for the whole history."""
+    """The period asked for with ?from=&to= (the other pages' rules), or None for the whole history.
+
+    Only "from" given: from that day to today. Only "to": everything up to that day.
+    """
     if not request.args.get("from", "").strip() and not request.args.get("to", "").strip():
         return None
-    return requested_period(365)
+    # Only "to" given: everything up to that day (as far back as a period may reach).
+    return requested_period(MAX_PERIOD_DAYS)
 
 
 def _record_export(area, export: str, period: Period | None):

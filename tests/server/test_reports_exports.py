@@ -258,3 +258,10 @@ def test_a_sheet_that_would_pass_the_spreadsheet_row_limit_carries_on_in_the_nex
     assert all(rows[0] == exports.SUBMISSION_COLUMNS for rows in sheets)
     # Every graded line once, in order, across the three.
     assert [row[0] for rows in sheets for row in rows[1:]] == [world["september"]["id"]] * 12 + [world["october"]["id"]] * 12
+
+
+def test_only_to_means_everything_up_to_that_day_and_only_from_everything_since(client, world):
+    rows = _rows(client.get("/coordinator/millbrook/exports/submissions.csv?to=2026-09-30"))
+    assert {r["submission_id"] for r in rows} == {world["september"]["id"]}
+    rows = _rows(client.get("/coordinator/millbrook/exports/submissions.csv?from=2026-10-01"))
+    assert {r["submission_id"] for r in rows} == {world["october"]["id"]}
