@@ -586,6 +586,11 @@ class ChecklistResults:
     checklists: int
     promises: list  # PromiseResult, our part first, in the agreement's order
     sites: list  # (site_id or None, site name, {part: counts})
+    by_site: dict = field(default_factory=dict)  # (site_id, promise key) -> counts
+
+    def site_counts(self, site_id, key: str) -> dict:
+        """One promise's counts at one site."""
+        return self.by_site.get((site_id, key), _kept_counts())
 
 
 def checklist_lines(session, area_id: str | None = None) -> dict[str, dict]:
@@ -631,6 +636,7 @@ def checklist_results(session, area_id: str, period: Period) -> ChecklistResults
                 promises[key] = PromiseResult(key=key, part=part, text=str(item.get("text") or item["key"]))
     known = checklist_lines(session, area_id)
     per_site: dict = {}
+    by_site: dict = {}
     for row in rows:
         promise = promises.get(row.line_key)
         if promise is None:
@@ -645,6 +651,7 @@ def checklist_results(session, area_id: str, period: Period) -> ChecklistResults
         promise.by_month.setdefault(row.month, _kept_counts())[row.value] += n
         site = per_site.setdefault(row.site_id, {part: _kept_counts() for part in PARTS})
         site[promise.part][row.value] += n
+        by_site.setdefault((row.site_id, promise.key), _kept_counts())[row.value] += n
     names = dict(session.execute(select(Site.id, Site.name).where(Site.area_id == area_id)).all())
     sites = sorted(((site_id, names.get(site_id, ""), counts) for site_id, counts in per_site.items()),
                    key=lambda s: (s[0] is None, s[1]))
@@ -655,7 +662,7 @@ def checklist_results(session, area_id: str, period: Period) -> ChecklistResults
     ).scalar()
     ordered = sorted(promises.values(), key=lambda p: PARTS.index(p.part))
     return ChecklistResults(months=months_between(period), checklists=int(checklists or 0), promises=ordered,
-                            sites=sites)
+                            sites=sites, by_site=by_site)
 
 
 # -- labels, actions, people ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 from flask_babel import gettext as _
 
 from server import charts, reporting
@@ -42,6 +42,8 @@ def checklist_results(slug):
     area = area_or_404(slug)
     period = requested_period(365)
     results = reporting.checklist_results(db.session, area.id, period)
+    # ?promise= narrows the by-site table to one promise; anything else shows each part.
+    chosen = next((p for p in results.promises if p.key == request.args.get("promise")), None)
     return render_template("coordinator/checklists.html", area=area, period=period, results=results,
                            charts=promise_charts(results, "checklist"), part_label=part_label,
-                           period_args=period_args(period))
+                           period_args=period_args(period), chosen=chosen, choose_promise=True)

@@ -198,3 +198,21 @@ def test_the_plain_field_editor_ticks_a_standards_lines(client, area):
 def test_agreement_with_wording_leaves_lines_alone_when_their_boxes_were_not_shown():
     after = agreement_with_wording(AGREEMENT, {"title": "The Deal"})
     assert [s.get("lines") for s in after["standards"]] == [s.get("lines") for s in AGREEMENT["standards"]]
+
+
+def test_the_by_site_table_narrows_to_one_promise(client, area, checklists):
+    results = reporting.checklist_results(db.session, area.id, PERIOD)
+    assert results.site_counts(checklists["market"].id, "our_part_listen") == {
+        "kept": 1, "partly": 1, "not_kept": 0, "cant_tell": 0}
+    assert results.site_counts(checklists["park"].id, "your_part_recycle") == {
+        "kept": 0, "partly": 0, "not_kept": 0, "cant_tell": 0}
+    sign_in(client, "cora@example.org")
+    page = client.get("/coordinator/millbrook/checklists?from=2026-09-01&to=2026-10-31&promise=our_part_listen"
+                      ).get_data(as_text=True)
+    assert "“Listen, be open, honest and friendly” at each site" in page
+    market = re.search(r"<tr><th scope=\"row\">Market Street</th>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<td>(\d+)", market) == ["1", "1", "0", "0"]
+    assert '<option value="our_part_listen" selected>' in page
+    # An unknown promise shows each part, as with none.
+    page = client.get("/coordinator/millbrook/checklists?promise=nonsense").get_data(as_text=True)
+    assert "” at each site" not in page and "Each part, all its promises together" in page
