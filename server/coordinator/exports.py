@@ -212,8 +212,19 @@ def volunteer_pseudonym(person_id: str) -> str:
     return _("Volunteer %(code)s", code=_volunteer_code(current_app.config["SECRET_KEY"].encode(), person_id or ""))
 
 
+def _volunteer(person_id: str, kind: str) -> str:
+    """Who made a visit, as an export names them: a pseudonym, or "Erased volunteer".
+
+    An erased person's visits are credited to one shared record: they are exported as that,
+    not under a pseudonym, so nothing links them to each other or to the person any more.
+    """
+    if person_id == privacy.ERASED_PERSON_ID:
+        return _("Erased volunteer")
+    return privacy.pseudonym(person_id) if kind == "mystery_shop" else volunteer_pseudonym(person_id)
+
+
 def _visit_columns(v, names, words: _Words) -> tuple:
-    who = privacy.pseudonym(v.person_id) if v.kind == "mystery_shop" else volunteer_pseudonym(v.person_id)
+    who = _volunteer(v.person_id, v.kind)
     return ((v.id, v.form_id, v.form_version, v.kind, v.site_id or "", names.get(v.site_id, ""), who,
              _iso(v.observed_at), _iso(v.received_at), v.review_status, words(v.review_status), v.notes or ""))
 
