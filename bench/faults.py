@@ -54,11 +54,11 @@ from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 
 from bench.fault_proxy import KINDS, FaultProxy, FaultRates  # noqa: E402
 from bench.ingest import BenchError, database, free_port  # noqa: E402
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from server import operations  # noqa: E402
 from server.cli import drop_all_tables, upgrade_database  # noqa: E402
 from server.extensions import db  # noqa: E402
-from server.models import Change, Device as DeviceRow, MutationLog, ServerState, Site, Submission  # noqa: E402
+from server.models import Change, Device as DeviceRow, MutationLog, Site, Submission  # noqa: E402
 from server.pull import scope_view  # noqa: E402
 from server.seed_content import STREET_FORM  # noqa: E402
 from sync.client import SYNC_PATH, Client  # noqa: E402

@@ -26,7 +26,7 @@ if ROOT not in sys.path:
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
 from server import push as push_module  # noqa: E402
 from server.cli import drop_all_tables  # noqa: E402

@@ -40,7 +40,8 @@ NOT_PAGES = {
     "static", "api-docs.openapi_json", "pwa.service_worker", "pwa.web_manifest", "pwa.asset", "pwa.icon",
     "coordinator.leaflet", "coordinator.export_submissions", "coordinator.export_actions",
     "coordinator.export_sites", "coordinator.photo", "coordinator.invite_qr", "admin_audit.entries_csv",
-    "admin_privacy.export",
+    "admin_privacy.export", "coordinator.export_mystery_shops", "coordinator.export_checklists",
+    "coordinator.export_workbook",
 }
 # The field app's screens, by the address the app routes on (pwa.shell is the page they share).
 FIELD_SCREENS = ("#/", "#/deal", "#/mine", "#/settings", "#/attention")
@@ -108,6 +109,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.map_view": f"/coordinator/{slug}/map",
             "coordinator.coverage": f"/coordinator/{slug}/coverage",
             "coordinator.mystery_shops": f"/coordinator/{slug}/mystery-shops",
+            "coordinator.checklist_results": f"/coordinator/{slug}/checklists",
             "coordinator.submissions": f"/coordinator/{slug}/submissions",
             "coordinator.submission": f"/coordinator/{slug}/submissions/{submission.id}",
             "coordinator.site": f"/coordinator/{slug}/sites/{site.id}",

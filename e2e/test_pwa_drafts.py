@@ -30,7 +30,6 @@ from e2e.test_pwa_field import (
     join,
     launch,
     new_volunteer,
-    save,
     submissions_of,
     waiting_count,
 )

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from server import audit, changes
+from server import audit, changes, reporting
 from server.auth import hash_password, new_device_token, token_hash
 from server.extensions import db
 from server.models import (
@@ -228,7 +228,7 @@ def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> 
         agreement = Agreement(id=agreement_id, area_id=area.id)
         db.session.add(agreement)
         db.session.flush()
-    problems = agreement_errors(definition)
+    problems = agreement_errors(definition, street_line_keys(area.id))
     if problems:
         raise OperationError("definition_invalid", _("The agreement has problems to fix before it can be saved."), problems)
     version = AgreementVersion(
@@ -246,7 +246,7 @@ def update_agreement_draft(version: AgreementVersion, definition: dict) -> Agree
     """Change a draft agreement's definition; published versions are immutable."""
     if version.status != "draft":
         raise OperationError("not_draft", _("Only a draft can be changed."))
-    problems = agreement_errors(definition)
+    problems = agreement_errors(definition, street_line_keys(version.agreement.area_id))
     if problems:
         raise OperationError("definition_invalid", _("The agreement has problems to fix before it can be saved."), problems)
     version.definition = definition
@@ -254,7 +254,8 @@ def update_agreement_draft(version: AgreementVersion, definition: dict) -> Agree
     return version
 
 
-def agreement_errors(definition: dict) -> dict:
+def agreement_errors(definition: dict, line_keys: set[str] | None = None) -> dict:
+    """What must be fixed before the agreement can be saved; `line_keys`: the street form's, to check standards' lines."""
     errors = {}
     if not str(definition.get("title") or "").strip():
         errors["title"] = [_("Give the agreement a title.")]
@@ -268,7 +269,34 @@ def agreement_errors(definition: dict) -> dict:
         days = standard.get("days") if isinstance(standard, dict) else None
         if days is not None and (type(days) is not int or days < 0):
             errors[f"standards.{standard.get('key')}"] = [_("A service standard's days are a whole number, like 5.")]
+        problem = _standard_lines_problem(standard, line_keys) if isinstance(standard, dict) else None
+        if problem:
+            errors.setdefault(f"standards.{standard.get('key')}", []).append(problem)
     return errors
+
+
+def _standard_lines_problem(standard: dict, line_keys) -> str | None:
+    """What is wrong with a standard's `lines` (the street-form lines it concerns), if anything.
+
+    `line_keys` are the keys of the area's street forms; None when the area has none yet
+    (an agreement may be drafted before any form), and then only the shape is checked.
+    """
+    lines = standard.get("lines")
+    if lines is None:
+        return None
+    if not isinstance(lines, list) or not all(isinstance(line, str) and line for line in lines) \
+            or len(set(lines)) != len(lines):
+        return _("A service standard's lines are a list of different street-form line keys, like [\"litter\"].")
+    unknown = [line for line in lines if line_keys is not None and line not in line_keys]
+    if unknown:
+        return _("The street form has no line called %(keys)s.", keys=", ".join(unknown))
+    return None
+
+
+def street_line_keys(area_id: str) -> set[str] | None:
+    """The line keys of the street forms `area_id` uses (shared or its own), or None when there are none."""
+    keys = set(reporting.street_lines(db.session, area_id))
+    return keys or None
 
 
 def publish_agreement_version(version: AgreementVersion) -> AgreementVersion:

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, select
 
 from server.auth import allow
+from server.coordinator.checklists import part_label, promise_charts
 from server import charts, reporting
 from server.extensions import db
 from server.models import Action, Area, Form, FormVersion, Site
@@ -43,9 +44,13 @@ def area(slug):
         .where(Action.area_id == found.id).order_by(order, Action.updated_at.desc())
     ).all()
     street_form = _current_street_form(found)
+    # The checklist figures the coordinator sees, for the same period as the grades above:
+    # counts per promise, month and site only; no volunteer is named in them.
+    checklists = reporting.checklist_results(db.session, found.id, period)
     return render_template("public/area.html", area=found, agreement=agreement, strips=strips, period=period,
                            actions=actions, street_form=street_form, share=_share,
-                           lines=reporting.street_lines(db.session, found.id))
+                           lines=reporting.street_lines(db.session, found.id), checklists=checklists,
+                           checklist_charts=promise_charts(checklists, "public-checklist"), part_label=part_label)
 
 
 def _share(n: int, total: int) -> str:

@@ -295,6 +295,17 @@ def grade_shares_by_theme(session, area_id: str, period: Period) -> dict[str, di
     return shares
 
 
+def street_grades_by_line(session, area_id: str, period: Period) -> dict[str, tuple[int, int]]:
+    """Street grades per line over the period: {line_key: (graded, c_or_d)}."""
+    query = (
+        select(Answer.line_key, func.count().label("graded"),
+               func.sum(case((Answer.grade.in_(BAD), 1), else_=0)).label("bad"))
+        .where(_street_grades(area_id), Answer.observed_at >= period.start, Answer.observed_at < period.end)
+        .group_by(Answer.line_key)
+    )
+    return {row.line_key: (int(row.graded), int(row.bad or 0)) for row in session.execute(query)}
+
+
 @dataclass
 class SiteVisit:
     submission_id: str
@@ -336,17 +347,19 @@ class SiteGrade:
     bad_lines: int = 0
 
 
-def latest_worst_grades(session, area_id: str, site_ids=None) -> list[SiteGrade]:
-    """Each street site of the area with the worst grade of its latest counted visit (not flagged, not superseded)."""
-    ranked = (
+def latest_worst_grades(session, area_id: str, site_ids=None, period: Period | None = None) -> list[SiteGrade]:
+    """Each street site of the area with the worst grade of its latest counted visit (not flagged, not superseded), in `period` if given."""
+    visits = (
         select(
             Submission.id, Submission.site_id, Submission.observed_at,
             func.row_number().over(partition_by=Submission.site_id,
                                    order_by=(Submission.observed_at.desc(), Submission.id.desc())).label("rn"),
         )
         .where(Submission.area_id == area_id, Submission.kind == "street", counted_visits())
-        .subquery()
     )
+    if period is not None:
+        visits = visits.where(Submission.observed_at >= period.start, Submission.observed_at < period.end)
+    ranked = visits.subquery()
     latest = select(ranked.c.id, ranked.c.site_id, ranked.c.observed_at).where(ranked.c.rn == 1).subquery()
     worst = (
         select(latest.c.site_id, latest.c.id, latest.c.observed_at, func.max(Answer.grade).label("worst"),
@@ -367,16 +380,18 @@ def latest_worst_grades(session, area_id: str, site_ids=None) -> list[SiteGrade]
     return result
 
 
-def latest_line_grades(session, area_id: str) -> dict[str, dict[str, str]]:
-    """Each site's latest grade per line: {site_id: {line_key: grade}}."""
+def latest_line_grades(session, area_id: str, period: Period | None = None) -> dict[str, dict[str, str]]:
+    """Each site's latest grade per line, in `period` if given: {site_id: {line_key: grade}}."""
     a = Answer
-    ranked = (
+    grades_query = (
         select(a.site_id, a.line_key, a.grade,
                func.row_number().over(partition_by=(a.site_id, a.line_key),
                                       order_by=(a.observed_at.desc(), a.submission_id.desc())).label("rn"))
         .where(_street_grades(area_id))
-        .subquery()
     )
+    if period is not None:
+        grades_query = grades_query.where(a.observed_at >= period.start, a.observed_at < period.end)
+    ranked = grades_query.subquery()
     grades: dict[str, dict[str, str]] = {}
     for row in session.execute(select(ranked.c.site_id, ranked.c.line_key, ranked.c.grade).where(ranked.c.rn == 1)):
         grades.setdefault(row.site_id, {})[row.line_key] = row.grade
@@ -451,7 +466,10 @@ CHANNEL_STANDARD = {"phone": "answer_calls", "online": "reply_online"}
 @dataclass
 class ShopSummary:
     shops: int
-    standards: list  # dicts: key, text, theme, kept, partly, not_kept, cant_tell, graded
+    # dicts: key, text, theme, kept, partly, not_kept, cant_tell, graded; `street` (graded, c_or_d) from
+    # the street-form lines the standard names (`compared_with` "lines", their labels in `lines`), or
+    # from its whole theme when it names none (`compared_with` "theme")
+    standards: list
     channels: list  # dicts: channel, shops, answered, median_minutes, promised_minutes, within
     street_by_theme: dict  # theme name -> (graded, c_or_d) for the same period
 
@@ -493,11 +511,25 @@ def mystery_shop_summary(session, area_id: str, period: Period) -> ShopSummary:
             key = line_key.removeprefix("std_")
             if line_key.startswith("std_") and key in met and value in met[key]:
                 met[key][value] += 1
+    street = {theme: (counts["total"], counts["C"] + counts["D"])
+              for theme, counts in grade_shares_by_theme(session, area_id, period).items()}
+    by_line = street_grades_by_line(session, area_id, period)
+    labels = street_lines(session, area_id)
     standard_rows = []
     for key, counts in met.items():
         graded = counts["kept"] + counts["partly"] + counts["not_kept"]
-        standard_rows.append({"key": key, "text": standards[key]["text"],
-                              "theme": theme_names.get(standards[key].get("theme"), ""), "graded": graded, **counts})
+        theme = theme_names.get(standards[key].get("theme"), "")
+        named = [line for line in standards[key].get("lines") or [] if isinstance(line, str)]
+        if named:
+            # The standard names the street-form lines it concerns: compare with those only.
+            pairs = [by_line.get(line, (0, 0)) for line in named]
+            compared = (sum(p[0] for p in pairs), sum(p[1] for p in pairs))
+            basis = "lines"
+        else:
+            compared, basis = street.get(theme), "theme"
+        standard_rows.append({"key": key, "text": standards[key]["text"], "theme": theme, "graded": graded,
+                              "street": compared, "compared_with": basis,
+                              "lines": [labels.get(line, {}).get("label", line) for line in named], **counts})
     channels: dict[str, dict] = {}
     for answers in shops.values():
         channel = answers.get("channel") or "unknown"
@@ -517,9 +549,131 @@ def mystery_shop_summary(session, area_id: str, period: Period) -> ShopSummary:
             "promised_minutes": promised, "standard": standard["text"] if standard else None,
             "within": sum(1 for t in times if promised is not None and t <= promised) if promised else None,
         })
-    street = {theme: (counts["total"], counts["C"] + counts["D"])
-              for theme, counts in grade_shares_by_theme(session, area_id, period).items()}
     return ShopSummary(shops=len(shops), standards=standard_rows, channels=channel_rows, street_by_theme=street)
+
+
+# -- agreement checklists ------------------------------------------------------------------
+
+KEPT_VALUES = ("kept", "partly", "not_kept", "cant_tell")
+PARTS = ("our_part", "your_part")
+
+
+def _kept_counts() -> dict[str, int]:
+    return {value: 0 for value in KEPT_VALUES}
+
+
+@dataclass
+class PromiseResult:
+    """How often one promise of the agreement was found kept: counts of each answer, overall and per month."""
+
+    key: str  # the checklist line's key, e.g. "our_part_listen"
+    part: str  # "our_part" or "your_part"
+    text: str
+    counts: dict = field(default_factory=_kept_counts)
+    by_month: dict = field(default_factory=dict)  # 'YYYY-MM' -> counts
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def share(self, value: str, month: str | None = None) -> float | None:
+        """`value`'s share of every answer (can't tell included), overall or in one month."""
+        counts = self.counts if month is None else self.by_month.get(month, {})
+        total = sum(counts.values())
+        return counts.get(value, 0) / total if total else None
+
+    def short_share(self, month: str) -> float | None:
+        """In `month`, the share of answers that could tell which found the promise partly or not kept."""
+        counts = self.by_month.get(month, {})
+        told = counts.get("kept", 0) + counts.get("partly", 0) + counts.get("not_kept", 0)
+        return (counts.get("partly", 0) + counts.get("not_kept", 0)) / told if told else None
+
+
+@dataclass
+class ChecklistResults:
+    """Checklist answers over a period, per promise (overall and by month) and per site and part."""
+
+    months: list[str]
+    checklists: int
+    promises: list  # PromiseResult, our part first, in the agreement's order
+    sites: list  # (site_id or None, site name, {part: counts})
+    by_site: dict = field(default_factory=dict)  # (site_id, promise key) -> counts
+
+    def site_counts(self, site_id, key: str) -> dict:
+        """One promise's counts at one site."""
+        return self.by_site.get((site_id, key), _kept_counts())
+
+
+def checklist_lines(session, area_id: str | None = None) -> dict[str, dict]:
+    """Line key -> {label, part} from the checklist forms' versions, the newest wording winning."""
+    versions = session.execute(
+        select(FormVersion).join(Form)
+        .where(Form.kind == "checklist", FormVersion.status != "draft",
+               or_(Form.area_id.is_(None), Form.area_id == area_id))
+        .order_by(FormVersion.published_at)
+    ).scalars().all()
+    lines: dict[str, dict] = {}
+    for version in versions:
+        for section in version.definition.get("sections", []):
+            for line in section.get("lines", []):
+                if line.get("type") == "kept":
+                    part = section.get("part") or next((p for p in PARTS if line["key"].startswith(p + "_")), "")
+                    lines[line["key"]] = {"label": line.get("label", line["key"]), "part": part}
+    return lines
+
+
+def checklist_results(session, area_id: str, period: Period) -> ChecklistResults:
+    """For each promise of our part and your part: kept / partly / not kept / can't tell, by month and by site.
+
+    Promises come from the area's published agreement (the checklist line of promise `k` of
+    our part is `our_part_k`); a promise answered in the period but no longer in the agreement
+    is shown too, with its wording from the checklist form. Flagged and corrected checklists are left out.
+    """
+    counted = and_(Answer.area_id == area_id, Answer.kind == "checklist", _counted_answers(area_id),
+                   Answer.value.in_(KEPT_VALUES),
+                   Answer.observed_at >= period.start, Answer.observed_at < period.end)
+    month = month_bucket(session, Answer.observed_at)
+    rows = session.execute(
+        select(month.label("month"), Answer.line_key, Answer.site_id, Answer.value, func.count().label("n"))
+        .where(counted).group_by(month, Answer.line_key, Answer.site_id, Answer.value)
+    ).all()
+    agreement = current_agreement(session, area_id)
+    definition = agreement.definition if agreement else {}
+    promises: dict[str, PromiseResult] = {}
+    for part in PARTS:
+        for item in definition.get(part) or []:
+            if isinstance(item, dict) and item.get("key"):
+                key = f"{part}_{item['key']}"
+                promises[key] = PromiseResult(key=key, part=part, text=str(item.get("text") or item["key"]))
+    known = checklist_lines(session, area_id)
+    per_site: dict = {}
+    by_site: dict = {}
+    for row in rows:
+        promise = promises.get(row.line_key)
+        if promise is None:
+            line = known.get(row.line_key, {})
+            part = line.get("part") or next((p for p in PARTS if row.line_key.startswith(p + "_")), "")
+            if part not in PARTS:
+                continue
+            promise = promises[row.line_key] = PromiseResult(key=row.line_key, part=part,
+                                                             text=line.get("label", row.line_key))
+        n = int(row.n)
+        promise.counts[row.value] += n
+        promise.by_month.setdefault(row.month, _kept_counts())[row.value] += n
+        site = per_site.setdefault(row.site_id, {part: _kept_counts() for part in PARTS})
+        site[promise.part][row.value] += n
+        by_site.setdefault((row.site_id, promise.key), _kept_counts())[row.value] += n
+    names = dict(session.execute(select(Site.id, Site.name).where(Site.area_id == area_id)).all())
+    sites = sorted(((site_id, names.get(site_id, ""), counts) for site_id, counts in per_site.items()),
+                   key=lambda s: (s[0] is None, s[1]))
+    checklists = session.execute(
+        select(func.count()).select_from(Submission)
+        .where(Submission.area_id == area_id, Submission.kind == "checklist", counted_visits(),
+               Submission.observed_at >= period.start, Submission.observed_at < period.end)
+    ).scalar()
+    ordered = sorted(promises.values(), key=lambda p: PARTS.index(p.part))
+    return ChecklistResults(months=months_between(period), checklists=int(checklists or 0), promises=ordered,
+                            sites=sites, by_site=by_site)
 
 
 # -- labels, actions, people ---------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json as jsonlib
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request

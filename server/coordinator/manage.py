@@ -8,7 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from server import audit, auth, operations
+from server import audit, auth, operations, reporting
 from server.auth import allow
 from server.coordinator import bp, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
@@ -226,10 +226,12 @@ def agreement_version(slug, agreement_id, version):
         area, lambda: _agreement_version_or_404(area, agreement_id, version), operations.update_agreement_draft,
         wording.agreement_with_wording, "coordinator/agreement_version.html",
         url_for("coordinator.agreement_version", slug=slug, agreement_id=agreement_id, version=version),
+        # The lines a service standard can name, as boxes to tick in the wording editor.
+        extra={"street_lines": reporting.street_lines(db.session, area.id)},
     )
 
 
-def _edit_draft(area, load, update, with_wording, template: str, here: str):
+def _edit_draft(area, load, update, with_wording, template: str, here: str, extra: dict | None = None):
     """Show a form or agreement version; on POST, save its edited definition while it is a draft.
 
     The definition comes from the wording editor (`with_wording`) or from the JSON editor. When
@@ -264,7 +266,7 @@ def _edit_draft(area, load, update, with_wording, template: str, here: str):
     # Only admins change shared forms; agreements always belong to one area.
     may_change = not getattr(getattr(found, "form", None), "is_shared", False) or auth.has_role(g.person, "admin")
     return render_template(template, area=area, version=found, shown=shown, text=text, errors=errors,
-                           may_change=may_change), (400 if errors else 200)
+                           may_change=may_change, **(extra or {})), (400 if errors else 200)
 
 
 @bp.post("/<slug>/agreement/<agreement_id>/<int:version>/publish")

@@ -3,7 +3,8 @@
 A form draft: its title and instructions, each section's theme, each line's label and (for a
 graded line) its wording for A to D; a line can be removed, and on a street form a new graded
 line added to a section. An agreement draft: its title and summary, each theme's name and
-strapline, the text of every promise and service standard (and a standard's days); a promise
+strapline, the text of every promise and service standard (a standard's days, and the street-form
+lines it concerns, ticked from the street form's lines); a promise
 can be removed, or added to our part or your part. Keys, line types and new sections stay
 with the JSON editor beside it.
 
@@ -97,4 +98,13 @@ def agreement_with_wording(definition: dict, fields: Mapping[str, str]) -> dict:
             # Not a number stays as typed, for the agreement's own check to word the problem.
             # Only plain digits, and few of them: int() refuses other digits ("²") and very long numbers.
             standard["days"] = int(days) if days.isascii() and days.isdigit() and len(days) <= 6 else days
+        # The street-form lines the standard concerns, ticked one by one; `…-lines-shown` says the
+        # boxes were on the page, so ticking none clears them (an unticked box sends nothing).
+        if fields.get(prefix + "lines-shown"):
+            ticked = fields.getlist(prefix + "lines") if hasattr(fields, "getlist") else fields.get(prefix + "lines", [])
+            ticked = [ticked] if isinstance(ticked, str) else list(ticked)
+            if ticked:
+                standard["lines"] = list(dict.fromkeys(line.strip() for line in ticked if line.strip()))
+            else:
+                standard.pop("lines", None)
     return new

@@ -10,15 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from server import audit, operations
 from server.auth import access_rule
 from server.extensions import db
-from server.models import AuditEntry, Device, Person, Submission
+from server.models import AuditEntry, Person
 from server.seed_content import AGREEMENT, STREET_FORM
 from tests.conftest import mutation, sign_in, street_answers, visit
 from tests.server.test_import import upload
@@ -27,7 +26,7 @@ PASSWORD = "correct horse battery"
 
 # Device-only routes are volunteers' own sync, not coordinator, partner or admin actions.
 NOT_AUDITED = {"sync.sync", "sync.blob"}
-DOWNLOAD_SUFFIXES = (".csv", ".geojson", ".json")
+DOWNLOAD_SUFFIXES = (".csv", ".geojson", ".json", ".xlsx")
 
 
 @pytest.fixture
@@ -156,6 +155,10 @@ def _cases(client, world):
         ("coordinator.export_submissions", "coordinator", get(f"{area}/exports/submissions.csv"), "export.download"),
         ("coordinator.export_actions", "coordinator", get(f"{area}/exports/actions.csv"), "export.download"),
         ("coordinator.export_sites", "coordinator", get(f"{area}/exports/sites.geojson"), "export.download"),
+        ("coordinator.export_mystery_shops", "coordinator", get(f"{area}/exports/mystery-shops.csv"), "export.download"),
+        ("coordinator.export_checklists", "coordinator", get(f"{area}/exports/checklists.csv?from=2026-01-01"),
+         "export.download"),
+        ("coordinator.export_workbook", "coordinator", get(f"{area}/exports/kerbside.xlsx"), "export.download"),
         ("imports.upload", "coordinator", lambda csrf: upload(client, csrf, _import_document(world)), "import.unsent"),
         ("coordinator.area_settings", "coordinator", post(f"{area}/settings", keep_photo_location="yes"), "area.settings"),
         ("coordinator.revoke_device", "coordinator", post(f"{area}/devices/{world['device_id']}/revoke"), "device.revoke"),

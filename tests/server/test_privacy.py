@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from server import audit, operations, privacy
 from server.cli import main
+from server.coordinator import exports
 from server.extensions import db
 from server.models import AuditEntry, Device, Invite, MutationLog, Person, Submission
 from server.seed_content import AGREEMENT
@@ -138,11 +139,16 @@ def test_erase_leaves_the_figures_and_no_trace_of_the_person(client, world, sync
     assert report.counts["visits_de_identified"] == 2 and report.counts["devices_removed"] == 1
 
     after = _snapshot(client, world)
+    with client.application.test_request_context():
+        pseudonym = exports.volunteer_pseudonym(world["person_id"])
+    assert pseudonym in before["/exports/submissions.csv"]
     for key in before:
         if key in ("/people", "visit"):
             continue  # the volunteers' list and the visit's own page do change (checked below)
-        # The pages are the same but for the name; the exports and the public page are the same byte for byte.
-        assert after[key] == before[key].replace(NAME, "Erased volunteer"), key
+        # The pages are the same but for the name, the exports but for the pseudonym (pseudonymous data
+        # is personal data: it no longer links the visits); the public page is the same byte for byte.
+        assert after[key] == before[key].replace(NAME, "Erased volunteer").replace(pseudonym, "Erased volunteer"), key
+    assert pseudonym not in after["/exports/submissions.csv"]
     assert NAME in before["/people"] and "Erased volunteer" not in after["/people"]
     for key, text in after.items():
         assert NAME not in text and EMAIL not in text, key
