@@ -114,6 +114,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.exports": f"/coordinator/{slug}/exports",
             "coordinator.forms": f"/coordinator/{slug}/forms",
             "coordinator.form_version": f"/coordinator/{slug}/forms/{form.form_id}/{form.version}",
+            "coordinator.confirm_retire_form": f"/coordinator/{slug}/forms/{form.form_id}/{form.version}/retire",
             "coordinator.agreements": f"/coordinator/{slug}/agreement",
             "coordinator.agreement_version":
                 f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}",
