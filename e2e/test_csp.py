@@ -119,6 +119,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.exports": f"/coordinator/{slug}/exports",
             "coordinator.forms": f"/coordinator/{slug}/forms",
             "coordinator.form_version": f"/coordinator/{slug}/forms/{form.form_id}/{form.version}",
+            "coordinator.confirm_retire_form": f"/coordinator/{slug}/forms/{form.form_id}/{form.version}/retire",
             "coordinator.agreements": f"/coordinator/{slug}/agreement",
             "coordinator.agreement_version":
                 f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}",
@@ -143,7 +144,8 @@ def _sign_in(page, url: str, email: str):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_be_visible()
+    # "Sign out (name)": an admin lands on the people page, where "Sign out everywhere" buttons are too.
+    expect(page.get_by_role("button", name=re.compile(r"^Sign out \("))).to_be_visible()
 
 
 def test_every_page_is_named_here(live_server):

@@ -10,10 +10,10 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import func, select
 
-from server import audit, changes, reporting
+from server import audit, changes, form_lifecycle, reporting
 from server.auth import hash_password, new_device_token, token_hash
 from server.extensions import db
 from server.models import (
@@ -156,6 +156,15 @@ def retire_form_version(version: FormVersion) -> FormVersion:
     """Retire a version: devices stop offering it, and what was filled offline is still accepted."""
     if version.status != "published":
         raise OperationError("not_published", _("Only a published version can be retired."))
+    check = form_lifecycle.check_retire(version)
+    if check.blocked:
+        # Phones would lose the form's button (the street form's "Street monitoring visit") at their next sync.
+        raise OperationError("last_published", ngettext(
+            "Version %(version)s is the only published version of “%(title)s”, and %(num)s phone uses the form: "
+            "retiring it would take the form off it. Publish a new version first; then retire this one.",
+            "Version %(version)s is the only published version of “%(title)s”, and %(num)s phones use the form: "
+            "retiring it would take the form off them. Publish a new version first; then retire this one.",
+            check.phones_in_scope, version=version.version, title=version.definition.get("title", version.form_id)))
     version.status = "retired"
     version.retired_at = utcnow()
     db.session.flush()

@@ -50,7 +50,7 @@ def area(slug):
     return render_template("public/area.html", area=found, agreement=agreement, strips=strips, period=period,
                            actions=actions, street_form=street_form, share=_share,
                            lines=reporting.street_lines(db.session, found.id), checklists=checklists,
-                           checklist_charts=promise_charts(checklists, "public-checklist"), part_label=part_label)
+                           checklist_charts=promise_charts(checklists, "public-checklist", period), part_label=part_label)
 
 
 def _share(n: int, total: int) -> str:

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from server import audit, auth, sessions, throttle
 from server.auth import allow, csrf_protected
 from server.extensions import db
+from server.models import Area
 
 bp = Blueprint("signin", __name__)
 
@@ -33,7 +34,7 @@ def login():
         sessions.purge_over()
         throttle.purge_expired()
         db.session.commit()
-        return redirect(local_path(request.args.get("next")) or url_for("web.index"))
+        return redirect(local_path(request.args.get("next")) or landing_page(person))
     for limit, *what in counted:
         throttle.hit(limit, *what)
     # A known account is named by its id; for an unknown one only a keyed hash of what was typed.
@@ -44,6 +45,23 @@ def login():
     db.session.commit()
     error = _("That email and password do not match. Check them and try again.")
     return render_template("login.html", error=error), 401
+
+
+def landing_page(person) -> str:
+    """Where a person's own work is: an admin's admin pages; a coordinator's area dashboard, a
+    partner's actions (the list of areas when they work in several); the front page for anyone else."""
+    if any(r.role == "admin" and r.area_id is None for r in person.roles):
+        return url_for("admin_people.people")
+    coordinating = {r.area_id for r in person.roles if r.role in ("coordinator", "admin") and r.area_id}
+    partnering = {r.area_id for r in person.roles if r.role == "partner" and r.area_id} - coordinating
+    if len(coordinating) + len(partnering) > 1:
+        return url_for("coordinator.index")
+    if coordinating or partnering:
+        area = db.session.get(Area, next(iter(coordinating or partnering)))
+        if coordinating:
+            return url_for("coordinator.dashboard", slug=area.slug)
+        return url_for("coordinator.actions_board", slug=area.slug)
+    return url_for("web.index")
 
 
 def signin_throttles(email: str) -> list[tuple[str, ...]]:

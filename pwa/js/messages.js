@@ -60,6 +60,7 @@ export const CATALOGUES = {
     server_said: "The server said: {message}",
     conflict_said: "Someone changed this first: {message}",
     notices_title: "Messages",
+    notice_dismiss: "Hide this message",
     form_site: "Site",
     site_search: "Find a site by name",
     site_nearest: "Nearest sites to me",

@@ -7,6 +7,7 @@ import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
 import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
 import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
 import { sendAgain, queueSignOut } from "./sync.js";
+import { shownNotices, dismissNotice } from "./notices.js";
 const NEW_FORM_MESSAGES = { street: "new_street", checklist: "new_checklist", mystery_shop: "new_shop" };
 
 // The listeners of the form on screen (flush on pagehide, ...): removed when another screen is drawn.
@@ -190,7 +191,7 @@ export async function showHome(main, app) {
   const forms = await currentForms(person);
   const drafts = (await getAll(STORES.drafts)).sort((a, b) => b.updated_at - a.updated_at);
   const attention = await getAll(STORES.attention);
-  const notices = await replicaAll("device");
+  const notices = await shownNotices();
   const start = forms.length
     ? h("ul", { class: "actions" }, forms.map((form) => h("li", {},
       h("a", { class: "button primary", href: `#/new/${encodeURIComponent(form.id)}` }, t(NEW_FORM_MESSAGES[form.kind] || "new_street")))))
@@ -212,7 +213,27 @@ export async function showHome(main, app) {
     corrections,
     h("h2", {}, t("start_title")), start,
     h("h2", {}, t("drafts_title")), draftList,
-    notices.length ? h("section", {}, h("h2", {}, t("notices_title")), h("ul", {}, notices.map((notice) => h("li", {}, notice.message)))) : null);
+    notices.length ? noticeList(notices) : null);
+}
+
+// Each message with a button that hides it for good on this phone (kept in IndexedDB).
+function noticeList(notices) {
+  const headingId = uniqueId("notices");
+  const section = h("section", { class: "notices", "aria-labelledby": headingId }, h("h2", { id: headingId }, t("notices_title")));
+  const list = h("ul", { class: "cards" });
+  for (const notice of notices) {
+    const dismiss = h("button", { type: "button", class: "small secondary" }, t("notice_dismiss"));
+    const item = h("li", { class: "notice-item" }, h("p", {}, notice.message), dismiss);
+    dismiss.addEventListener("click", async () => {
+      dismiss.disabled = true;
+      await dismissNotice(notice.id);
+      item.remove();
+      if (!list.children.length) section.remove();
+    });
+    list.append(item);
+  }
+  section.append(list);
+  return section;
 }
 
 // -- filling a form --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // Runs in the page and in the service worker (Background Sync); a Web Lock keeps it to one at a time.
 
 import { STORES, transact, requestDone, getOne, getAllByIndex, getMeta, setMeta, deleteMeta, replicaKey } from "./db.js";
+import { noteOfferedForms } from "./notices.js";
 import {
   PROTOCOL_VERSION, MAX_MUTATIONS_PER_REQUEST, MAX_REQUEST_BYTES, ENVELOPE_BYTES, DEFAULT_PULL_LIMIT,
   SENT_ARCHIVE_DAYS, BACKOFF_FIRST_S, BACKOFF_MAX_S, MAX_RETRY_AFTER_S, MAX_WAIT_S, ALONE_FAILURES_TO_ATTENTION, ALONE_CUTS_TO_ATTENTION,
@@ -294,6 +295,8 @@ function storeResponse(round, batch, body) {
       if (change.op === "delete") replica.delete(key);
       else replica.put({ key, collection: change.collection, id: change.id, seq: change.seq, data: change.data });
     }
+    // Caught up: the forms offered now are ones this phone had (a later "was retired" concerns it).
+    if (!body.has_more) await noteOfferedForms(t);
     const meta = t.objectStore(STORES.meta);
     meta.put(body.cursor, "cursor");
     meta.put(body.server_time, "server_time");

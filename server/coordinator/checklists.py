@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from flask import render_template, request
 from flask_babel import gettext as _
 
@@ -12,21 +14,22 @@ from server.coordinator.common import area_or_404, period_args, requested_period
 from server.extensions import db
 
 
-def promise_charts(results: reporting.ChecklistResults, prefix: str) -> dict:
+def promise_charts(results: reporting.ChecklistResults, prefix: str, period: reporting.Period) -> dict:
     """A month-by-month SVG chart per promise (the trends page's bars): the share found partly or not kept.
 
     The bars show the promise falling short, as the trends page's show C and D grades, so a
     tall bar means the same on both pages; answers of "can't tell" are left out of the share.
     """
     drawn = {}
+    partial = charts.partial_months(results.months, period.start, period.end, datetime.now(timezone.utc))
     for n, promise in enumerate(results.promises):
         shares = [promise.short_share(month) for month in results.months]
         words = "; ".join(
-            _("%(month)s: %(share)s", month=month, share=_("no answers") if share is None else f"{round(share * 100)}%")
+            _("%(month)s: %(share)s", month=charts.month_label(month), share=_("no answers") if share is None else f"{round(share * 100)}%")
             for month, share in zip(results.months, shares))
         drawn[promise.key] = charts.share_bars(
             f"{prefix}-{n}", _("Share of checklists finding “%(promise)s” partly or not kept, by month",
-                               promise=promise.text), results.months, shares, words)
+                               promise=promise.text), results.months, shares, words, partial)
     return drawn
 
 
@@ -45,5 +48,5 @@ def checklist_results(slug):
     # ?promise= narrows the by-site table to one promise; anything else shows each part.
     chosen = next((p for p in results.promises if p.key == request.args.get("promise")), None)
     return render_template("coordinator/checklists.html", area=area, period=period, results=results,
-                           charts=promise_charts(results, "checklist"), part_label=part_label,
+                           charts=promise_charts(results, "checklist", period), part_label=part_label,
                            period_args=period_args(period), chosen=chosen, choose_promise=True)

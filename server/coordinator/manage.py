@@ -8,7 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from server import audit, auth, operations, reporting
+from server import audit, auth, form_lifecycle, operations, reporting
 from server.auth import allow
 from server.coordinator import bp, wording
 from server.coordinator.common import MAX_VERSION, area_or_404
@@ -157,10 +157,23 @@ def publish_form(slug, form_id, version):
     return redirect(url_for("coordinator.forms", slug=slug))
 
 
+@bp.get("/<slug>/forms/<form_id>/<int:version>/retire")
+@allow("coordinator")
+def confirm_retire_form(slug, form_id, version):
+    """Before retiring: how many phones still use the version, and whether it may be retired at all."""
+    area = area_or_404(slug)
+    found = _form_version_or_404(area, form_id, version)
+    check = form_lifecycle.check_retire(found) if found.status == "published" else None
+    may_change = auth.has_role(g.person, "admin") or not found.form.is_shared
+    return render_template("coordinator/form_retire.html", area=area, version=found, check=check,
+                           may_change=may_change)
+
+
 @bp.post("/<slug>/forms/<form_id>/<int:version>/retire")
 @allow("coordinator")
 def retire_form(slug, form_id, version):
-    """Retire a published version; what was filled in on it offline is still accepted."""
+    """Retire a published version (posted from its confirmation page); what was filled in on it offline is
+    still accepted. The only published version of a form that phones use is refused: publish a successor first."""
     area = area_or_404(slug)
     found = _form_version_or_404(area, form_id, version)
     _may_change(found.form)
@@ -173,7 +186,9 @@ def retire_form(slug, form_id, version):
         flash(_("Version %(version)s retired. Visits filled in on it are still accepted.", version=version))
     except operations.OperationError as problem:
         db.session.rollback()
-        flash(problem.message)
+        if problem.code != "last_published":  # the confirmation page says that one itself
+            flash(problem.message)
+        return redirect(url_for("coordinator.confirm_retire_form", slug=slug, form_id=form_id, version=version))
     return redirect(url_for("coordinator.forms", slug=slug))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 
 from flask import Response, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
@@ -36,6 +36,12 @@ def kdate(moment) -> str:
 def _medium_date(day: date, locale) -> str:
     # Long lists repeat the same few days; Babel takes tens of microseconds to format each one.
     return format_date(day, "medium")
+
+
+@bp.app_template_filter("kmonth")
+def kmonth(month: str) -> str:
+    """'2025-12' as "Dec 2025", in the reader's language (the trend tables and charts say the same)."""
+    return charts.month_label(month)
 
 
 @bp.app_template_filter("kdatetime")
@@ -95,15 +101,37 @@ def index():
     return render_template("coordinator/index.html", areas=areas)
 
 
+# The overdue window: a site is overdue when it had no street visit in this many days before the period's end.
+OVERDUE_DEFAULT, OVERDUE_MAX = 30, 365
+TOP_PRIORITIES = 5
+
+
+def overdue_window() -> tuple[int, str | None]:
+    """The overdue window from ?overdue=N (whole days, 1 to 365), and the problem with what was typed, if any."""
+    raw = request.args.get("overdue", "").strip()
+    if not raw:
+        return OVERDUE_DEFAULT, None
+    try:
+        days = int(raw)
+    except ValueError:
+        days = None
+    if days is None or not 1 <= days <= OVERDUE_MAX:
+        return OVERDUE_DEFAULT, _("Give the overdue window as a whole number of days from 1 to %(max)s.",
+                                  max=OVERDUE_MAX)
+    return days, None
+
+
 @bp.get("/<slug>/")
 @allow("coordinator")
 def dashboard(slug):
     """One picture of the area: top priorities, coverage, what waits for review, open actions."""
     area = area_or_404(slug)
     period = requested_period(90)
+    overdue_days, overdue_error = overdue_window()
     session = db.session
-    priorities = reporting.priority_list(session, area.id, period, limit=5)
-    cover = reporting.coverage(session, area.id, period)
+    # Every priority is counted (the figure is exact); the page lists the first few.
+    priorities = reporting.priority_list(session, area.id, period)
+    cover = reporting.coverage(session, area.id, period, overdue_days=overdue_days)
     pending = session.execute(select(func.count()).select_from(Submission).where(
         Submission.area_id == area.id, Submission.review_status == "pending")).scalar()
     open_actions = session.execute(select(func.count()).select_from(Action).where(
@@ -113,9 +141,18 @@ def dashboard(slug):
         theme: charts.grade_strip(f"strip-{n}", _("Grades for %(theme)s", theme=theme), counts, _grades_in_words(counts))
         for n, (theme, counts) in enumerate(sorted(themes.items()))
     }
-    return render_template("coordinator/dashboard.html", area=area, period=period, priorities=priorities,
+    return render_template("coordinator/dashboard.html", area=area, period=period,
+                           priorities=priorities[:TOP_PRIORITIES], priority_count=len(priorities),
                            coverage=cover, pending=pending, open_actions=open_actions, themes=themes, strips=strips,
-                           lines=reporting.street_lines(session, area.id), period_args=period_args(period))
+                           lines=reporting.street_lines(session, area.id), period_args=period_args(period),
+                           overdue_error=overdue_error,
+                           coverage_args=period_args(period) | _overdue_args(overdue_days)), \
+        (400 if overdue_error else 200)
+
+
+def _overdue_args(days: int) -> dict:
+    """?overdue=N for links, left out when it is the default (addresses stay short)."""
+    return {} if days == OVERDUE_DEFAULT else {"overdue": days}
 
 
 def _grades_in_words(counts: dict) -> str:
@@ -146,24 +183,26 @@ def trends(slug):
     period = requested_period(365)
     lines = reporting.street_lines(db.session, area.id)
     by_theme, by_line = reporting.trend_tables(db.session, area.id, period)
-    theme_charts = [(key, _chart(f"theme-{n}", key, by_theme)) for n, key in enumerate(by_theme.keys)]
+    partial = charts.partial_months(by_theme.months, period.start, period.end, datetime.now(timezone.utc))
+    theme_charts = [(key, _chart(f"theme-{n}", key, by_theme, partial)) for n, key in enumerate(by_theme.keys)]
     line_order = [k for k in lines if k in by_line.keys] + [k for k in by_line.keys if k not in lines]
-    line_charts = [(key, _chart(f"line-{n}", lines.get(key, {}).get("label", key), by_line, key))
+    line_charts = [(key, _chart(f"line-{n}", lines.get(key, {}).get("label", key), by_line, partial, key))
                    for n, key in enumerate(line_order)]
     sites = reporting.street_sites(db.session, area.id)
     return render_template("coordinator/trends.html", area=area, period=period, by_theme=by_theme, by_line=by_line,
                            theme_charts=theme_charts, line_charts=line_charts, line_order=line_order, lines=lines,
-                           sites=sites, period_args=period_args(period))
+                           sites=sites, period_args=period_args(period), partial=partial)
 
 
-def _chart(chart_id, label, table, key=None):
+def _chart(chart_id, label, table, partial, key=None):
     key = key or label
     shares = [table.share(month, key) for month in table.months]
     words = "; ".join(
-        _("%(month)s: %(share)s", month=month, share=_("no grades") if share is None else f"{round(share * 100)}%")
+        _("%(month)s: %(share)s", month=charts.month_label(month) + (f" ({partial[month]})" if month in partial else ""),
+          share=_("no grades") if share is None else f"{round(share * 100)}%")
         for month, share in zip(table.months, shares))
     return charts.share_bars(chart_id, _("Share of C or D grades for %(label)s, by month", label=label),
-                             table.months, shares, words)
+                             table.months, shares, words, partial=partial)
 
 
 @bp.get("/<slug>/sites/<site_id>")
@@ -214,10 +253,12 @@ def coverage(slug):
     """Which sites were monitored in the period, which are overdue, visits per volunteer."""
     area = area_or_404(slug)
     period = requested_period(90)
-    overdue_days = max(1, min(365, request.args.get("overdue", 30, type=int) or 30))
+    overdue_days, overdue_error = overdue_window()
     result = reporting.coverage(db.session, area.id, period, overdue_days=overdue_days)
     return render_template("coordinator/coverage.html", area=area, period=period, coverage=result,
-                           period_args=period_args(period))
+                           period_args=period_args(period), overdue_error=overdue_error,
+                           overdue_typed=request.args.get("overdue", "") if overdue_error else overdue_days), \
+        (400 if overdue_error else 200)
 
 
 @bp.get("/<slug>/mystery-shops")

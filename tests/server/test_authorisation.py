@@ -191,6 +191,7 @@ ROUTES = {
     "coordinator.form_version": Route(FORM, COORDINATING, shared_writes=True),
     "coordinator.publish_form": Route(FORM, COORDINATING, shared_writes=True),
     "coordinator.retire_form": Route(FORM, COORDINATING, shared_writes=True),
+    "coordinator.confirm_retire_form": Route(FORM, COORDINATING, shared_writes=True),
     "coordinator.agreements": Route(_area(), COORDINATING),
     "coordinator.new_agreement_draft": Route(_records(agreement_id="agreement_id"), COORDINATING),
     "coordinator.agreement_version": Route(_records(agreement_id="agreement_id", version="version"), COORDINATING),

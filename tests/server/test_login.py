@@ -55,7 +55,7 @@ def test_sign_in_never_redirects_to_another_site(client, make_area):
     _coordinator(make_area())
     response = client.post("/login?next=//evil.example/", data={
         "email": "sam@example.org", "password": "correct horse battery", "csrf_token": _csrf(client)})
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/coordinator/area-1/"
 
 
 def test_sign_out(client, make_area):

@@ -139,6 +139,9 @@ def test_retiring_a_form_tells_devices(make_area, enrol, sync, publish_forms):
     area = make_area()
     versions = publish_forms()
     token, _ = enrol(area)
+    # A successor first: the only published version of a form that phones use cannot be retired.
+    operations.publish_form_version(operations.draft_form_version("street", versions["street"].definition))
+    db.session.commit()
     _seen, last, _ = _pull_all(sync, token, limit=500)
     operations.retire_form_version(versions["street"])
     db.session.commit()

@@ -502,7 +502,8 @@ class SyncMachine(RuleBasedStateMachine):
         """A coordinator retires a version; visits filled on it offline are still accepted."""
         self._note("retire_form_version")
         live = [v for v in self.published if v not in self.retired]
-        if not live:
+        if len(live) < 2:
+            # The only published version of a form that phones use cannot be retired (the server refuses).
             return
         version = live[pick % len(live)]
         operations.retire_form_version(db.session.get(FormVersion, ("street", version)))
