@@ -99,8 +99,8 @@ def test_checklist_results_page_shows_counts_charts_and_sites(client, area, chec
     cells = re.findall(r"<td>(\d+)", row)
     assert cells == ["2", "1", "0", "0", "3"]
     # A chart per promise, drawn like the trends page's, with its figures in words.
-    assert page.count('class="chart"') == len(AGREEMENT["our_part"]) + len(AGREEMENT["your_part"])
-    assert "2026-10: 50%" in page
+    assert page.count('class="chart chart-bars"') == len(AGREEMENT["our_part"]) + len(AGREEMENT["your_part"])
+    assert "Oct 2026: 50%" in page
     assert "Market Street" in page and "Park Road" in page
     assert 'href="/coordinator/millbrook/checklists" aria-current="page"' in page
 
