@@ -126,6 +126,47 @@ def record(action: str, *, record_type: str | None = None, record_id=None, area_
     return entry
 
 
+def record_many(entries: list[dict], session=None) -> None:
+    """Add several entries at once (a bulk action): the head is taken and moved once, the rows go in together.
+
+    Each of `entries` holds `record()`'s keyword arguments (action, record_type, record_id,
+    area_id, before, after, details); who and from where come from the request. The chain
+    is the same as from as many `record()` calls, so `verify()` reads it the same way; a
+    review of 5,000 visits costs one statement per table instead of three per entry.
+    """
+    if not entries:
+        return
+    from server import bulk
+
+    session = session or db.session
+    who, device, address = _actor()
+    head_table = AuditHead.__table__
+    head = session.execute(
+        select(head_table.c.seq, head_table.c.entry_hash).where(head_table.c.id == 1).with_for_update()
+    ).one_or_none()
+    if head is None:
+        session.execute(head_table.insert().values(id=1, seq=0, entry_hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head.seq, head.entry_hash
+    at = utcnow()
+    rows = []
+    for entry in entries:
+        body = dict(entry.get("details") or {})
+        if entry.get("before") is not None or entry.get("after") is not None:
+            body["before"], body["after"] = changed_fields(entry.get("before") or {}, entry.get("after") or {})
+        seq += 1
+        record_id = entry.get("record_id")
+        fields = {"seq": seq, "at": at, "action": entry["action"], "person_id": who, "device_id": device,
+                  "record_type": entry.get("record_type"), "record_id": None if record_id is None else str(record_id),
+                  "area_id": entry.get("area_id"), "address": address[:64] if address else None,
+                  "details": _plain(body), "prev_hash": prev}
+        fields["entry_hash"] = prev = entry_hash(fields)
+        rows.append(fields)
+    bulk.insert_rows(session, AuditEntry.__table__, rows)
+    session.execute(head_table.update().where(head_table.c.id == 1).values(seq=seq, entry_hash=prev))
+
+
 def record_and_commit(action: str, **kwargs) -> None:
     """Record from a page that only reads (an export): its own short write transaction.
 
