@@ -39,67 +39,83 @@ def accept_selected(area_id: str, ids: list[str], reviewer: Person) -> Accepted:
     wanted = list(dict.fromkeys(i for i in ids if i))[:MOST_SELECTED]
     if not wanted:
         return Accepted(0, False)
-    rows = _lock(select(Submission.id, Submission.review_status, Submission.review_reason)
-                 .where(Submission.area_id == area_id, Submission.id.in_(wanted),
-                        Submission.review_status != "accepted"))
-    _accept(area_id, rows, reviewer, {"chosen": "selected", "ticked": len(wanted)}, "submission.accept_selected")
-    return Accepted(len(rows), True)
+    changed = _set_accepted([Submission.area_id == area_id, Submission.id.in_(wanted),
+                             Submission.review_status != "accepted"], reviewer)
+    _record(area_id, changed, {"chosen": "selected", "ticked": len(wanted)}, "submission.accept_selected")
+    return Accepted(len(changed), True)
 
 
 def accept_matching(area_id: str, filters: ReviewFilters, confirmed: int, reviewer: Person) -> Accepted:
     """Accept every visit the filters match, if they still number `confirmed`; else change nothing.
 
-    The filters are run again here, in the transaction that changes the visits (rows locked
-    on PostgreSQL; SQLite's writing transaction holds the whole database), so visits that
-    arrived or were reviewed since the count was shown are noticed, not accepted unseen.
+    The filters are run again here, in the statement that changes the visits, so visits
+    that arrived or were reviewed since the count was shown are noticed, not accepted
+    unseen: when the number changed, the caller rolls the change back and asks again.
     """
     if not filters.bulk_acceptable:
         return Accepted(0, False, found=0)
-    rows = _lock(select(Submission.id, Submission.review_status, Submission.review_reason)
-                 .where(*review_conditions(area_id, filters)))
-    if len(rows) != confirmed:
-        return Accepted(0, False, found=len(rows))
-    _accept(area_id, rows, reviewer, {"chosen": "all_matching", "filters": filters.recorded()},
+    changed = _set_accepted(review_conditions(area_id, filters), reviewer)
+    if len(changed) != confirmed:
+        return Accepted(0, False, found=len(changed))
+    _record(area_id, changed, {"chosen": "all_matching", "filters": filters.recorded()},
             "submission.accept_matching")
-    return Accepted(len(rows), True)
+    return Accepted(len(changed), True)
 
 
-def _lock(query) -> list:
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Submission)
-    return db.session.execute(query.order_by(Submission.id)).all()
+def _set_accepted(conditions: list, reviewer: Person) -> list:
+    """Accept the visits matching `conditions`; rows of what each was before and the phones' fields after.
+
+    On PostgreSQL one UPDATE joins the matching rows (locked, and their conditions checked
+    again if another review changed them meanwhile) and returns their old status: a list
+    of ids in the statement would be compared with every row of the table. SQLite's
+    writing transaction already holds the database: it reads the rows, then updates them by
+    key, a chunk of ids at a time.
+    """
+    session = db.session
+    table = Submission.__table__
+    values = {"review_status": "accepted", "review_reason": None, "reviewed_by": reviewer.id, "reviewed_at": utcnow()}
+    after = [table.c[name] for name in (*changes.MY_SUBMISSION_FIELDS, "person_id")]
+    if session.get_bind().dialect.name == "postgresql":
+        old = (select(table.c.id.label("old_id"), table.c.review_status.label("old_status"),
+                      table.c.review_reason.label("old_reason"))
+               .where(*conditions).with_for_update().subquery("old"))
+        # The conditions outside too, so the planner reaches the rows by the area's index, not a scan of all.
+        return session.execute(update(table).where(table.c.id == old.c.old_id, *conditions).values(**values)
+                               .returning(*after, old.c.old_status, old.c.old_reason)).all()
+    before = {row.id: row for row in session.execute(
+        select(table.c.id, table.c.review_status.label("old_status"), table.c.review_reason.label("old_reason"))
+        .where(*conditions))}
+    ids = sorted(before)
+    changed = []
+    for start in range(0, len(ids), UPDATE_CHUNK):
+        for row in session.execute(update(table).where(table.c.id.in_(ids[start:start + UPDATE_CHUNK]))
+                                   .values(**values).returning(*after)):
+            changed.append({**row._mapping, "old_status": before[row.id].old_status,
+                            "old_reason": before[row.id].old_reason})
+    return changed
 
 
-def _accept(area_id: str, rows: list, reviewer: Person, details: dict, action: str) -> None:
-    """Set the rows' visits accepted, tell their phones, and audit each visit and the whole action.
+def _record(area_id: str, changed: list, details: dict, action: str) -> None:
+    """Tell the phones of each accepted visit, and audit each visit and the whole action.
 
     The action is audited even when it changed nothing (every ticked visit was accepted
     already): the log says what the coordinator asked for, and that it came to none.
     """
-    session = db.session
-    now = utcnow()
-    ids = [row.id for row in rows]
-    table = Submission.__table__
-    returned = []
-    for start in range(0, len(ids), UPDATE_CHUNK):
-        returned += session.execute(
-            update(table).where(table.c.id.in_(ids[start:start + UPDATE_CHUNK]))
-            .values(review_status="accepted", review_reason=None, reviewed_by=reviewer.id, reviewed_at=now)
-            .returning(*(table.c[name] for name in (*changes.MY_SUBMISSION_FIELDS, "person_id")))
-        ).all()
-    if returned:
+    rows = sorted((r if isinstance(r, dict) else dict(r._mapping) for r in changed), key=lambda r: r["id"])
+    if rows:
         changes.write_changes([
-            changes.PendingChange("my_submissions", row.id, data=changes.my_submission_record(dict(row._mapping)),
-                                  person_id=row.person_id)
-            for row in sorted(returned, key=lambda r: r.id)
+            changes.PendingChange("my_submissions", row["id"], data=changes.my_submission_record(row),
+                                  person_id=row["person_id"])
+            for row in rows
         ])
     batch = str(uuid.uuid4())
-    entries = [{"action": "submission.review", "record_type": "submission", "record_id": row.id, "area_id": area_id,
-                "before": {"review_status": row.review_status, "review_reason": row.review_reason},
+    entries = [{"action": "submission.review", "record_type": "submission", "record_id": row["id"],
+                "area_id": area_id,
+                "before": {"review_status": row["old_status"], "review_reason": row["old_reason"]},
                 "after": {"review_status": "accepted", "review_reason": None}, "details": {"batch": batch}}
                for row in rows]
     entries.append({"action": action, "area_id": area_id,
                     "details": {"batch": batch, "count": len(rows), **details}})
     audit.record_many(entries)
     # The ORM's copies of these visits (if any were loaded) no longer say what the table says.
-    session.expire_all()
+    db.session.expire_all()

@@ -316,3 +316,18 @@ def test_hostile_filter_values_are_answered_not_failed(client, queue):
         response = client.get("/coordinator/millbrook/submissions?" + query)
         assert response.status_code in (200, 400), query
     assert client.post("/coordinator/millbrook/submissions/accept-all?from=2026-13-45", data={}).status_code == 400
+
+
+def test_batch_canonical_form_is_byte_for_byte_the_single_one(app):
+    """The batch writer's shortcut encodes exactly what `canonical()` does, whatever the values."""
+    from server.models import utcnow
+
+    encoded = {}
+    base = {"seq": 1, "at": utcnow(), "action": "submission.review", "person_id": "p", "device_id": None,
+            "record_type": "submission", "record_id": "r", "area_id": "a", "address": "127.0.0.1", "prev_hash": "0" * 64}
+    for details in ({"t": True, "f": False, "big": 10**20, "neg": -3},
+                    {"batch": "b", "before": {"review_status": "flagged", "review_reason": "Ünïcode \\u2028 \"q\""}},
+                    {"n": 1.5, "list": [3, 1, {"z": 1, "a": None}]}, {}, {"b": 1, "a": 2}, {"a": 2, "b": 1}):
+        for seq, record_id in ((1, "r"), (2, 'quote " and \\ and \n and é and \u2028')):
+            fields = {**base, "seq": seq, "record_id": record_id, "details": details}
+            assert audit._canonical_in_batch(fields, encoded) == audit.canonical(fields)
