@@ -109,11 +109,19 @@ def _record(area_id: str, changed: list, details: dict, action: str) -> None:
             for row in rows
         ])
     batch = str(uuid.uuid4())
-    entries = [{"action": "submission.review", "record_type": "submission", "record_id": row["id"],
-                "area_id": area_id,
-                "before": {"review_status": row["old_status"], "review_reason": row["old_reason"]},
-                "after": {"review_status": "accepted", "review_reason": None}, "details": {"batch": batch}}
-               for row in rows]
+    # What changed, as a single review records it (only the fields that differ), worked out once
+    # per kind of visit before (waiting, or flagged with a reason) rather than once per visit.
+    changed_by_kind: dict[tuple, dict] = {}
+    entries = []
+    for row in rows:
+        kind = (row["old_status"], row["old_reason"])
+        change = changed_by_kind.get(kind)
+        if change is None:
+            before, after = audit.changed_fields({"review_status": kind[0], "review_reason": kind[1]},
+                                                 {"review_status": "accepted", "review_reason": None})
+            change = changed_by_kind[kind] = {"batch": batch, "before": before, "after": after}
+        entries.append({"action": "submission.review", "record_type": "submission", "record_id": row["id"],
+                        "area_id": area_id, "details": change})
     entries.append({"action": action, "area_id": area_id,
                     "details": {"batch": batch, "count": len(rows), **details}})
     audit.record_many(entries)
