@@ -3,10 +3,17 @@
 // with access keys, and the select-all box is sent with the form (the server then accepts
 // every visit listed on the page), so the pages work the same without this module.
 
+const NOT_TYPED = new Set(["checkbox", "radio", "button", "submit", "reset"]);
+
 function typing(target) {
-  // Letters typed into the reason box (or any field) are words, not commands.
-  return target instanceof HTMLElement &&
-    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  // Letters typed into the reason box (or any field that takes text) are words, not commands.
+  if (!(target instanceof HTMLElement)) {
+    return false;
+  }
+  if (target instanceof HTMLInputElement) {
+    return !NOT_TYPED.has(target.type);
+  }
+  return target.isContentEditable || ["TEXTAREA", "SELECT"].includes(target.tagName);
 }
 
 function onKey(event) {
