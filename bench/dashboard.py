@@ -1,4 +1,4 @@
-"""Benchmark of the coordinator's pages at scale: priority list, trends page and CSV export.
+"""Benchmark of the coordinator's pages at scale: priority list, trends page, CSV export and review.
 
 Fills a database with N street visits (12 graded lines each) across 20 areas using
 set-based Core inserts, then times the views through the Flask test client (server
@@ -9,8 +9,11 @@ process. Run at 10,000 and 100,000 visits it reports how each grows.
         --database-url sqlite:////tmp/bench_dash.sqlite --visits 10000,100000
 
 Targets (issue 4): each page ≤ 250 ms median at 100,000 visits on PostgreSQL, growing
-less than linearly; the export's peak memory flat. The script prints figures and says
-which targets are met; it never passes or fails on them.
+less than linearly; the export's peak memory flat. Issue 10 adds review at scale: the
+review queue (as it opens, and filtered by site, grade and period), a visit's page within
+the filtered queue, the "accept all matching" confirmation, and the accepting of all the
+area's waiting visits (5,000 at 100,000 visits) in one post, each ≤ 250 ms median. The
+script prints figures and says which targets are met; it never passes or fails on them.
 """
 
 from __future__ import annotations
@@ -195,6 +198,7 @@ def run(url: str, sizes: list[int], repeat: int) -> list[dict]:
                                ("export_csv", f"/coordinator/{area}/exports/submissions.csv")):
                 times = time_get(client, path, repeat if name != "export_csv" else max(3, repeat // 3))
                 row[name] = round(statistics.median(times), 1)
+            row.update(review_timings(client, area, repeat))
             row["load_after"] = round(os.getloadavg()[0], 2)
             db.session.remove()
         row["export"] = export_memory(url, area)
@@ -203,6 +207,93 @@ def run(url: str, sizes: list[int], repeat: int) -> list[dict]:
     with app.app_context():
         db.engine.dispose()
     return results
+
+
+# -- review at scale (issue 10) -----------------------------------------------------------------
+
+REVIEW_PAGES = (("review_queue", "review queue (waiting, as it opens)"),
+                ("review_filtered", "review queue filtered by site, grade and period"),
+                ("review_visit", "visit page in the filtered queue"),
+                ("review_confirm", "'accept all matching' confirmation"),
+                ("review_bulk_accept", "accepting all matching visits in one post"))
+
+
+def review_timings(client, area: str, repeat: int) -> dict:
+    """Median ms of the review pages, and of accepting every waiting visit of the area at once."""
+    from urllib.parse import urlencode
+
+    area_id, site_id, waiting = db.session.execute(text(
+        "SELECT a.id, (SELECT s.id FROM site s WHERE s.area_id = a.id ORDER BY s.name LIMIT 1), "
+        "(SELECT count(*) FROM submission v WHERE v.area_id = a.id AND v.review_status = 'pending') "
+        "FROM area a WHERE a.slug = :slug"), {"slug": area}).one()
+    today = datetime.now(timezone.utc).date()
+    filtered = urlencode({"site": site_id, "grade": "D", "from": (today - timedelta(days=365)).isoformat(),
+                          "to": today.isoformat()})
+    base = f"/coordinator/{area}/submissions"
+    # A visit a few places into the site's queue, so it has both a previous and a next one.
+    visits = db.session.execute(text(
+        "SELECT id FROM submission WHERE area_id = :area AND site_id = :site ORDER BY received_at DESC, id "
+        "LIMIT 4"), {"area": area_id, "site": site_id}).scalars().all()
+    middle = visits[len(visits) // 2]
+    db.session.commit()
+    figures = {"review_waiting": waiting}
+    for name, path in (("review_queue", base), ("review_filtered", f"{base}?{filtered}"),
+                       ("review_visit", f"{base}/{middle}?{filtered}"), ("review_confirm", f"{base}/accept-all")):
+        figures[name] = round(statistics.median(time_get(client, path, repeat)), 1)
+    times = []
+    for _ in range(max(3, repeat // 3)):
+        # Put the area's visits back to waiting (untimed), then accept them all as a coordinator would.
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE submission SET review_status = 'pending', reviewed_by = NULL, "
+                                    "reviewed_at = NULL WHERE area_id = :area"), {"area": area_id})
+        page = client.get(f"{base}/accept-all")
+        assert page.status_code == 200
+        with client.session_transaction() as session:
+            csrf = session["csrf"]
+        start = time.perf_counter()
+        response = client.post(f"{base}/accept-all", data={"csrf_token": csrf, "count": str(waiting)})
+        response.get_data()
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 302, response.status_code
+    accepted = db.session.execute(text("SELECT count(*) FROM submission WHERE area_id = :area "
+                                       "AND review_status = 'accepted'"), {"area": area_id}).scalar()
+    db.session.commit()
+    assert accepted == waiting, (accepted, waiting)
+    figures["review_bulk_accept"] = round(statistics.median(times), 1)
+    return figures
+
+
+def review_markdown(results: list[dict], repeat: int) -> list[str]:
+    """The review figures as their own table, and their targets."""
+    lines = [
+        "",
+        "### Review at scale (issue 10)",
+        "",
+        "The same area's review pages: the queue as it opens (every waiting visit, newest arrivals first, with the "
+        "exact count); the queue filtered by one site, a line graded D and the last 365 days; a visit's page within "
+        "that filtered queue (with its previous and next visits); the confirmation of \"accept all matching\" "
+        "(counting every waiting visit); and the post that accepts them all — each visit set accepted, one change "
+        f"per visit for the phones, one audit entry per visit plus one for the action (median of "
+        f"{max(3, repeat // 3)}, the visits put back to waiting between runs, untimed).",
+        "",
+        "| database | visits | waiting in the area | queue ms | filtered queue ms | visit page ms | confirmation ms "
+        "| accept all ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r['database']} | {r['visits']:,} | {r['review_waiting']:,} | {r['review_queue']} | "
+                     f"{r['review_filtered']} | {r['review_visit']} | {r['review_confirm']} | "
+                     f"{r['review_bulk_accept']} |")
+    rows = sorted((r for r in results if r["database"] == "postgresql"), key=lambda r: r["visits"])
+    lines += ["", "Against the targets (PostgreSQL):", ""]
+    if not rows:
+        return lines + ["- No PostgreSQL run: the targets are judged on PostgreSQL, so none is judged here."]
+    large = rows[-1]
+    for key, label in REVIEW_PAGES:
+        met = large[key] <= PAGE_TARGET_MS
+        lines.append(f"- {label[0].upper() + label[1:]} ≤ {PAGE_TARGET_MS} ms median at {large['visits']:,} visits "
+                     f"({large['review_waiting']:,} waiting): {large[key]} ms — **{'met' if met else 'missed'}**.")
+    return lines
 
 
 PAGES = (("priorities", "priority list page"), ("trends", "trends page"), ("dashboard", "dashboard page"))
@@ -271,6 +362,7 @@ def markdown(results: list[dict], repeat: int) -> str:
             lines.append(f"- {database}: visits ×{factor:.0f} → {growth}; export traced memory ×{memory:.2f} "
                          f"(for ×{large['export']['rows'] / max(1, small['export']['rows']):.0f} rows).")
     lines += ["", "Against the targets (PostgreSQL):", "", *verdicts(results)]
+    lines += review_markdown(results, repeat)
     return "\n".join(lines)
 
 

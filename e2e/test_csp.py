@@ -112,6 +112,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.checklist_results": f"/coordinator/{slug}/checklists",
             "coordinator.submissions": f"/coordinator/{slug}/submissions",
             "coordinator.submission": f"/coordinator/{slug}/submissions/{submission.id}",
+            "coordinator.accept_matching": f"/coordinator/{slug}/submissions/accept-all",
             "coordinator.site": f"/coordinator/{slug}/sites/{site.id}",
             "coordinator.actions_board": f"/coordinator/{slug}/actions",
             "coordinator.new_action": f"/coordinator/{slug}/actions/new",

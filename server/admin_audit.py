@@ -49,6 +49,8 @@ def action_label(action: str) -> str:
         "agreement.edit_draft": _("Agreement draft edited"),
         "agreement.publish": _("Agreement published"),
         "submission.review": _("Visit reviewed"),
+        "submission.accept_selected": _("Ticked visits accepted"),
+        "submission.accept_matching": _("All matching visits accepted"),
         "area.settings": _("Area settings changed"),
         "action.create": _("Action raised"),
         "action.update": _("Action updated"),

@@ -51,6 +51,42 @@ def entry_hash(fields: dict) -> str:
     return hashlib.sha256(canonical(fields)).hexdigest()
 
 
+_SORTED_FIELDS = sorted(HASHED_FIELDS)
+# The string encoder json.dumps uses with ensure_ascii=False (C when available).
+_encode_text = json.encoder.encode_basestring
+
+
+def _canonical_in_batch(fields: dict, encoded: dict) -> bytes:
+    """`canonical(fields)`, byte for byte, built field by field (the keys in sorted order, each
+    value encoded as `json.dumps` encodes it): text with JSON's own string encoder, whole numbers
+    as digits, and the values a batch repeats (who, when, the details) encoded once, in
+    `encoded`. Values are JSON-plain, for which `repr` tells distinct ones apart: it is only the
+    cache's key, the text is always JSON's own."""
+    parts = []
+    for name in _SORTED_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            parts.append(f'"{name}":null')
+        elif name == "at":
+            text = encoded.get(("at", value))
+            if text is None:
+                text = encoded[("at", value)] = json.dumps({"at": _moment(value)}, separators=(",", ":"),
+                                                           ensure_ascii=False)[1:-1]
+            parts.append(text)
+        elif type(value) is str:
+            parts.append(f'"{name}":{_encode_text(value)}')
+        elif type(value) is int:
+            parts.append(f'"{name}":{value}')
+        else:
+            key = (name, repr(value))
+            text = encoded.get(key)
+            if text is None:
+                text = encoded[key] = json.dumps({name: value}, sort_keys=True, separators=(",", ":"),
+                                                 ensure_ascii=False)[1:-1]
+            parts.append(text)
+    return ("{" + ",".join(parts) + "}").encode()
+
+
 def _plain(value):
     """`value` as JSON gives it back (dates as text), so the stored details hash as they were written."""
     return json.loads(json.dumps(value, default=_text, ensure_ascii=False))
@@ -124,6 +160,50 @@ def record(action: str, *, record_type: str | None = None, record_id=None, area_
     session.flush()
     session.execute(head_table.update().where(head_table.c.id == 1).values(seq=seq, entry_hash=fields["entry_hash"]))
     return entry
+
+
+def record_many(entries: list[dict], session=None) -> None:
+    """Add several entries at once (a bulk action): the head is taken and moved once, the rows go in together.
+
+    Each of `entries` holds `record()`'s keyword arguments (action, record_type, record_id,
+    area_id, before, after, details), their values already as JSON gives them back (text,
+    numbers, None, lists, dicts: `record()` converts, this does not, as it would cost as much
+    again as the hashing); who and from where come from the request. The chain
+    is the same as from as many `record()` calls, so `verify()` reads it the same way; a
+    review of 5,000 visits costs one statement per table instead of three per entry.
+    """
+    if not entries:
+        return
+    from server import bulk
+
+    session = session or db.session
+    who, device, address = _actor()
+    head_table = AuditHead.__table__
+    head = session.execute(
+        select(head_table.c.seq, head_table.c.entry_hash).where(head_table.c.id == 1).with_for_update()
+    ).one_or_none()
+    if head is None:
+        session.execute(head_table.insert().values(id=1, seq=0, entry_hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head.seq, head.entry_hash
+    at = utcnow()
+    rows = []
+    encoded: dict = {}
+    for entry in entries:
+        body = dict(entry.get("details") or {})
+        if entry.get("before") is not None or entry.get("after") is not None:
+            body["before"], body["after"] = changed_fields(entry.get("before") or {}, entry.get("after") or {})
+        seq += 1
+        record_id = entry.get("record_id")
+        fields = {"seq": seq, "at": at, "action": entry["action"], "person_id": who, "device_id": device,
+                  "record_type": entry.get("record_type"), "record_id": None if record_id is None else str(record_id),
+                  "area_id": entry.get("area_id"), "address": address[:64] if address else None,
+                  "details": body, "prev_hash": prev}
+        fields["entry_hash"] = prev = hashlib.sha256(_canonical_in_batch(fields, encoded)).hexdigest()
+        rows.append(fields)
+    bulk.insert_rows(session, AuditEntry.__table__, rows)
+    session.execute(head_table.update().where(head_table.c.id == 1).values(seq=seq, entry_hash=prev))
 
 
 def record_and_commit(action: str, **kwargs) -> None:

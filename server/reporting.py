@@ -720,3 +720,129 @@ def volunteer_devices(session, area_id: str) -> list[tuple[Person, list[str], li
         ).scalars():
             devices.setdefault(device.person_id, []).append(device)
     return [(p, sorted({r.role for r in p.roles if r.area_id == area_id}), devices.get(p.id, [])) for p in people]
+
+
+# -- review queue ----------------------------------------------------------------------------
+#
+# The coordinator's queue of synced visits, newest arrivals first. Every filter is a condition
+# on the submission row itself (the grade filter an EXISTS over the visit's answers), so the
+# same conditions count the queue, page it, find a visit's neighbours and pick the visits that
+# a bulk acceptance changes: what the coordinator saw counted is what gets accepted.
+
+REVIEW_STATUSES = ("pending", "accepted", "flagged")
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    """What the review queue is narrowed to; empty strings (and no period) mean "any"."""
+
+    status: str = "pending"  # one of REVIEW_STATUSES, or "all"
+    site_id: str = ""
+    person_id: str = ""
+    form_id: str = ""
+    kind: str = ""
+    grade: str = ""  # visits with any line graded this letter
+    period: Period | None = None
+
+    @property
+    def bulk_acceptable(self) -> bool:
+        """Only a queue of visits that are not accepted yet is offered for acceptance in bulk."""
+        return self.status in ("pending", "flagged")
+
+    def args(self) -> dict:
+        """The query arguments that ask for this queue again (links, the pager, the visit page)."""
+        shown = {"status": self.status, "site": self.site_id, "volunteer": self.person_id, "form": self.form_id,
+                 "kind": self.kind, "grade": self.grade}
+        if self.period is not None:
+            shown |= {"from": self.period.start.date().isoformat(), "to": self.period.last_day.date().isoformat()}
+        return {name: value for name, value in shown.items() if value}
+
+    def recorded(self) -> dict:
+        """The filters as the audit log keeps them (ids, letters and ISO dates; no names)."""
+        return self.args()
+
+
+def review_conditions(area_id: str, filters: ReviewFilters) -> list:
+    """WHERE conditions over `Submission` for the area's queue as filtered.
+
+    A visit its volunteer has corrected is not in the queue: the correction is (and its page
+    links to the visit it replaces), so accepting "all matching" never accepts a replaced visit.
+    """
+    conditions = [Submission.area_id == area_id, latest_only()]
+    if filters.status in REVIEW_STATUSES:
+        conditions.append(Submission.review_status == filters.status)
+    if filters.site_id:
+        conditions.append(Submission.site_id == filters.site_id)
+    if filters.person_id:
+        conditions.append(Submission.person_id == filters.person_id)
+    if filters.form_id:
+        conditions.append(Submission.form_id == filters.form_id)
+    if filters.kind:
+        conditions.append(Submission.kind == filters.kind)
+    if filters.grade:
+        conditions.append(exists().where(Answer.submission_id == Submission.id, Answer.grade == filters.grade))
+    if filters.period is not None:
+        conditions += [Submission.observed_at >= filters.period.start, Submission.observed_at < filters.period.end]
+    return conditions
+
+
+def review_count(session, area_id: str, filters: ReviewFilters) -> int:
+    """The exact number of visits in the filtered queue."""
+    return session.execute(select(func.count()).select_from(Submission)
+                           .where(*review_conditions(area_id, filters))).scalar_one()
+
+
+def review_page(session, area_id: str, filters: ReviewFilters, page: int, size: int) -> tuple[list, bool]:
+    """One page of the filtered queue (rows of Submission, site_name, person_name), and whether more follow."""
+    query = (select(Submission, Site.name.label("site_name"), Person.display_name.label("person_name"))
+             .outerjoin(Site, Site.id == Submission.site_id).join(Person, Person.id == Submission.person_id)
+             .where(*review_conditions(area_id, filters))
+             .order_by(Submission.received_at.desc(), Submission.id)
+             .offset((page - 1) * size).limit(size + 1))
+    rows = session.execute(query).all()
+    return rows[:size], len(rows) > size
+
+
+def review_neighbours(session, area_id: str, filters: ReviewFilters, visit: Submission) -> tuple[str | None, str | None]:
+    """The ids of the visits before and after `visit` in the filtered queue's order (newest arrival first).
+
+    Found from the visit's own place (arrival time, then id), so they are right whether or
+    not the visit itself still matches the filters (it no longer does once it is reviewed).
+    """
+    conditions = review_conditions(area_id, filters)
+    at, key = visit.received_at, visit.id
+    newer = session.execute(
+        select(Submission.id).where(*conditions, or_(Submission.received_at > at,
+                                                     and_(Submission.received_at == at, Submission.id < key)))
+        .order_by(Submission.received_at, Submission.id.desc()).limit(1)).scalar()
+    older = session.execute(
+        select(Submission.id).where(*conditions, or_(Submission.received_at < at,
+                                                     and_(Submission.received_at == at, Submission.id > key)))
+        .order_by(Submission.received_at.desc(), Submission.id).limit(1)).scalar()
+    return newer, older
+
+
+@dataclass
+class ReviewChoices:
+    """What the queue's filter menus offer: the area's sites, the people who sent its visits, its forms."""
+
+    sites: list  # (id, name)
+    people: list  # (id, display name)
+    forms: list  # (id, kind, title of its newest version)
+
+
+def review_choices(session, area_id: str) -> ReviewChoices:
+    """The options of the review queue's filters for one area."""
+    sites = session.execute(select(Site.id, Site.name).where(Site.area_id == area_id).order_by(Site.name)).all()
+    senders = select(Submission.person_id).where(Submission.area_id == area_id).distinct().subquery()
+    people = session.execute(select(Person.id, Person.display_name).where(Person.id.in_(select(senders.c.person_id)))
+                             .order_by(Person.display_name, Person.id)).all()
+    forms = session.execute(select(Form.id, Form.kind).where(or_(Form.area_id.is_(None), Form.area_id == area_id))
+                            .order_by(Form.kind, Form.id)).all()
+    titles = {}
+    for form_id, definition in session.execute(
+            select(FormVersion.form_id, FormVersion.definition)
+            .where(FormVersion.form_id.in_([f.id for f in forms])).order_by(FormVersion.version)):
+        titles[form_id] = (definition or {}).get("title") or form_id
+    return ReviewChoices(sites=[tuple(r) for r in sites], people=[tuple(r) for r in people],
+                         forms=[(f.id, f.kind, titles.get(f.id, f.id)) for f in forms])

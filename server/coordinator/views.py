@@ -6,14 +6,14 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 
 from flask import Response, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
-from flask_babel import format_date, format_datetime, get_locale, gettext as _, to_user_timezone
+from flask_babel import format_date, format_datetime, get_locale, gettext as _, ngettext, to_user_timezone
 from sqlalchemy import func, select
 
-from server import audit, auth, blobs, operations
+from server import audit, auth, blobs, operations, review
 from server.auth import allow
 from server import charts, reporting
 from server.coordinator import bp
-from server.coordinator.common import area_or_404, page_number, period_args, requested_period
+from server.coordinator.common import MAX_PERIOD_DAYS, area_or_404, page_number, period_args, requested_period
 from server.extensions import db
 from server.models import Action, Answer, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
 
@@ -277,35 +277,107 @@ def mystery_shops(slug):
 KINDS = ("street", "checklist", "mystery_shop")
 
 
+def review_filters() -> reporting.ReviewFilters:
+    """The review queue's filters from the query: status, site, volunteer, form, kind, grade, period."""
+    args = request.args
+    status = args.get("status", "pending")
+    status = status if status in (*reporting.REVIEW_STATUSES, "all") else "pending"
+    kind = args.get("kind", "")
+    grade = args.get("grade", "").upper()
+    period = None
+    if args.get("from", "").strip() or args.get("to", "").strip():
+        # Only one end given: the period runs to today, or from as far back as a page shows.
+        period = requested_period(MAX_PERIOD_DAYS)
+    return reporting.ReviewFilters(
+        status=status, site_id=args.get("site", "")[:36], person_id=args.get("volunteer", "")[:36],
+        form_id=args.get("form", "")[:64], kind=kind if kind in KINDS else "",
+        grade=grade if grade in reporting.GRADES else "", period=period)
+
+
 @bp.get("/<slug>/submissions")
 @allow("coordinator")
 def submissions(slug):
-    """Synced submissions, newest arrivals first, filtered by review status and form kind."""
+    """Synced submissions, newest arrivals first, filtered; tick some or take every match to accept at once."""
     area = area_or_404(slug)
-    status = request.args.get("status", "pending")
-    kind = request.args.get("kind", "")
+    filters = review_filters()
     page = page_number()
-    query = (select(Submission, Site.name.label("site_name"), Person.display_name.label("person_name"))
-             .outerjoin(Site, Site.id == Submission.site_id).join(Person, Person.id == Submission.person_id)
-             .where(Submission.area_id == area.id))
-    if status in ("pending", "accepted", "flagged"):
-        query = query.where(Submission.review_status == status)
-    if kind in KINDS:
-        query = query.where(Submission.kind == kind)
-    rows = db.session.execute(query.order_by(Submission.received_at.desc(), Submission.id)
-                              .offset((page - 1) * REVIEW_PAGE).limit(REVIEW_PAGE + 1)).all()
-    return render_template("coordinator/submissions.html", area=area, rows=rows[:REVIEW_PAGE],
-                           more=len(rows) > REVIEW_PAGE, page=page, status=status, kind=kind, kinds=KINDS)
+    rows, more = reporting.review_page(db.session, area.id, filters, page, REVIEW_PAGE)
+    total = reporting.review_count(db.session, area.id, filters)
+    return render_template("coordinator/submissions.html", area=area, rows=rows, more=more, page=page,
+                           filters=filters, total=total, choices=reporting.review_choices(db.session, area.id),
+                           kinds=KINDS, grades=reporting.GRADES, most_selected=review.MOST_SELECTED)
+
+
+@bp.post("/<slug>/submissions/accept-selected")
+@allow("coordinator")
+def accept_selected(slug):
+    """Accept the visits ticked on a page of the queue ("select all on this page" ticks every one shown)."""
+    area = area_or_404(slug)
+    filters = review_filters()
+    chosen = request.form.getlist("on_page") if request.form.get("all_on_page") else request.form.getlist("visit")
+    if len(chosen) > review.MOST_SELECTED:
+        abort(400, description=_("Tick at most %(n)s visits at a time.", n=review.MOST_SELECTED))
+    result = review.accept_selected(area.id, chosen, g.person)
+    db.session.commit()
+    if not chosen:
+        flash(_("Tick the visits to accept first."))
+    else:
+        flash(ngettext("%(num)s visit accepted.", "%(num)s visits accepted.", result.count))
+    return redirect(url_for("coordinator.submissions", slug=slug, **filters.args()))
+
+
+@bp.route("/<slug>/submissions/accept-all", methods=["GET", "POST"])
+@allow("coordinator")
+def accept_matching(slug):
+    """Accept every visit the filters match: a page that states the count and the filters, then the post."""
+    area = area_or_404(slug)
+    filters = review_filters()
+    changed = None
+    if request.method == "POST":
+        confirmed = request.form.get("count", -1, type=int)
+        result = review.accept_matching(area.id, filters, confirmed, g.person)
+        if result.changed:
+            db.session.commit()
+            flash(ngettext("%(num)s visit accepted.", "%(num)s visits accepted.", result.count))
+            return redirect(url_for("coordinator.submissions", slug=slug, **filters.args()))
+        db.session.rollback()
+        changed = confirmed
+    total = reporting.review_count(db.session, area.id, filters) if filters.bulk_acceptable else 0
+    return render_template("coordinator/accept_all.html", area=area, filters=filters, total=total, changed=changed,
+                           described=_described(filters, reporting.review_choices(db.session, area.id))), \
+        (409 if changed is not None else 200)
+
+
+def _described(filters: reporting.ReviewFilters, choices: reporting.ReviewChoices) -> list[tuple[str, str]]:
+    """The filters in words, as (what, which), for the confirmation page."""
+    names = {"site": dict(choices.sites), "volunteer": dict(choices.people),
+             "form": {form_id: title for form_id, _kind, title in choices.forms}}
+    shown = [(_("Review status"), review_status_label(filters.status))]
+    if filters.site_id:
+        shown.append((_("Site"), names["site"].get(filters.site_id, _("a site not in this area"))))
+    if filters.person_id:
+        shown.append((_("Volunteer"), names["volunteer"].get(filters.person_id, _("nobody who sent visits here"))))
+    if filters.form_id:
+        shown.append((_("Form"), names["form"].get(filters.form_id, filters.form_id)))
+    if filters.kind:
+        shown.append((_("Kind of form"), form_kind_label(filters.kind)))
+    if filters.grade:
+        shown.append((_("Grade"), _("any line graded %(grade)s", grade=filters.grade)))
+    if filters.period is not None:
+        shown.append((_("Observed"), _("%(start)s to %(end)s", start=kdate(filters.period.start.date()),
+                                       end=kdate(filters.period.last_day.date()))))
+    return shown
 
 
 @bp.route("/<slug>/submissions/<submission_id>", methods=["GET", "POST"])
 @allow("coordinator")
 def submission(slug, submission_id):
-    """One submission in full, as it was sent; accept it or flag it with a reason."""
+    """One submission in full, as it was sent; accept it or flag it, then on to the next visit in the queue."""
     area = area_or_404(slug)
     found = db.session.get(Submission, submission_id)
     if found is None or found.area_id != area.id:
         abort(404)
+    filters = review_filters()
     error = None
     if request.method == "POST":
         try:
@@ -316,11 +388,16 @@ def submission(slug, submission_id):
                          before=before, after={"review_status": found.review_status,
                                                "review_reason": found.review_reason})
             db.session.commit()
-            flash(_("Review saved. The volunteer sees it after their next sync."))
-            return redirect(url_for("coordinator.submission", slug=slug, submission_id=found.id))
+            _newer, older = reporting.review_neighbours(db.session, area.id, filters, found)
+            if older:
+                flash(_("Review saved. The volunteer sees it after their next sync. This is the next visit."))
+                return redirect(url_for("coordinator.submission", slug=slug, submission_id=older, **filters.args()))
+            flash(_("Review saved. The volunteer sees it after their next sync. That was the last visit in the list."))
+            return redirect(url_for("coordinator.submissions", slug=slug, **filters.args()))
         except operations.OperationError as problem:
             db.session.rollback()
             error = problem.message
+    newer, older = reporting.review_neighbours(db.session, area.id, filters, found)
     version = db.session.get(FormVersion, (found.form_id, found.form_version))
     answers = found.data.get("answers", {})
     sections = []
@@ -337,7 +414,8 @@ def submission(slug, submission_id):
     return render_template("coordinator/submission.html", area=area, submission=found, version=version,
                            sections=sections, extra=extra, site=site, person=person, device=device,
                            reviewer=reviewer, error=error, actions=site_actions,
-                           observed_local=_local_time(found)), (400 if error else 200)
+                           observed_local=_local_time(found), filters=filters, newer=newer,
+                           older=older), (400 if error else 200)
 
 
 def _local_time(submission: Submission):

@@ -217,6 +217,8 @@ ROUTES = {
     "coordinator.mystery_shops": Route(_area(), COORDINATING),
     "coordinator.submissions": Route(_area(), COORDINATING),
     "coordinator.submission": Route(_records(submission_id="submission_id"), COORDINATING),
+    "coordinator.accept_selected": Route(_area(), COORDINATING),
+    "coordinator.accept_matching": Route(_area(), COORDINATING),
     "coordinator.photo": Route(_records(sha256="photo_sha"), COORDINATING),
     "account.password": Route({"here": {}}),
     # People are not an area's records: only the admin's rule applies.
