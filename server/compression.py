@@ -20,11 +20,42 @@ leaves it all to a proxy in front (docs/deployment.md).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import g
 from flask_compress import Compress
+from flask_compress import flask_compress as _library
+
+_library_choice = _library._choose_algorithm
+
+
+@lru_cache(maxsize=128)
+def _choose_algorithm(algorithms: tuple[str, ...], accept_encoding: str):
+    """Flask-Compress's choice, without the codings the client refuses with `q=0`.
+
+    Flask-Compress 1.25 ranks `br;q=0` as a choice of lowest preference, and sends Brotli
+    to a client that said it cannot read it; RFC 9110 (12.5.3) says q=0 means "not acceptable".
+    """
+    kept = []
+    for part in accept_encoding.split(","):
+        name, _, params = part.partition(";")
+        quality = params.strip().lower()
+        if quality.startswith("q="):
+            try:
+                if float(quality[2:]) <= 0:
+                    continue
+            except ValueError:
+                pass
+        kept.append(part)
+    return _library_choice(algorithms, ",".join(kept))
+
+
+_library._choose_algorithm = _choose_algorithm  # looked up by name when each answer is compressed
 
 # Flask-Compress's list, plus what Kerbside streams out: CSV and GeoJSON exports.
 EXTRA_MIMETYPES = ("text/csv", "application/geo+json")
+# Files up to this size are read into memory to be compressed whole (the bundles are ~100 KB).
+MAX_FILE_IN_MEMORY = 4 * 1024 * 1024
 
 
 class KerbsideCompress(Compress):
@@ -39,7 +70,18 @@ class KerbsideCompress(Compress):
             return response
         if g.get("csrf_in_page") and response.mimetype == "text/html":
             return response
+        if (response.direct_passthrough and response.content_length is not None
+                and response.content_length <= MAX_FILE_IN_MEMORY and response.mimetype in self.compress_mimetypes_set):
+            # A file (a bundle, Leaflet's script): read it whole, so it is compressed once with
+            # its length known and its ETag answered with 304, rather than as a stream.
+            response.direct_passthrough = False
+            response.make_sequence()
+        original = response.response
         response = super().after_request(response)
+        if response.response is not original and hasattr(original, "close"):
+            # The compressing stream wraps the view's iterable: close it (a file, a database
+            # cursor) when the answer is done, even if the client went away half-way.
+            response.call_on_close(original.close)
         if "Content-Encoding" in response.headers:
             # Ranges would count the compressed bytes, which werkzeug does not serve.
             response.headers.pop("Accept-Ranges", None)
