@@ -93,16 +93,27 @@ def configure(app: Flask) -> None:
     """Request ids always; JSON lines on stderr from the root logger when LOG_FORMAT is json."""
     app.before_request(_begin)
     app.after_request(_end)
-    request_logger = logging.getLogger(REQUEST_LOGGER)
-    if app.config.get("LOG_FORMAT") != "json":
-        return
+    if app.config.get("LOG_FORMAT") == "json":
+        json_lines()
+        app.logger.removeHandler(default_handler)  # else Flask's text line too
+
+
+def json_lines() -> None:
+    """Put the JSON handler on the root logger, alone, at INFO (again after a migration's fileConfig replaced it)."""
     root = logging.getLogger()
-    if "json" not in _installed:  # once per process, though tests make many apps
-        handler = StderrHandler()
+    handler = _installed.get("json")
+    if handler is None:  # one per process, though tests make many apps
+        handler = _installed["json"] = StderrHandler()
         handler.setFormatter(JSONFormatter())
+    for other in list(root.handlers):
+        if isinstance(other, logging.StreamHandler) and other is not handler and not _belongs_to_tests(other):
+            root.removeHandler(other)  # a text handler (Alembic's logging.ini) would write each line again
+    if handler not in root.handlers:
         root.addHandler(handler)
-        _installed["json"] = handler
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
-    request_logger.setLevel(logging.INFO)
-    app.logger.removeHandler(default_handler)  # else Flask's text line too
+    logging.getLogger(REQUEST_LOGGER).setLevel(logging.INFO)
+
+
+def _belongs_to_tests(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("_pytest")
