@@ -20,9 +20,12 @@ leaves it all to a proxy in front (docs/deployment.md).
 
 from __future__ import annotations
 
+import gzip
+import threading
 from functools import lru_cache
 
-from flask import g
+import brotli
+from flask import g, request
 from flask_compress import Compress
 from flask_compress import flask_compress as _library
 
@@ -56,6 +59,12 @@ _library._choose_algorithm = _choose_algorithm  # looked up by name when each an
 EXTRA_MIMETYPES = ("text/csv", "application/geo+json")
 # Files up to this size are read into memory to be compressed whole (the bundles are ~100 KB).
 MAX_FILE_IN_MEMORY = 4 * 1024 * 1024
+# Content-hashed bundles never change under their name: each is compressed once per process at
+# the best levels (Brotli 11 makes the JavaScript 17% smaller than quality 4, in 260 ms once),
+# and kept; a few builds' worth at most.
+IMMUTABLE_ENDPOINTS = frozenset({"pwa.asset"})
+BEST = {"br": lambda data: brotli.compress(data, quality=11), "gzip": lambda data: gzip.compress(data, 9)}
+KEPT_BUNDLES = 32
 
 
 class KerbsideCompress(Compress):
@@ -76,6 +85,9 @@ class KerbsideCompress(Compress):
             # its length known and its ETag answered with 304, rather than as a stream.
             response.direct_passthrough = False
             response.make_sequence()
+        if (request.endpoint in IMMUTABLE_ENDPOINTS and response.status_code == 200 and not response.is_streamed
+                and response.mimetype in self.compress_mimetypes_set):
+            return self._bundle(response)
         original = response.response
         response = super().after_request(response)
         if response.response is not original and hasattr(original, "close"):
@@ -85,6 +97,36 @@ class KerbsideCompress(Compress):
         if "Content-Encoding" in response.headers:
             # Ranges would count the compressed bytes, which werkzeug does not serve.
             response.headers.pop("Accept-Ranges", None)
+        return response
+
+    _best: dict = {}
+    _best_lock = threading.Lock()
+
+    def _bundle(self, response):
+        """A content-hashed bundle, compressed once at the best level; its ETag and 304 as Flask-Compress does."""
+        vary = response.headers.get("Vary")
+        if not vary:
+            response.headers["Vary"] = "Accept-Encoding"
+        elif "accept-encoding" not in vary.lower():
+            response.headers["Vary"] = f"{vary}, Accept-Encoding"
+        algorithm = _choose_algorithm(self.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
+        if algorithm not in BEST:
+            return response
+        etag, weak = response.get_etag()
+        key = (algorithm, request.path, etag)
+        body = self._best.get(key)
+        if body is None:
+            body = BEST[algorithm](response.get_data())
+            with self._best_lock:
+                while len(self._best) >= KEPT_BUNDLES:
+                    self._best.pop(next(iter(self._best)))
+                self._best[key] = body
+        response.set_data(body)
+        response.headers["Content-Encoding"] = algorithm
+        response.headers.pop("Accept-Ranges", None)
+        if etag and not weak:
+            response.set_etag(f"{etag}:{algorithm}")
+        response.make_conditional(request)
         return response
 
 

@@ -101,6 +101,11 @@ def test_the_shell_and_bundles_are_compressed_and_their_etags_still_give_304(app
         assert int(zipped.headers["Content-Length"]) == len(zipped.data) < len(plain.data) / 2
         assert zipped.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert "Accept-Ranges" not in zipped.headers  # ranges of compressed bytes are not served
+        # A bundle never changes under its name: compressed once at the best level, and kept.
+        best = _fetch(client, f"/app/assets/{name}", Accept_Encoding="gzip, deflate, br, zstd")
+        assert best.headers["Content-Encoding"] == "br" and brotli.decompress(best.data) == plain.data
+        assert len(best.data) <= len(brotli.compress(plain.data, quality=9))
+        assert _fetch(client, f"/app/assets/{name}", Accept_Encoding="br").data == best.data
         # Each representation has its own validator, and each one revalidates to 304 with no body.
         assert zipped.headers["ETag"] != plain.headers["ETag"]
         for response, accept in ((zipped, "gzip"), (plain, "identity")):
