@@ -118,7 +118,9 @@ def main() -> None:
     identity = syncs["identity"][0]
     lines = ["## Compression on the wire", "",
              f"`python bench/compression.py --sites {args.sites} --repeat {args.repeat}` — bytes as the server sends "
-             "them (Flask-Compress: gzip level 6, Brotli quality 4), through the Flask test client on SQLite.", "",
+             "them, through the Flask test client on SQLite: answers at gzip level 6 and Brotli quality 4 "
+             "(Flask-Compress), the content-hashed bundles once at gzip 9 and Brotli 11 (server/compression.py). "
+             "`br` is what a browser's `gzip, deflate, br, zstd` gets. Server time is noisy on a shared machine.", "",
              f"First sync of a new phone, {args.sites}-site area, 5 form versions, 2 agreements (every page, limit 1000):",
              "", "| encoding | bytes | vs identity | pages | server time (median) |", "|---|---:|---:|---:|---:|"]
     for name, (wire, pages, seconds) in syncs.items():
