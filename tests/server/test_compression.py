@@ -133,6 +133,15 @@ def test_head_says_the_same_encoding_as_get_and_sends_no_body(client):
     assert head.headers["Content-Encoding"] == get.headers["Content-Encoding"] == "gzip"
 
 
+def test_answers_without_a_body_are_left_as_they_are(client, rep_with_sites):
+    _area, token = rep_with_sites
+    head = client.head(f"/api/sync/v1/blobs/{'0' * 64}", headers={"Authorization": f"Bearer {token}",
+                                                                   "Accept-Encoding": "gzip, br"})
+    assert head.status_code == 404 and "Content-Encoding" not in head.headers and head.data == b""
+    moved = client.get("/coordinator/", headers={"Accept-Encoding": "gzip, br"})
+    assert moved.status_code in (301, 302) and "Content-Encoding" not in moved.headers
+
+
 def test_pages_carrying_a_form_token_are_not_compressed(client):
     """BREACH: the session's form token must not be guessable from compressed lengths."""
     page = client.get("/login", headers={"Accept-Encoding": "gzip, br"})
