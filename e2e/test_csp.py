@@ -41,6 +41,8 @@ NOT_PAGES = {
     "coordinator.leaflet", "coordinator.export_submissions", "coordinator.export_actions",
     "coordinator.export_sites", "coordinator.photo", "coordinator.invite_qr", "admin_audit.entries_csv",
     "admin_privacy.export",
+    # Probes and Prometheus: JSON and plain text, not pages.
+    "ops.healthz", "ops.readyz", "ops.metrics_page",
 }
 # The field app's screens, by the address the app routes on (pwa.shell is the page they share).
 FIELD_SCREENS = ("#/", "#/deal", "#/mine", "#/settings", "#/attention")
