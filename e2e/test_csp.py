@@ -42,6 +42,8 @@ NOT_PAGES = {
     "coordinator.export_sites", "coordinator.photo", "coordinator.invite_qr", "admin_audit.entries_csv",
     "admin_privacy.export", "coordinator.export_mystery_shops", "coordinator.export_checklists",
     "coordinator.export_workbook",
+    # Probes and Prometheus: JSON and plain text, not pages.
+    "ops.healthz", "ops.readyz", "ops.metrics_page",
 }
 # The field app's screens, by the address the app routes on (pwa.shell is the page they share).
 FIELD_SCREENS = ("#/", "#/deal", "#/mine", "#/settings", "#/attention")

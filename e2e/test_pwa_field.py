@@ -349,13 +349,14 @@ def test_connection_lost_after_commit_is_a_duplicate_not_a_second_copy(live_serv
     fill_street_visit(page, "Hope Street")
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
 
-    dropped = []
+    dropped, waited = [], []
 
     def drop_after_commit(route):
         body = route.request.post_data_json or {}
         if body.get("mutations") and not dropped:
             route.fetch()  # the server receives and commits the push...
             dropped.append(body["mutations"][0]["mid"])
+            waited.append(body.get("oldest_unsent_age_s"))
             route.abort("connectionreset")  # ...and its answer never reaches the phone
         else:
             route.continue_()
@@ -364,6 +365,8 @@ def test_connection_lost_after_commit_is_a_duplicate_not_a_second_copy(live_serv
     go_online(context, live_server)
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     assert dropped
+    # The push told the server how long the visit had waited (seconds, for its metrics).
+    assert isinstance(waited[0], (int, float)) and 0 < waited[0] < 600
 
     sent = idb(page, "sent")
     assert [item["result"]["status"] for item in sent] == ["duplicate"]

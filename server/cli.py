@@ -96,12 +96,20 @@ def serve_command(bind, workers, migrate):
     if migrate:
         with app.app_context():
             upgrade_database()
+    from server import logs, metrics
+
+    if app.config.get("LOG_FORMAT") == "json":
+        logs.json_lines()  # the migration's logging.ini replaced the root logger's handlers
 
     class Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            # JSON logs write their own line per request, without the query string gunicorn's
+            # access log would show (a link may carry a token): one log, not two.
+            self.cfg.set("accesslog", None if app.config.get("LOG_FORMAT") == "json" else "-")
+            # Metrics across workers (PROMETHEUS_MULTIPROC_DIR): forget a worker's live values when it ends.
+            self.cfg.set("child_exit", lambda _server, worker: metrics.worker_ended(worker.pid))
 
         def load(self):
             return app

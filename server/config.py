@@ -47,6 +47,14 @@ def from_environment(instance_path: str) -> dict:
         "ENROL_FAILURE_LIMIT_ADDRESS": os.environ.get("KERBSIDE_ENROL_FAILURE_LIMIT_ADDRESS", "30 per 15 minutes"),
         # Wrong tries of one person's re-join code, from anywhere (as sign-in counts per account).
         "REJOIN_FAILURE_LIMIT_PERSON": os.environ.get("KERBSIDE_REJOIN_FAILURE_LIMIT_PERSON", "10 per 15 minutes"),
+        # -- Compression, health, metrics and logs (docs/deployment.md "Health, metrics and logs") --
+        # Off when a proxy in front compresses instead (server/compression.py).
+        "COMPRESSION": _switch("KERBSIDE_COMPRESSION", True),
+        # Prometheus metrics at /metrics: off unless asked for; with a token, only for its bearer.
+        "METRICS": _switch("KERBSIDE_METRICS", False),
+        "METRICS_TOKEN": os.environ.get("KERBSIDE_METRICS_TOKEN") or None,
+        # "json": one JSON object a line (server/logs.py); anything else: Flask's plain text.
+        "LOG_FORMAT": (os.environ.get("KERBSIDE_LOG_FORMAT") or "text").strip().lower(),
         **_mail_and_map_settings(),
     }
 
@@ -72,6 +80,19 @@ def _mail_and_map_settings() -> dict:
     }
 
 
+def _switch(name: str, default: bool) -> bool:
+    """An on/off setting: on, true, yes, 1 or off, false, no, 0 (anything else is refused)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise RuntimeError(f"{name} must be on or off, not {value!r}.")
+
+
 DEFAULTS = {
     # JSON columns (submissions, change rows, form definitions) are read and written by orjson.
     # A database error's message leaves out the statement's values (names, emails, notes), so
@@ -92,4 +113,10 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "ASSETS_DEBUG": False,
     "ASSETS_AUTO_BUILD": True,
+    # -- Compression (server/compression.py): Brotli when the client lists it, else gzip; the
+    # same for streamed exports (Flask-Compress leaves gzip out of streams by default).
+    # zstd and deflate are left out: browsers that send them send br and gzip too.
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
+    "COMPRESS_STREAMS": True,
 }

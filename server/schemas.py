@@ -95,6 +95,12 @@ class SyncRequestSchema(Schema):
     # server takes any JSON there, so that an item it cannot read is refused alone.
     mutations = fields.List(fields.Raw(allow_none=True, metadata={"allOf": [{"$ref": "#/components/schemas/Mutation"}]}),
                             load_default=list, validate=validate.Length(max=MAX_MUTATIONS_PER_REQUEST))
+    # A hint for the server's metrics, never a reason to refuse the sync: a value that is not a
+    # plausible number of seconds is ignored (server/metrics.py).
+    oldest_unsent_age_s = fields.Raw(load_default=None, allow_none=True, metadata={
+        "type": "number", "minimum": 0, "nullable": True,
+        "description": "Seconds the oldest item still in the device's outbox has waited (before this push); "
+                       "null or absent when the outbox is empty. Optional; used only for the server's metrics."})
 
 
 class ResultSchema(Schema):

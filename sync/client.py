@@ -604,8 +604,11 @@ class Client:
     def _post_sync(self, batch: list, now: float, report: SyncReport, round_: _Round, *, alone: bool = False,
                    on_behalf: list | None = None) -> Response:
         """POST the batch with the pull cursor; `on_behalf` (a probe) is backed off, never blamed, if no answer comes."""
+        ((oldest,),) = self._rows("SELECT min(created_at) FROM outbox")
+        # How long the oldest unsent item has waited, for the server's metrics (docs/sync-protocol.md).
         body = {"protocol": PROTOCOL_VERSION, "cursor": self.cursor, "limit": self.pull_limit,
-                "mutations": [item.wire() for item in batch]}
+                "mutations": [item.wire() for item in batch],
+                "oldest_unsent_age_s": None if oldest is None else round(max(0.0, now - oldest), 3)}
         return self._request("POST", SYNC_PATH, batch if on_behalf is None else on_behalf, now, report, round_,
                              alone=alone, blame=on_behalf is None, json=body)
 

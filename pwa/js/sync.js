@@ -185,7 +185,11 @@ async function request(round, method, path, items, { alone = false, blame = true
 // POST a batch with the pull cursor; `onBehalf` (a probe) is backed off, never blamed, if no answer comes.
 async function postSync(round, batch, { alone = false, onBehalf = null } = {}) {
   const cursor = (await getMeta("cursor")) || null;
-  const body = JSON.stringify({ protocol: PROTOCOL_VERSION, cursor, limit: DEFAULT_PULL_LIMIT, mutations: batch.map((item) => item.mutation) });
+  const oldest = typeof round.oldestQueuedAt === "number" ? round.oldestQueuedAt : null;
+  const body = JSON.stringify({
+    protocol: PROTOCOL_VERSION, cursor, limit: DEFAULT_PULL_LIMIT, mutations: batch.map((item) => item.mutation),
+    oldest_unsent_age_s: oldest === null ? null : Math.max(0, round.now - oldest) / 1000,
+  });
   return request(round, "POST", SYNC_BASE, onBehalf || batch, { alone, blame: !onBehalf, body, type: "application/json" });
 }
 
@@ -361,6 +365,8 @@ async function uploadPhotos(round, batch) {
 
 async function dueItems(round, attempted) {
   const items = await getAllByIndex(STORES.outbox, "seq");
+  // The oldest item still to send, whether due or waiting: the server's metrics hear its age.
+  round.oldestQueuedAt = items.reduce((oldest, item) => (typeof item.queued_at === "number" && (oldest === null || item.queued_at < oldest) ? item.queued_at : oldest), null);
   return items.filter((item) => !attempted.has(item.mid) && (round.force || waitOver(item.next_attempt_at, round.now, MAX_WAIT_S)));
 }
 

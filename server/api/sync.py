@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 from flask import current_app, g, jsonify, make_response, request
 from flask_babel import gettext as _
@@ -11,7 +12,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server import audit, blobs, jsonio, operations, people, photo_location, pull, push, schemas, throttle
+from server import audit, blobs, jsonio, metrics, operations, people, photo_location, pull, push, schemas, throttle
 from server.auth import accepts_signed_out_devices, allow
 from server.errors import ApiError
 from server.extensions import db
@@ -214,6 +215,8 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     person_id = person.id  # read now: the push's commit expires the loaded records
     area_ids, roles = operations.device_scope(person)
     device.last_sync_at = utcnow()
+    metrics.oldest_unsent_reported(body.get("oldest_unsent_age_s"))
+    started = time.perf_counter()
     try:
         results = push.push(device, person, body["mutations"], set(area_ids), operations.roles_by_area(person))
     except IntegrityError:
@@ -222,6 +225,9 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
         db.session.rollback()
         raise ApiError(503, "retry", _("Another sync was saving the same record. Your device will try again."),
                        headers={"Retry-After": RETRY_AFTER_CONFLICT_S}) from None
+    metrics.PUSH_SECONDS.observe(time.perf_counter() - started)
+    metrics.items_answered(body["mutations"], results)
+    started = time.perf_counter()
     epoch, kept_from = db.session.execute(
         select(ServerState.epoch, ServerState.changes_kept_from).where(ServerState.id == 1)
     ).one()
@@ -230,6 +236,7 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
         kept_from=kept_from, person_id=person_id, area_ids=area_ids, roles=roles,
     )
     db.session.rollback()  # the pull only read
+    metrics.PULL_SECONDS.observe(time.perf_counter() - started)
     return epoch, {"results": results, **page}
 
 
@@ -301,13 +308,15 @@ def blob(sha256):
         if request.content_length is None:  # a chunked body: its size is known only now
             _check_photo_limits(len(data))
         try:
-            blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
+            kept = blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
         except photo_location.LocationNotRemovable:
             raise ApiError(415, "location_not_removable",
                            _("The place this photo was taken cannot be taken out of it, so it was not kept. "
                              "Take the photo again in the Kerbside app."),
                            {"body": [_("Holds a location that cannot be removed.")]}) from None
         db.session.commit()
+        if kept:
+            metrics.blob_stored(db.session.get(Blob, sha256).size)  # the bytes stored (location taken out)
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
 
 

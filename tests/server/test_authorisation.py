@@ -165,6 +165,11 @@ ROUTES = {
     "signin.login": Route({"here": {}}, answers=(401,)),
     "signin.logout": Route({"here": {}}),
     "pwa.shell": Route({"here": {}}),
+    # Health and metrics are for probes and Prometheus, not people: public. Metrics are off
+    # unless KERBSIDE_METRICS is on, so the walk's answer there is 404 (test_operable.py turns them on).
+    "ops.healthz": Route({"here": {}}),
+    "ops.readyz": Route({"here": {}}),
+    "ops.metrics_page": Route({"here": {}}, answers=(404,)),
     "pwa.service_worker": Route({"here": {}}),
     "pwa.web_manifest": Route({"here": {}}),
     "pwa.asset": Route({"here": {"name": ("here", "asset")}}),

@@ -105,6 +105,17 @@ def submissions_on_server() -> int:
 # -- pushing --------------------------------------------------------------------------------
 
 
+def test_each_sync_request_reports_how_long_the_oldest_unsent_item_has_waited(device, world, server, clock):
+    device.queue_submission(street_visit(world))
+    clock.t += 600  # queued ten minutes ago, offline since
+    device.queue_submission(street_visit(world))
+    device.sync_once()
+    bodies = [sent for method, path, sent, _r in server.calls if path == "/api/sync/v1"]
+    assert bodies[0]["oldest_unsent_age_s"] == pytest.approx(600, abs=0.01)
+    device.sync_once()  # nothing left to send: nothing has waited
+    assert [sent for _m, path, sent, _r in server.calls if path == "/api/sync/v1"][-1]["oldest_unsent_age_s"] is None
+
+
 def test_queued_visit_is_applied_once_and_archived(device, world, server):
     data = street_visit(world)
     mid = device.queue_submission(data)
