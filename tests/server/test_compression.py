@@ -172,7 +172,7 @@ def test_a_streamed_export_stays_streamed_when_compressed(client, coordinator_wi
     # The compressed answer is sent as the export is written, not once it is all written.
     written = []
 
-    def slow_export(_session, _area_id):
+    def slow_export(_session, _area_id, *_filters):
         for n in range(20):
             written.append(n)
             yield os.urandom(32 * 1024).hex()  # 64 KB that do not shrink: each one fills the compressor's window
