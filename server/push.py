@@ -727,7 +727,7 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
         if model is Site and _site_edit_held(ctx, record):
             # Judged against the site as it is (a stale edit is a conflict now, not at review),
             # but the site keeps its values: the edit waits in site_edit.
-            row = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, "kerbside:site-edit:" + item.mid)), "site_id": record.id,
+            row = {"id": str(uuid.uuid4()), "site_id": record.id,
                    "area_id": record.area_id, "person_id": ctx.person.id, "device_id": ctx.device.id,
                    "base_version": data["base_version"], "patch": data["patch"], "status": "pending"}
             item.apply(HeldSiteEdit(record, row, merged.values))

@@ -305,7 +305,8 @@ def _queue_page(area: Area, errors: dict | None = None, status: int = 200):
     pages = max(1, -(-waiting_sites // QUEUE_PAGE))
     return render_template("coordinator/sites_waiting.html", area=area, sites=sites, edits=edits,
                            waiting_sites=waiting_sites, waiting_edits=waiting_edits, approved=approved,
-                           page=page, pages=pages, errors=errors or {}, field_label=_field_label), status
+                           page=page, pages=pages, errors=errors or {}, field_label=_field_label,
+                           listed={row.site.id for row in sites} | {row.edit.id for row in edits}), status
 
 
 def _field_label(key: str) -> str:

@@ -309,6 +309,8 @@ POWER_CUT_WHILE_PULLING = [
     ("edit_site", {"n": 1, "pick": 0, "field": "notes"}),
     ("create_visit", {"n": 1, "pick": 1, "photo": True}),
     ("push", {"n": 1, "force": False}),
+    # A street rep's edit reaches the other phone once a coordinator accepts it.
+    ("moderate_site_edit", {"pick": 0, "accept": True}),
     ("crash_while_storing_a_page", {"n": 0}),
     ("pull_with_limit", {"n": 0, "limit": 1}),
     ("push", {"n": 0, "force": False}),
