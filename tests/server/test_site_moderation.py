@@ -348,3 +348,20 @@ def test_proposer_editing_their_own_waiting_site_changes_the_proposal(world, syn
     assert ("sites", site.id) not in _view(world["sam_device"])
     (other,) = sync(world["sam"], [_edit(world["site_id"], {"name": "Mine now"})]).get_json()["results"]
     assert other["status"] == "rejected" and other["code"] == "not_found"
+
+
+# -- whatever a coordinator's browser posts -------------------------------------------------------
+
+HOSTILE = ["\x00", "a\x00b", "t" * 100_000, "", "   ", "\r\n"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_names_reasons_and_targets_are_refused_kindly(world, client, no_server_errors, value):
+    csrf = sign_in(client, "cora@example.org")
+    for form in ({"decision": "approve", "name": value},
+                 {"decision": "merge", "target_id": value, "confirm": "yes"},
+                 {"decision": "reject", "reason": value, "confirm": "yes"},
+                 {"decision": value}):
+        response = _decide(client, csrf, world["site_id"], **form)
+        assert response.status_code == 400, (form, response.status_code)
+    assert db.session.get(Site, world["site_id"]).status == "proposed"
