@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 
 from flask import abort, flash, g, has_request_context, redirect, render_template, request, url_for
@@ -29,6 +30,7 @@ from server.operations import OperationError
 from sync.validation import content_problem
 
 QUEUE_PAGE = 20
+_WORD = re.compile(r"\w+")
 NAME_MAX = 200
 REASON_MAX = 1000
 
@@ -231,11 +233,15 @@ def nearest_sites(proposed: Site, approved: list[Site], count: int = 3) -> list[
     """The approved sites most likely to be the same place: nearest first where both have a point,
     then the most alike by name (a typo of an existing name is the commonest duplicate)."""
     name = proposed.name.casefold()
+    words = set(_WORD.findall(name))
     scored = []
     for site in approved:
         metres = (metres_between(proposed.lat, proposed.lng, site.lat, site.lng)
                   if None not in (proposed.lat, proposed.lng, site.lat, site.lng) else None)
-        likeness = difflib.SequenceMatcher(None, name, site.name.casefold()).ratio()
+        other = site.name.casefold()
+        # Letters alike (a typo), and words shared ("Towpath steps" and "Towpath (Lock 4 to Lock 6)").
+        shared = len(words & set(_WORD.findall(other))) / len(words) if words else 0
+        likeness = difflib.SequenceMatcher(None, name, other).ratio() + shared / 2
         scored.append(Nearby(site, metres, likeness))
     by_distance = sorted((n for n in scored if n.metres is not None), key=lambda n: n.metres)[:count]
     chosen = {n.site.id for n in by_distance}

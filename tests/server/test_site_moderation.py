@@ -132,6 +132,11 @@ def test_nearest_sites_put_the_closest_first_then_the_most_alike_by_name(world):
     placed = Site(name="Somewhere", lat=53.5599, lng=-2.6499)
     near = moderation.nearest_sites(placed, [world["canal"], world["mill"]])
     assert near[0].site.name == "Mill Lane" and near[0].metres < 20
+    # A shared word counts: "Towpath steps" is most like the towpath, not the street with similar letters.
+    towpath = Site(name="Towpath (Lock 4 to Lock 6)", lat=None, lng=None)
+    hope = Site(name="Hope Street", lat=None, lng=None)
+    alike = moderation.nearest_sites(Site(name="Towpath steps", lat=None, lng=None), [hope, towpath])
+    assert [n.site.name for n in alike] == ["Towpath (Lock 4 to Lock 6)", "Hope Street"]
 
 
 def test_another_areas_coordinator_cannot_see_or_decide(world, client):
