@@ -370,3 +370,20 @@ def test_hostile_names_reasons_and_targets_are_refused_kindly(world, client, no_
         response = _decide(client, csrf, world["site_id"], **form)
         assert response.status_code == 400, (form, response.status_code)
     assert db.session.get(Site, world["site_id"]).status == "proposed"
+
+
+def test_erasing_the_proposer_keeps_the_proposal_for_the_coordinator_and_off_other_phones(world, sync, app):
+    from server import privacy
+
+    sync(world["rita"], [_edit(world["canal"].id, {"notes": "Gate"})])
+    report = privacy.erase_person(world["rita_person"], via="cli")
+    db.session.commit()
+    assert report.counts["site_proposals_unattributed"] == 2  # the proposed site and the held edit
+    site = db.session.get(Site, world["site_id"])
+    assert site.status == "proposed" and site.proposed_by == privacy.ERASED_PERSON_ID
+    assert db.session.execute(select(SiteEdit.person_id)).scalar_one() == privacy.ERASED_PERSON_ID
+    assert moderation.waiting_counts(db.session, world["area"].id) == (1, 1)
+    assert ("sites", world["site_id"]) not in _view(world["sam_device"])
+    moderation.approve_site(db.session, site)
+    db.session.commit()
+    assert ("sites", world["site_id"]) in _view(world["sam_device"])
