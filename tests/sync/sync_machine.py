@@ -269,6 +269,14 @@ class SyncMachine(RuleBasedStateMachine):
             clock, network = Clock(), Network(self.server)
             device = self._open(n, network, clock)
             device.enrol(code, f"Phone {n}")
+            if n == DEVICES - 1:
+                # The last phone's person also coordinates the area: its site edits apply at once and
+                # reach the other phone, while a plain street rep's are held for review.
+                from server.models import Role
+
+                person_id = db.session.get(Device, device.device_id).person_id
+                db.session.add(Role(person_id=person_id, area_id=area.id, role="coordinator"))
+                db.session.commit()
             self.networks.append(network)
             self.clocks.append(clock)
             self.devices.append(device)
