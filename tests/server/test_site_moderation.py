@@ -387,3 +387,43 @@ def test_erasing_the_proposer_keeps_the_proposal_for_the_coordinator_and_off_oth
     moderation.approve_site(db.session, site)
     db.session.commit()
     assert ("sites", world["site_id"]) in _view(world["sam_device"])
+
+
+def test_the_migration_keeps_sites_proposed_before_moderation_waiting_with_their_proposer(tmp_path):
+    """A site proposed before this revision was on every phone; after it, it waits for a coordinator."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from server import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite'}", "SECRET_KEY": "t",
+                      "BLOB_DIR": str(tmp_path)})
+    with app.app_context():
+        upgrade(revision="b2d4f6a8c0e2")
+        now = "2026-11-30 10:00:00"
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO area (id, slug, name, description, keep_photo_location, created_at) "
+                              "VALUES ('a1', 'a', 'A', '', 0, :now)"), {"now": now})
+            conn.execute(text("INSERT INTO person (id, display_name, must_change_password, created_at) "
+                              "VALUES ('p1', 'Rita', 0, :now)"), {"now": now})
+            for site_id, proposed in (("s1", 0), ("s2", 1)):
+                conn.execute(text("INSERT INTO site (id, area_id, name, notes, proposed, version, field_versions, "
+                                  "created_at, updated_at) VALUES (:id, 'a1', :id, '', :proposed, 1, '{}', :now, :now)"),
+                             {"id": site_id, "proposed": proposed, "now": now})
+            conn.execute(text("INSERT INTO submission (id, form_id, form_version, kind, area_id, site_id, person_id, "
+                              "observed_at, observed_offset, received_at, notes, payload_hash, data, review_status) "
+                              "VALUES ('v1', 'street', 1, 'street', 'a1', 's2', 'p1', :now, '+00:00', :now, '', "
+                              "'sha256:x', '{}', 'pending')"), {"now": now})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = dict((r.id, (r.status, r.proposed_by)) for r in conn.execute(
+                text("SELECT id, status, proposed_by FROM site ORDER BY id")))
+        assert rows == {"s1": ("approved", None), "s2": ("proposed", "p1")}
+        downgrade(revision="b2d4f6a8c0e2")
+        with db.engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT id, proposed FROM site")).all()) == {"s1": 0, "s2": 1}
+        upgrade()  # and up again, over the columns SQLite kept
+        with db.engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT id, status FROM site")).all()) == {"s1": "approved", "s2": "proposed"}
+        db.session.remove()
+        db.engine.dispose()
