@@ -73,7 +73,7 @@ def fill(visits: int, seed: int = 4) -> dict:
         for n in range(SITES_PER_AREA):
             sites.append({"id": str(uuid.uuid4()), "area_id": area["id"], "name": f"{area['name']} street {n}",
                           "lat": 53.5 + rng.uniform(-0.02, 0.02), "lng": -2.6 + rng.uniform(-0.03, 0.03),
-                          "notes": "", "proposed": False, "version": 1, "field_versions": {},
+                          "notes": "", "status": "approved", "version": 1, "field_versions": {},
                           "created_at": now, "updated_at": now})
         person_id = str(uuid.uuid4())
         people.append({"id": person_id, "display_name": f"Rep of {area['name']}", "created_at": now})

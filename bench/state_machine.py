@@ -135,12 +135,17 @@ the real app in one process, on {dialect}: {len(rules)} rules (visits with and w
 hostile and poison items, site edits, syncs and pulls with small page sizes, going offline,
 answers lost after the commit, 503s, requests held and delivered late in a shuffled order,
 replayed requests, device clock jumps, power cuts while a page is stored, a backup and a
-restore with a new epoch, form versions published and retired). After every step: every item
+restore with a new epoch, form versions published and retired, sites proposed in the field and a
+coordinator approving, renaming, merging or rejecting them and accepting or refusing street reps'
+held edits). After every step: every item
 is in an outbox, attention list or sent archive, or on the server; nothing acknowledged is
 missing; one log row per mid, one submission and one change row per visit, site versions equal
 to their applied edits; nothing hostile stored. At the end of each example the faults heal, the
 devices sync until quiet, and the server must hold exactly the visits created and accepted,
-and each replica must equal a fresh pull of its device's scope.
+and each replica must equal a fresh pull of its device's scope and hold exactly its area's
+approved sites and its own person's proposals still waiting
+({stats['sites_approve']:,} approved, {stats['sites_rename']:,} renamed, {stats['sites_merge']:,} merged,
+{stats['sites_reject']:,} rejected).
 
 **{stats['examples']:,} examples, {stats['steps']:,} steps, {len(rules)} rules exercised, failures found:
 {0 if failure is None else 1}{'' if failure is None else f' ({failure})'}**; {stats['healed_examples']:,} examples healed and passed the

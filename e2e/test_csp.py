@@ -110,6 +110,7 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.trends": f"/coordinator/{slug}/trends",
             "coordinator.map_view": f"/coordinator/{slug}/map",
             "coordinator.coverage": f"/coordinator/{slug}/coverage",
+            "coordinator.sites_waiting": f"/coordinator/{slug}/sites-waiting",
             "coordinator.mystery_shops": f"/coordinator/{slug}/mystery-shops",
             "coordinator.checklist_results": f"/coordinator/{slug}/checklists",
             "coordinator.submissions": f"/coordinator/{slug}/submissions",

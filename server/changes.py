@@ -66,7 +66,23 @@ def write_changes(changes: list[PendingChange], session=None) -> list[int]:
 
 
 def site_change(site) -> PendingChange:
+    """What phones pull about a site: an approved site goes to its area, a proposed one only to its proposer.
+
+    A merged or rejected site leaves every replica of the area: the proposer's, and those of
+    phones that got it before sites were moderated (a delete of a record a replica never had
+    changes nothing there, and tells no more than an id).
+    """
+    if site.status == "proposed" and site.proposed_by:
+        return PendingChange("sites", site.id, data=site.to_sync(), person_id=site.proposed_by)
+    if site.status in ("merged", "rejected"):
+        return PendingChange("sites", site.id, op="delete", area_id=site.area_id)
+    # Approved, or proposed before moderation by no one known (it reached the area then).
     return PendingChange("sites", site.id, data=site.to_sync(), area_id=site.area_id)
+
+
+def site_record_for(site, values: dict) -> dict:
+    """A site as one phone sees it with its own edit laid over (an edit waiting for review)."""
+    return site.to_sync() | values | {"pending_edit": True}
 
 
 def action_change(action) -> PendingChange:

@@ -36,6 +36,9 @@ ROLES = ("street_rep", "mystery_shopper", "coordinator", "partner", "admin")
 VOLUNTEER_ROLES = ("street_rep", "mystery_shopper")
 VERSION_STATUSES = ("draft", "published", "retired")
 REVIEW_STATUSES = ("pending", "accepted", "flagged")
+# A site proposed in the field waits for a coordinator: approved, merged into another site, or rejected.
+SITE_STATUSES = ("approved", "proposed", "merged", "rejected")
+SITE_EDIT_STATUSES = ("pending", "accepted", "refused")
 
 
 def utcnow() -> datetime:
@@ -112,14 +115,22 @@ class Site(db.Model):
     line: Mapped[list | None] = mapped_column(JSON)
     notes: Mapped[str] = mapped_column(Text, default="")
     photo: Mapped[str | None] = mapped_column(String(64))
-    # Proposed in the field by a rep, until a coordinator confirms it.
-    proposed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "proposed" in the field by a rep until a coordinator approves, merges or rejects it; only
+    # approved sites reach other phones, the map, coverage, the action form and the public page.
+    status: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    # Who proposed it (their phone alone keeps it while it waits) and, once merged, the site it joined.
+    proposed_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("site.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     field_versions: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     EDITABLE = ("name", "lat", "lng", "notes")
+
+    @property
+    def proposed(self) -> bool:
+        return self.status == "proposed"
 
     def to_sync(self) -> dict:
         return {
@@ -131,9 +142,34 @@ class Site(db.Model):
             "line": self.line,
             "notes": self.notes,
             "photo": self.photo,
-            "proposed": self.proposed,
+            "proposed": self.status == "proposed",
+            "status": self.status,
             "version": self.version,
         }
+
+
+class SiteEdit(db.Model):
+    """A street rep's `site.update`, held for a coordinator to accept or refuse (never applied unseen).
+
+    `base_version` and `patch` are the mutation's own; accepting merges the patch into the site
+    as the push would have (field by field), refusing leaves the site as it is.
+    """
+
+    __tablename__ = "site_edit"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(ForeignKey("site.id"), index=True)
+    area_id: Mapped[str] = mapped_column(ForeignKey("area.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("device.id"))
+    base_version: Mapped[int] = mapped_column(Integer)
+    patch: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The moderation queue reads an area's pending edits.
+    __table_args__ = (Index("ix_site_edit_area_status", "area_id", "status"),)
 
 
 class Agreement(db.Model):

@@ -37,6 +37,8 @@ from server.models import (
     MutationLog,
     Person,
     Role,
+    Site,
+    SiteEdit,
     Submission,
     WebSession,
     utcnow,
@@ -65,6 +67,12 @@ ERASURE_HANDLES = {
     ("mutation_log", "device_id"): "deleted",
     ("mutation_audit", "device_id"): "deleted",
     ("web_session", "person_id"): "deleted",
+    # A site they proposed, and a change to a site they asked for, stay for the coordinator to
+    # decide, as the erased volunteer's (their phone, and so the proposal's own replica, is gone).
+    ("site", "proposed_by"): "moved to the erased-volunteer record",
+    ("site_edit", "person_id"): "moved to the erased-volunteer record",
+    ("site_edit", "device_id"): "cleared",
+    ("site_edit", "decided_by"): "cleared",
 }
 
 
@@ -234,6 +242,11 @@ def erase_person(person_id: str, *, via: str = "web") -> ErasureReport:
         update(Action).where(Action.created_by == person.id).values(created_by=None)).rowcount
     report.counts["comments_unattributed"] = db.session.execute(
         update(ActionComment).where(ActionComment.author_id == person.id).values(author_id=None)).rowcount
+    report.counts["site_proposals_unattributed"] = db.session.execute(
+        update(Site).where(Site.proposed_by == person.id).values(proposed_by=placeholder.id)).rowcount \
+        + db.session.execute(update(SiteEdit).where(SiteEdit.person_id == person.id)
+                             .values(person_id=placeholder.id, device_id=None)).rowcount
+    db.session.execute(update(SiteEdit).where(SiteEdit.decided_by == person.id).values(decided_by=None))
     report.counts["invites_removed"] = db.session.execute(
         delete(Invite).where(Invite.person_id == person.id)).rowcount
     db.session.execute(update(Invite).where(Invite.created_by == person.id).values(created_by=None))

@@ -38,6 +38,7 @@ from server.models import (
     MutationLog,
     Person,
     Site,
+    SiteEdit,
     Submission,
     utcnow,
 )
@@ -71,11 +72,11 @@ class NewVisit:
     site: dict | None = None
 
     def changes(self) -> list[changes.PendingChange]:
-        """What devices pull about it: the proposed site (for the area), the visit (for its volunteer)."""
+        """What devices pull about it: the proposed site (for its proposer alone), the visit (for its volunteer)."""
         pending = []
         if self.site:
             pending.append(changes.PendingChange("sites", self.site["id"], data=_site_record(self.site),
-                                                 area_id=self.site["area_id"]))
+                                                 person_id=self.site["proposed_by"]))
         pending.append(changes.PendingChange("my_submissions", self.submission["id"],
                                              data=changes.my_submission_record(self.submission),
                                              person_id=self.submission["person_id"]))
@@ -106,8 +107,29 @@ class EditedRecord:
         self.record.version = self.state.version
         self.record.field_versions = self.state.field_versions
         self.record.updated_at = now
+        if self.collection == "sites":
+            # A proposed site edited by its proposer stays on that phone alone.
+            return changes.site_change(self.record)
         return changes.PendingChange(self.collection, self.record.id, data=self.record.to_sync(),
                                      area_id=self.record.area_id)
+
+
+@dataclass
+class HeldSiteEdit:
+    """A street rep's edit of an approved site: stored for a coordinator, not applied.
+
+    The rep's own phone is sent the site with the edit laid over (`pending_edit`), so it shows
+    what they entered until a coordinator decides; no other phone, page or figure sees it.
+    """
+
+    site: Site
+    row: dict
+    values: dict
+
+    def apply(self, now: datetime) -> changes.PendingChange:
+        db.session.execute(insert(SiteEdit.__table__), [self.row | {"created_at": now}])
+        return changes.PendingChange("sites", self.site.id, data=changes.site_record_for(self.site, self.values),
+                                     person_id=self.row["person_id"])
 
 
 @dataclass
@@ -123,7 +145,7 @@ class Item:
     data: dict | None = None
     result: dict | None = None
     # What the item writes if its claim succeeds, and the change rows that follow from it.
-    effect: NewVisit | CorrectedVisit | EditedRecord | None = None
+    effect: NewVisit | CorrectedVisit | EditedRecord | HeldSiteEdit | None = None
     pending: list = field(default_factory=list)
     # Set when the same mid appeared earlier in this batch.
     first: Item | None = None
@@ -134,7 +156,7 @@ class Item:
     def reject(self, code: str, message: str, errors=None):
         self.finish("rejected", code=code, message=message, errors=translated(errors or {}))
 
-    def apply(self, effect: NewVisit | EditedRecord):
+    def apply(self, effect: NewVisit | EditedRecord | HeldSiteEdit):
         """Accepted: `effect` is written once the mid is claimed."""
         self.effect = effect
         self.finish("applied")
@@ -389,7 +411,7 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
 
     versions = _form_versions({(v.data["form"]["id"], v.data["form"]["version"]) for v in visits})
     site_ids = {v.data["site_id"] for v in visits if v.data.get("site_id")}
-    sites = {s.id: s for s in db.session.execute(select(Site.id, Site.area_id).where(Site.id.in_(site_ids)))} if site_ids else {}
+    sites = _visit_sites(site_ids)
     ids = {v.data["id"] for v in visits}
     existing = dict(
         db.session.execute(select(Submission.id, Submission.payload_hash).where(Submission.id.in_(ids))).all()
@@ -472,10 +494,56 @@ def _form_versions(keys) -> dict[tuple[str, int], AcceptedVersion]:
     }
 
 
+@dataclass(frozen=True)
+class VisitSite:
+    """Where a visit naming a site lands: the site itself, the site it was merged into, or no site."""
+
+    id: str | None
+    area_id: str
+    status: str
+    proposed_by: str | None
+
+
+def _visit_sites(site_ids: set) -> dict[str, VisitSite]:
+    """The sites visits name, each resolved to where its visits go now.
+
+    A phone that was offline while its proposed site was merged still sends visits naming
+    it: they join the site it was merged into (followed along a chain of merges). A rejected
+    site's visits are kept with no site, as the ones already stored were.
+    """
+    if not site_ids:
+        return {}
+    columns = (Site.id, Site.area_id, Site.status, Site.proposed_by, Site.merged_into_id)
+    found = {row.id: row for row in db.session.execute(select(*columns).where(Site.id.in_(site_ids)))}
+    targets = {row.merged_into_id for row in found.values() if row.status == "merged"}
+    # A chain is as long as the merges a coordinator made one after another; a handful at most.
+    for _hop in range(10):
+        wanted = targets - found.keys()
+        if not wanted:
+            break
+        found.update({row.id: row for row in db.session.execute(select(*columns).where(Site.id.in_(wanted)))})
+        targets = {found[t].merged_into_id for t in targets if t in found and found[t].status == "merged"}
+    resolved = {}
+    for site_id in site_ids:
+        row, seen = found.get(site_id), set()
+        while row is not None and row.status == "merged" and row.id not in seen:
+            seen.add(row.id)
+            row = found.get(row.merged_into_id)
+        if row is None or row.status == "merged":
+            continue
+        if row.status == "rejected":
+            resolved[site_id] = VisitSite(None, row.area_id, row.status, row.proposed_by)
+        else:
+            resolved[site_id] = VisitSite(row.id, row.area_id, row.status, row.proposed_by)
+    return resolved
+
+
 def _submission_area(ctx: Context, item: Item, data: dict, site, version: AcceptedVersion) -> str | None:
     """The area the visit belongs to, after checking the volunteer may report there."""
     if data.get("site_id"):
-        if site is None or site.area_id not in ctx.area_ids:
+        # A site still waiting for a coordinator is on its proposer's phone alone: nobody else can name it.
+        waiting_for_other = site is not None and site.status == "proposed" and site.proposed_by != ctx.person.id
+        if site is None or site.area_id not in ctx.area_ids or waiting_for_other:
             item.reject("site_unknown", _("That site is not one of your areas' sites."), {"site_id": [_("Unknown site.")]})
             return None
         area_id = site.area_id
@@ -507,13 +575,15 @@ def _new_visit(ctx: Context, visit: VisitToCheck, site, area_id: str, now: datet
             "lat": new_site.get("lat"),
             "lng": new_site.get("lng"),
             "notes": "",
-            "proposed": True,
+            "status": "proposed",
+            "proposed_by": ctx.person.id,
+            "merged_into_id": None,
             "version": 1,
             "field_versions": {},
             "created_at": now,
             "updated_at": now,
         }
-    site_id = site.id if site else new_site_row["id"]
+    site_id = site.id if site else new_site_row["id"]  # None: a rejected site's visit, kept with no site
     location = data.get("location") or {}
     submission = {
         "id": data["id"],
@@ -575,8 +645,8 @@ def _offset_text(moment: datetime) -> str:
 
 
 def _site_record(row: dict) -> dict:
-    return {k: row[k] for k in ("id", "area_id", "name", "lat", "lng", "notes", "proposed", "version")} | {
-        "line": None, "photo": None,
+    return {k: row[k] for k in ("id", "area_id", "name", "lat", "lng", "notes", "status", "version")} | {
+        "line": None, "photo": None, "proposed": row["status"] == "proposed",
     }
 
 
@@ -591,9 +661,22 @@ def _check_action_updates(ctx: Context, items: list[Item]):
 
 
 def _site_update_allowed(ctx: Context, site: Site, patch: dict):
+    if site.status != "approved" and not (site.status == "proposed" and site.proposed_by == ctx.person.id):
+        # Waiting on someone else's phone, or merged or rejected: not a site this device has.
+        return "not_found", _("That record is not one this device can see."), {"id": [_("Unknown record.")]}
     if not ctx.may(site.area_id, ("street_rep",)):
         return "role_not_allowed", _("Only street reps and coordinators can change sites.")
     return None
+
+
+def _site_edit_held(ctx: Context, site: Site) -> bool:
+    """Whether a site edit waits for a coordinator: a street rep's edit of an approved site does.
+
+    A coordinator's own edit applies at once; so does a proposer's edit of the site they
+    proposed, which is still waiting for a coordinator as a whole.
+    """
+    held = ctx.roles_by_area.get(site.area_id, _NO_ROLES) | ctx.roles_by_area.get(None, _NO_ROLES)
+    return site.status == "approved" and held.isdisjoint(STAFF_ROLES)
 
 
 def _action_update_allowed(ctx: Context, action: Action, patch: dict):
@@ -650,6 +733,15 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
             if problem:
                 item.reject(problem, transition_message(problem), {"patch.status": [transition_message(problem)]})
                 continue
+        if model is Site and _site_edit_held(ctx, record):
+            # Judged against the site as it is (a stale edit is a conflict now, not at review),
+            # but the site keeps its values: the edit waits in site_edit.
+            row = {"id": str(uuid.uuid4()), "site_id": record.id,
+                   "area_id": record.area_id, "person_id": ctx.person.id, "device_id": ctx.device.id,
+                   "base_version": data["base_version"], "patch": data["patch"], "status": "pending"}
+            item.apply(HeldSiteEdit(record, row, merged.values))
+            item.result["pending_review"] = True
+            continue
         working[record.id] = RecordState(merged.values, merged.version, merged.field_versions)
         item.apply(EditedRecord(record, working[record.id], collection))
 

@@ -140,7 +140,10 @@ def priority_list(session, area_id: str, period: Period, limit: int | None = Non
             if grade in BAD or (previous_grade is not None and grade > previous_grade):
                 candidates.append((site_id, line_key, theme, grade, previous_grade, observed_at, submission_id))
     since = _problem_starts(session, area_id, period, {c[6] for c in candidates if c[3] in BAD})
-    names = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(latest))).all())
+    # Per-site lists show approved sites only: a proposed site waits on the moderation page
+    # (its visits still count in the area's figures).
+    names = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(latest), Site.status == "approved")).all())
+    candidates = [c for c in candidates if c[0] in names]
     rows = [
         Priority(site_id=c[0], site_name=names.get(c[0], ""), line_key=c[1], theme=c[2], grade=c[3],
                  previous_grade=c[4], observed_at=c[5], submission_id=c[6],
@@ -399,14 +402,19 @@ def latest_line_grades(session, area_id: str, period: Period | None = None) -> d
 
 
 def street_sites(session, area_id: str) -> list[Site]:
-    """The area's sites that reps walk: all but those only ever used for shops and checklists."""
+    """The area's approved sites that reps walk: all but those only ever used for shops and checklists.
+
+    Sites proposed in the field, and those merged or rejected, are not on the map, the
+    coverage lists or the trends' site list: they wait on the moderation page.
+    """
     kinds: dict[str, set] = {}
     for site_id, kind in session.execute(
         select(Submission.site_id, Submission.kind).where(Submission.area_id == area_id)
         .group_by(Submission.site_id, Submission.kind)
     ):
         kinds.setdefault(site_id, set()).add(kind)
-    sites = session.execute(select(Site).where(Site.area_id == area_id).order_by(Site.name)).scalars().all()
+    sites = session.execute(select(Site).where(Site.area_id == area_id, Site.status == "approved")
+                            .order_by(Site.name)).scalars().all()
     return [s for s in sites if s.id not in kinds or "street" in kinds[s.id]]
 
 

@@ -115,6 +115,8 @@ class ResultSchema(Schema):
     retry_after_s = fields.Integer()
     missing = fields.List(fields.String())
     first = fields.Dict()
+    # An applied `site.update` by a street rep: held for a coordinator, not yet on the site.
+    pending_review = fields.Boolean()
 
 
 class ChangeSchema(Schema):

@@ -166,6 +166,12 @@ export const CATALOGUES = {
     kind_mystery_shop: "Mystery shop",
     new_site_label: "{name} (new site)",
     unknown_site: "Unknown site",
+    no_site: "No site",
+    site_proposed_label: "{name} (proposed: waiting for your coordinator)",
+    site_pending_edit_label: "{name} (your change: waiting for your coordinator)",
+    notice_site_merged: "The site you proposed, “{site_name}”, is the same as “{target_name}”: your visits there now count for it.",
+    notice_site_rejected: "The site you proposed, “{site_name}”, was not added: {reason} Your visits there are kept, with no site.",
+    notice_site_edit_refused: "Your change to “{site_name}” was not made. {reason}",
     // Drafts listed by site and time; signing out with drafts; moving to a new phone.
     today_at: "today {time}",
     yesterday_at: "yesterday {time}",
@@ -200,6 +206,11 @@ function pickLanguage() {
 }
 
 export const LANGUAGE = pickLanguage();
+
+// Whether the catalogues hold `id` (a server message with a known code is shown in the phone's language).
+export function has(id) {
+  return Boolean((CATALOGUES[LANGUAGE] && CATALOGUES[LANGUAGE][id]) || CATALOGUES.en[id]);
+}
 
 export function t(id, values = {}) {
   const text = (CATALOGUES[LANGUAGE] && CATALOGUES[LANGUAGE][id]) || CATALOGUES.en[id] || id;

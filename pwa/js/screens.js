@@ -1,7 +1,7 @@
 // The screens of the field app. Each draws into <main> from what IndexedDB holds.
 
 import { h, clear, uniqueId } from "./dom.js";
-import { t, LANGUAGE, ageText, clockText } from "./messages.js";
+import { t, has, LANGUAGE, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
 import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
@@ -47,8 +47,25 @@ export async function currentForms(person) {
 }
 
 async function siteName(siteId) {
+  // A visit whose proposed site a coordinator rejected is kept with no site.
+  if (siteId === null) return t("no_site");
   const site = siteId ? await replicaGet("sites", siteId) : null;
   return site ? site.name : t("unknown_site");
+}
+
+// A site in the picker: the volunteer's own proposal, or a site they changed, says it waits for review.
+function siteLabel(site) {
+  if (site.status === "proposed") return t("site_proposed_label", { name: site.name });
+  if (site.pending_edit) return t("site_pending_edit_label", { name: site.name });
+  return site.name;
+}
+
+// A message from the server: in the phone's language when its code is known, else as the server wrote it.
+function noticeText(notice) {
+  if (notice.code && has(`notice_${notice.code}`)) {
+    return t(`notice_${notice.code}`, { ...notice, reason: notice.reason || "" }).trim();
+  }
+  return notice.message;
 }
 
 function itemSite(item) {
@@ -223,7 +240,7 @@ function noticeList(notices) {
   const list = h("ul", { class: "cards" });
   for (const notice of notices) {
     const dismiss = h("button", { type: "button", class: "small secondary" }, t("notice_dismiss"));
-    const item = h("li", { class: "notice-item" }, h("p", {}, notice.message), dismiss);
+    const item = h("li", { class: "notice-item", "data-notice": notice.code || "" }, h("p", {}, noticeText(notice)), dismiss);
     dismiss.addEventListener("click", async () => {
       dismiss.disabled = true;
       await dismissNotice(notice.id);
@@ -268,7 +285,7 @@ function sitePicker(draft, sites, changed) {
     if (query && !shown.length) status.textContent = t("site_none_found");
     list.replaceChildren(...shown.map((row) => h("label", { class: "choice" },
       h("input", { type: "radio", name: "site", value: row.site.id, checked: draft.site.mode === "list" && draft.site.site_id === row.site.id }),
-      h("span", {}, row.metres === undefined ? row.site.name : t("site_distance", { name: row.site.name, metres: row.metres })))),
+      h("span", {}, row.metres === undefined ? siteLabel(row.site) : t("site_distance", { name: siteLabel(row.site), metres: row.metres })))),
     h("label", { class: "choice" }, h("input", { type: "radio", name: "site", value: "__new", checked: draft.site.mode === "new" }), h("span", {}, t("site_new"))));
   }
 
@@ -357,6 +374,8 @@ export async function showDraft(main, app, draftId) {
     return;
   }
   const areaIds = new Set((app.areas || []).map((area) => area.id));
+  // The replica holds the area's approved sites and this volunteer's own proposals still waiting
+  // (the server sends nothing else); merged and rejected ones have left it.
   const sites = (await replicaAll("sites")).filter((site) => !areaIds.size || areaIds.has(site.area_id)).sort((a, b) => a.name.localeCompare(b.name));
   const urls = await loadPhotoUrls(draft);
   const saved = h("p", { class: "hint", id: "autosave" });

@@ -92,6 +92,9 @@ def new_action(slug):
     site = db.session.get(Site, source.get("site_id", "")) if source.get("site_id") else None
     if site is not None and site.area_id != area.id:
         abort(404)
+    if site is not None and site.status != "approved":
+        # A proposed site is not on the action form until it is approved (sites waiting page).
+        site = None
     submission = db.session.get(Submission, source.get("submission_id", "")) if source.get("submission_id") else None
     if submission is not None and submission.area_id != area.id:
         abort(404)
@@ -125,7 +128,8 @@ def new_action(slug):
         suggestion = _("%(line)s at %(site)s", line=lines[line_key]["label"], site=site.name)
         if grade:
             suggestion += f" ({grade})"
-    sites = db.session.execute(select(Site).where(Site.area_id == area.id).order_by(Site.name)).scalars().all()
+    sites = db.session.execute(select(Site).where(Site.area_id == area.id, Site.status == "approved")
+                               .order_by(Site.name)).scalars().all()
     return render_template("coordinator/action_new.html", area=area, site=site, submission=submission,
                            line_key=line_key, lines=lines, title=request.form.get("title", suggestion),
                            description=request.form.get("description", ""), errors=errors,

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from server import audit, operations
 from server.auth import access_rule
 from server.extensions import db
-from server.models import AuditEntry, Person
+from server.models import AuditEntry, Device, Person, SiteEdit, Submission
+from server.push import proposed_site_id
 from server.seed_content import AGREEMENT, STREET_FORM
 from tests.conftest import mutation, sign_in, street_answers, visit
 from tests.server.test_import import upload
@@ -124,6 +125,25 @@ def _cases(client, world):
         return client.post(f"{area}/people/{world['rep_id']}/merge",
                            data={"csrf_token": csrf, "with": twin, "keep": world["rep_id"], "confirm": "merge"})
 
+    def propose_and_approve(csrf):
+        proposing = visit(None, answers=street_answers("B"))
+        proposing["new_site"] = {"name": "Back alley"}
+        assert sync_rep([mutation(proposing)])[0]["status"] == "applied"
+        return client.post(f"{area}/sites-waiting/sites/{proposed_site_id(proposing['id'])}",
+                           data={"csrf_token": csrf, "decision": "approve", "name": "Back Alley"})
+
+    def edit_and_accept(csrf):
+        edit = mutation({"id": world["site"].id, "base_version": 1, "patch": {"notes": "Gate"}}, kind="site.update")
+        assert sync_rep([edit])[0]["pending_review"] is True
+        edit_id = db.session.execute(select(SiteEdit.id).where(SiteEdit.status == "pending")).scalar_one()
+        return client.post(f"{area}/sites-waiting/edits/{edit_id}", data={"csrf_token": csrf, "decision": "accept"})
+
+    def sync_rep(mutations):
+        """The rep's phone syncs (its own bearer token; the web session is not used by the API)."""
+        response = client.post("/api/sync/v1", headers={"Authorization": f"Bearer {world['token']}"},
+                               json={"protocol": 1, "cursor": None, "limit": 10, "mutations": mutations})
+        return response.get_json()["results"]
+
     rep = f"{area}/people/{world['rep_id']}"
     return [
         ("coordinator.reinvite", "coordinator", post(f"{rep}/invite"), "invite.create"),
@@ -131,6 +151,8 @@ def _cases(client, world):
         ("coordinator.reset_rejoin_code", "coordinator", post(f"{rep}/rejoin-code"), "person.rejoin_code_reset"),
         ("coordinator.merge_person", "coordinator", merge, "person.merged"),
         ("sync.device_sign_out", None, device_sign_out, "device.signed_out"),
+        ("coordinator.decide_site", "coordinator", propose_and_approve, "site.approve"),
+        ("coordinator.decide_site_edit", "coordinator", edit_and_accept, "site.edit_accept"),
         ("coordinator.new_form_draft", "coordinator", post(f"{area}/forms/street/drafts"), "form.draft"),
         ("coordinator.form_version", "coordinator", post(f"{area}/forms/street/2", definition=street_two), "form.edit_draft"),
         ("coordinator.publish_form", "coordinator", post(f"{area}/forms/street/2/publish"), "form.publish"),

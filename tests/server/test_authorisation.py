@@ -83,6 +83,8 @@ import pytest  # noqa: E402
 
 from server import operations  # noqa: E402
 from server.extensions import db  # noqa: E402
+from server.models import SiteEdit  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from server.seed_content import AGREEMENT, STREET_FORM  # noqa: E402
 from tests.conftest import mutation, sign_in, street_answers, visit  # noqa: E402
 
@@ -218,6 +220,10 @@ ROUTES = {
     "coordinator.trends": Route(_area(), COORDINATING),
     "coordinator.site": Route(_records(site_id="site_id"), COORDINATING),
     "coordinator.map_view": Route(_area(), COORDINATING),
+    "coordinator.sites_waiting": Route(_area(), COORDINATING),
+    # The walk posts no decision: a site or edit of the area's own is answered 400 ("choose one").
+    "coordinator.decide_site": Route(_records(site_id="site_id"), COORDINATING),
+    "coordinator.decide_site_edit": Route(_records(edit_id="site_edit_id"), COORDINATING),
     "coordinator.coverage": Route(_area(), COORDINATING),
     "coordinator.mystery_shops": Route(_area(), COORDINATING),
     "coordinator.submissions": Route(_area(), COORDINATING),
@@ -297,13 +303,17 @@ def walk_world(app, client, make_area, make_site, publish_forms, enrol, sync):
                           headers={"Authorization": f"Bearer {token}"}).status_code < 300
         data = visit(site, answers=street_answers("D", litter={"grade": "D", "photos": [photo_sha]}))
         assert sync(token, [mutation(data)]).get_json()["results"][0]["status"] == "applied"
+        edit = mutation({"id": site.id, "base_version": 1, "patch": {"notes": "Gate"}}, kind="site.update", seq=2)
+        assert sync(token, [edit]).get_json()["results"][0]["pending_review"] is True
         action = operations.raise_action(area, "Sweep it", site=site, line_key="litter", assigned_to=ORGANISATION)
         db.session.commit()
         _victim_token, victim = enrol(area, name=f"{slug} victim")
         world[scope] = {"area": area, "form_id": own.form_id, "version": 1, "agreement_id": f"{slug}-deal",
                         "site_id": site.id, "submission_id": data["id"], "action_id": action.id,
                         "photo_sha": photo_sha, "victim_device": victim["device_id"],
-                        "victim_person": victim["person"]["id"]}
+                        "victim_person": victim["person"]["id"],
+                        "site_edit_id": db.session.execute(select(SiteEdit.id).where(SiteEdit.site_id == site.id))
+                        .scalar_one()}
         if scope == "here":
             world["devices"]["street_rep"] = token
             world["devices"]["mystery_shopper"] = enrol(area, "mystery_shopper", name="shopper")[0]

@@ -167,7 +167,13 @@ def test_two_pushes_editing_one_site_at_once_keep_both_edits(app, make_area, mak
     area = make_area()
     site = make_site(area)
     site_id = site.id
-    tokens = [enrol(area, name=f"Rep {n}")[0] for n in range(2)]
+    from server.models import Role
+
+    enrolled = [enrol(area, name=f"Rep {n}") for n in range(2)]
+    tokens = [token for token, _body in enrolled]
+    # Coordinators' edits apply at once (a street rep's wait for review), so both write the site.
+    for _token, body in enrolled:
+        db.session.add(Role(person_id=body["person"]["id"], area_id=area.id, role="coordinator"))
     db.session.commit()
     # Hold each push just after it has read the site, until the other has read it too (or 2 s
     # have passed: with the record locked, the second cannot read until the first commits).

@@ -11,9 +11,11 @@ import hashlib
 
 import pytest
 from werkzeug.routing import IntegerConverter
+from sqlalchemy import select
 
 from server import operations
 from server.extensions import db
+from server.models import SiteEdit
 from server.seed_content import AGREEMENT
 from tests.conftest import mutation, recently, sign_in, street_answers, visit
 
@@ -47,13 +49,16 @@ def walk(client, make_area, make_site, publish_forms, enrol, sync):
     earlier = visit(site, observed_at=recently(days=20), answers=street_answers("C"))
     results = sync(token, [mutation(data, seq=1), mutation(earlier, seq=2)]).get_json()["results"]
     assert [r["status"] for r in results] == ["applied", "applied"]
+    edit = mutation({"id": site.id, "base_version": 1, "patch": {"notes": "Gate"}}, kind="site.update", seq=3)
+    assert sync(token, [edit]).get_json()["results"][0]["pending_review"] is True
     action = operations.raise_action(area, "Sweep the canal", site=site, line_key="litter", assigned_to="Street cleansing")
     db.session.commit()
     csrf = sign_in(client, "cora@example.org", PASSWORD)
     real = {"slug": area.slug, "site_id": site.id, "submission_id": data["id"], "action_id": action.id,
             "form_id": "street", "agreement_id": "millbrook-deal", "version": versions["street"].version,
             "sha256": sha, "device_id": body["device_id"], "filename": "leaflet.js", "key": "nothing-here",
-            "name": "nothing-here", "person_id": body["person"]["id"]}
+            "name": "nothing-here", "person_id": body["person"]["id"],
+            "edit_id": db.session.execute(select(SiteEdit.id)).scalar_one()}
     return {"csrf": csrf, "real": real}
 
 

@@ -77,9 +77,13 @@ def test_an_applied_visit_and_an_applied_edit_carry_their_own_kind_of_rows(make_
     edit = mutation({"id": site.id, "base_version": 1, "patch": {"name": "Canal St"}}, kind="site.update", seq=3)
     results = sync(token, [mutation(visit(site), seq=1), mutation(new_site, seq=2), edit]).get_json()["results"]
     assert [r["status"] for r in results] == ["applied"] * 3
-    assert [type(effect) for effect in seen] == [push.NewVisit, push.NewVisit, push.EditedRecord]
+    # A street rep's edit of a site is held for a coordinator (server/coordinator/sites.py), not applied.
+    assert [type(effect) for effect in seen] == [push.NewVisit, push.NewVisit, push.HeldSiteEdit]
+    assert results[2]["pending_review"] is True
     visits = [effect for effect in seen if isinstance(effect, push.NewVisit)]
     assert sorted(v.site is None for v in visits) == [False, True]
     assert all(len(v.answers) == 12 for v in visits)
-    (edited,) = [effect for effect in seen if isinstance(effect, push.EditedRecord)]
-    assert edited.collection == "sites" and edited.state.version == 2 and edited.state.values["name"] == "Canal St"
+    (held,) = [effect for effect in seen if isinstance(effect, push.HeldSiteEdit)]
+    assert held.row["patch"] == {"name": "Canal St"} and held.values["name"] == "Canal St"
+    db.session.refresh(site)
+    assert site.name == "Canal Street" and site.version == 1

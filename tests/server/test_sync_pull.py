@@ -149,3 +149,53 @@ def test_retiring_a_form_tells_devices(make_area, enrol, sync, publish_forms):
     by_collection = {c["collection"]: c for c in body["changes"]}
     assert by_collection["forms"]["data"]["status"] == "retired"
     assert "still be accepted" in by_collection["device"]["data"]["message"]
+
+
+def test_replicas_pulled_step_by_step_equal_the_scope_view_through_site_moderation(make_area, make_site, publish_forms,
+                                                                                   enrol, sync):
+    """A proposer and another phone pull after each decision; each replica equals scope_view."""
+    from server.coordinator import sites as moderation
+    from server.models import Device, Site
+    from server.pull import scope_view
+    from server.push import proposed_site_id
+
+    area = make_area()
+    canal = make_site(area)
+    publish_forms()
+    phones = {name: enrol(area, name=name) for name in ("proposer", "other")}
+    replicas = {name: {} for name in phones}
+    cursors = {name: None for name in phones}
+
+    def pull_everyone():
+        for name, (token, _body) in phones.items():
+            seen, last, _pages = _pull_all(sync, token, limit=3, cursor=cursors[name])
+            cursors[name] = last["cursor"]
+            for change in seen:
+                key = (change["collection"], change["id"])
+                if change["op"] == "delete":
+                    replicas[name].pop(key, None)
+                else:
+                    replicas[name][key] = change["data"]
+            view = scope_view(db.session.get(Device, _body["device_id"]))
+            db.session.rollback()
+            assert replicas[name] == view, name
+
+    proposals = []
+    for name in ("Towpath", "Canal Stret", "Skip"):
+        data = visit(None)
+        data["new_site"] = {"name": name}
+        sync(phones["proposer"][0], [mutation(data)])
+        proposals.append(proposed_site_id(data["id"]))
+    pull_everyone()
+    assert {("sites", s) for s in proposals} <= replicas["proposer"].keys()
+    assert not {("sites", s) for s in proposals} & replicas["other"].keys()
+    for decide in (lambda: moderation.approve_site(db.session, db.session.get(Site, proposals[0]), "Towpath steps"),
+                   lambda: moderation.merge_site(db.session, db.session.get(Site, proposals[1]),
+                                                 db.session.get(Site, canal.id)),
+                   lambda: moderation.reject_site(db.session, db.session.get(Site, proposals[2]), "A skip")):
+        decide()
+        db.session.commit()
+        pull_everyone()
+    for name in phones:
+        held = {key[1] for key in replicas[name] if key[0] == "sites"}
+        assert held == {canal.id, proposals[0]}, name

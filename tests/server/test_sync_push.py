@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from server import operations
 from server.extensions import db
-from server.models import Action, Answer, MutationAudit, MutationLog, Site, Submission
+from server.models import Action, Answer, MutationAudit, MutationLog, Role, Site, Submission
 from tests.conftest import mutation, street_answers, visit
 
 
@@ -238,7 +238,7 @@ def test_new_site_proposed_in_the_field_is_created_once(make_area, publish_forms
     _results(sync(token, [item]))
     _results(sync(token, [item]))
     sites = db.session.execute(select(Site)).scalars().all()
-    assert [(s.name, s.proposed) for s in sites] == [("Alley behind the chippy", True)]
+    assert [(s.name, s.status) for s in sites] == [("Alley behind the chippy", "proposed")]
     assert db.session.get(Submission, data["id"]).site_id == sites[0].id
 
 
@@ -314,10 +314,19 @@ def _site_update(site_id, base_version, patch):
     return mutation({"id": site_id, "base_version": base_version, "patch": patch}, kind="site.update")
 
 
+def _coordinating(enrol, area, name="Coordinator"):
+    """A device whose person also coordinates the area: their site edits apply at once (a street
+    rep's wait for review: tests/server/test_site_moderation.py), so the merge rules show here."""
+    token, body = enrol(area, name=name)
+    db.session.add(Role(person_id=body["person"]["id"], area_id=area.id, role="coordinator"))
+    db.session.commit()
+    return token, body
+
+
 def test_site_update_on_current_version_applies(make_area, make_site, enrol, sync):
     area = make_area()
     site = make_site(area)
-    token, _body = enrol(area)
+    token, _body = _coordinating(enrol, area)
     (result,) = _results(sync(token, [_site_update(site.id, 1, {"name": "Canal Street (north end)"})]))
     assert result["status"] == "applied"
     db.session.refresh(site)
@@ -327,8 +336,8 @@ def test_site_update_on_current_version_applies(make_area, make_site, enrol, syn
 def test_patch_on_stale_base_version_merges_when_other_fields_changed(make_area, make_site, enrol, sync):
     area = make_area()
     site = make_site(area)
-    token_a, _ = enrol(area, name="A")
-    token_b, _ = enrol(area, name="B")
+    token_a, _ = _coordinating(enrol, area, name="A")
+    token_b, _ = _coordinating(enrol, area, name="B")
     _results(sync(token_a, [_site_update(site.id, 1, {"name": "Canal Street (north)"})]))
     (result,) = _results(sync(token_b, [_site_update(site.id, 1, {"notes": "Gate locked after 6pm"})]))
     assert result["status"] == "applied"
@@ -339,8 +348,8 @@ def test_patch_on_stale_base_version_merges_when_other_fields_changed(make_area,
 def test_patch_on_stale_base_version_conflicts_when_the_same_field_changed(make_area, make_site, enrol, sync):
     area = make_area()
     site = make_site(area)
-    token_a, _ = enrol(area, name="A")
-    token_b, _ = enrol(area, name="B")
+    token_a, _ = _coordinating(enrol, area, name="A")
+    token_b, _ = _coordinating(enrol, area, name="B")
     _results(sync(token_a, [_site_update(site.id, 1, {"name": "Canal Street (north)"})]))
     (result,) = _results(sync(token_b, [_site_update(site.id, 1, {"name": "Canal St"})]))
     assert result["status"] == "conflict"
@@ -352,7 +361,7 @@ def test_patch_on_stale_base_version_conflicts_when_the_same_field_changed(make_
 def test_duplicate_site_update_does_not_apply_twice(make_area, make_site, enrol, sync):
     area = make_area()
     site = make_site(area)
-    token, _ = enrol(area)
+    token, _ = _coordinating(enrol, area)
     item = _site_update(site.id, 1, {"notes": "Narrow path"})
     _results(sync(token, [item]))
     (again,) = _results(sync(token, [item]))

@@ -40,7 +40,7 @@ from sqlalchemy import func, insert, select, text
 from bench.faults import png
 from server import operations
 from server.extensions import db
-from server.models import Change, Device, FormVersion, MutationLog, ServerState, Site, Submission
+from server.models import AuditEntry, Change, Device, FormVersion, MutationLog, ServerState, Site, SiteEdit, Submission
 from server.pull import scope_view
 from server.seed_content import STREET_FORM
 from sync.client import SYNC_PATH, Client
@@ -181,6 +181,14 @@ def empty_database():
     db.session.commit()
 
 
+def moved_visits() -> set[str]:
+    """Visits no longer at the site they were sent with: their proposed site was merged or rejected."""
+    from server.push import proposed_site_id
+
+    return {row.id for row in db.session.execute(select(Submission.id, Submission.site_id, Submission.data))
+            if row.site_id != ((row.data or {}).get("site_id") or proposed_site_id(row.id))}
+
+
 def backup() -> dict:
     """Every row of every table, as a backup taken now would hold them."""
     rows = {t.name: [dict(r._mapping) for r in db.session.execute(select(t))] for t in _tables_in_order()}
@@ -251,6 +259,7 @@ class SyncMachine(RuleBasedStateMachine):
         sites = operations.create_sites(area, [{"name": "Canal Street", "lat": 53.54, "lng": -2.63},
                                                {"name": "Mill Lane", "lat": 53.55, "lng": -2.64}])
         self.area_a_sites = sorted(site.id for site in sites)
+        self.area_a = area.id
         other = operations.create_area("b", "Area B")
         operations.create_sites(other, [{"name": "Elsewhere Road", "lat": 53.6, "lng": -2.7}])
         self._publish()
@@ -260,6 +269,14 @@ class SyncMachine(RuleBasedStateMachine):
             clock, network = Clock(), Network(self.server)
             device = self._open(n, network, clock)
             device.enrol(code, f"Phone {n}")
+            if n == DEVICES - 1:
+                # The last phone's person also coordinates the area: its site edits apply at once and
+                # reach the other phone, while a plain street rep's are held for review.
+                from server.models import Role
+
+                person_id = db.session.get(Device, device.device_id).person_id
+                db.session.add(Role(person_id=person_id, area_id=area.id, role="coordinator"))
+                db.session.commit()
             self.networks.append(network)
             self.clocks.append(clock)
             self.devices.append(device)
@@ -380,6 +397,57 @@ class SyncMachine(RuleBasedStateMachine):
         patch = {"notes": f"Note {uuid.uuid4().hex[:6]}"} if field == "notes" else {"lat": round(53.5 + pick / 100, 4)}
         mid = self.devices[n].queue("site.update", {"id": site["id"], "base_version": site["version"], "patch": patch})
         self.created[mid] = Created(n, "site_update", site_id=site["id"])
+
+    @rule(n=st.integers(0, DEVICES - 1), pick=st.integers(0, 20))
+    def propose_site(self, n, pick):
+        """A rep visits a place that is not a site yet: the visit proposes it (on their phone alone)."""
+        self._note("propose_site")
+        data = self._visit(n, pick)
+        del data["site_id"]
+        data["new_site"] = {"name": f"Alley {uuid.uuid4().hex[:4]}", "lat": 53.54, "lng": -2.63}
+        mid = self.devices[n].queue_submission(data)
+        self.created[mid] = Created(n, "visit", visit_id=data["id"])
+
+    @rule(pick=st.integers(0, 20), decision=st.sampled_from(["approve", "rename", "merge", "reject"]))
+    def moderate_site(self, pick, decision):
+        """A coordinator decides about a proposed site; phones' replicas must follow."""
+        from server.coordinator import sites as moderation
+
+        self._note("moderate_site")
+        waiting = db.session.execute(select(Site).where(Site.status == "proposed").order_by(Site.id)).scalars().all()
+        approved = [s for s in db.session.execute(select(Site).where(Site.status == "approved").order_by(Site.id))
+                    .scalars() if s.area_id in {w.area_id for w in waiting}]
+        if not waiting:
+            return
+        site = waiting[pick % len(waiting)]
+        targets = [s for s in approved if s.area_id == site.area_id]
+        if decision == "approve":
+            moderation.approve_site(db.session, site)
+        elif decision == "rename":
+            moderation.approve_site(db.session, site, f"{site.name} (renamed)")
+        elif decision == "merge" and targets:
+            moderation.merge_site(db.session, site, targets[pick % len(targets)])
+        else:
+            moderation.reject_site(db.session, site, "Not a place reps walk")
+        db.session.commit()
+        STATS["sites_" + decision] += 1
+
+    @rule(pick=st.integers(0, 20), accept=st.booleans())
+    def moderate_site_edit(self, pick, accept):
+        """A coordinator accepts or refuses a street rep's edit of a site."""
+        from server.coordinator import sites as moderation
+
+        self._note("moderate_site_edit")
+        waiting = db.session.execute(select(SiteEdit).where(SiteEdit.status == "pending")
+                                     .order_by(SiteEdit.id)).scalars().all()
+        if not waiting:
+            return
+        edit = waiting[pick % len(waiting)]
+        if accept and db.session.get(Site, edit.site_id).status == "approved":
+            moderation.accept_edit(db.session, edit)
+        else:
+            moderation.refuse_edit(db.session, edit, "")
+        db.session.commit()
 
     # -- rules: syncing
 
@@ -518,14 +586,26 @@ class SyncMachine(RuleBasedStateMachine):
             "stored": set(db.session.execute(select(Submission.id)).scalars()),
             "epoch": db.session.execute(select(ServerState.epoch)).scalar_one(),
             "sites": dict(db.session.execute(select(Site.id, Site.version)).all()),
+            # A coordinator's accepted edit, or a rename on approval, is a version too.
+            "moderated": Counter(
+                [site_id for (site_id,) in db.session.execute(select(SiteEdit.site_id).where(SiteEdit.status == "accepted"))]
+                + [entry.record_id for entry in db.session.execute(select(AuditEntry).where(AuditEntry.action == "site.approve"))
+                   .scalars() if "name" in (entry.details.get("after") or {})]),
+            "held": {mid for mid, result in db.session.execute(
+                select(MutationLog.mid, MutationLog.result).where(MutationLog.type == "site.update"))
+                if (result or {}).get("pending_review")},
             "mids_twice": db.session.execute(select(MutationLog.mid).group_by(MutationLog.mid)
                                              .having(func.count() > 1)).scalars().all(),
             "visits_twice": db.session.execute(select(Submission.id).group_by(Submission.id)
                                                .having(func.count() > 1)).scalars().all(),
             # Not a key: a visit applied twice writes a second change row for it.
-            "visit_changes_twice": db.session.execute(
-                select(Change.record_id).where(Change.collection == "my_submissions")
-                .group_by(Change.record_id).having(func.count() > 1)).scalars().all(),
+            # A visit at a proposed site that was merged or rejected moved once, and its volunteer's
+            # phone was told so: one change row more for it (and only one: a site is decided once).
+            "visit_changes_twice": [
+                record_id for record_id, count in db.session.execute(
+                    select(Change.record_id, func.count()).where(Change.collection == "my_submissions")
+                    .group_by(Change.record_id).having(func.count() > 1))
+                if count > 2 or record_id not in moved_visits()],
         }
         db.session.rollback()
         return facts
@@ -570,10 +650,11 @@ class SyncMachine(RuleBasedStateMachine):
                 violated("acknowledged_is_on_the_server", f"{item.kind} {mid} was acknowledged but the server lacks it")
             if item.kind in ("hostile", "poison") and item.visit_id in facts["stored"]:
                 violated("nothing_hostile_is_stored", f"{item.kind} visit {item.visit_id} was stored")
-            if item.kind == "site_update" and facts["log"].get(mid) == "applied":
+            # A street rep's edit is applied as held for review (pending_review): the site keeps its version.
+            if item.kind == "site_update" and facts["log"].get(mid) == "applied" and mid not in facts["held"]:
                 applied_edits[item.site_id] += 1
         for site_id, version in facts["sites"].items():
-            if version != 1 + applied_edits[site_id]:
+            if version != 1 + applied_edits[site_id] + facts["moderated"][site_id]:
                 violated("site_version_matches_its_edits",
                          f"site {site_id} is at version {version} after {applied_edits[site_id]} applied edit(s)")
 
@@ -656,4 +737,17 @@ class SyncMachine(RuleBasedStateMachine):
                 extra = sorted(set(replica) - set(view))[:3]
                 stale = sorted(k for k in set(view) & set(replica) if view[k] != replica[k])[:3]
                 violated("replica_matches_the_server", f"device {n}: missing {missing}, extra {extra}, stale {stale}")
+            # Moderation: a phone holds its area's approved sites and the sites its own person
+            # proposed that still wait, and nothing else (not another phone's proposal, nor a
+            # merged or rejected site).
+            person_id = db.session.get(Device, device.device_id).person_id
+            expected_sites = {site.id for site in db.session.execute(select(Site).where(Site.area_id == self.area_a))
+                              .scalars() if site.status == "approved"
+                              or (site.status == "proposed" and site.proposed_by == person_id)}
+            held_sites = {record_id for collection, record_id in replica if collection == "sites"}
+            if held_sites != expected_sites:
+                violated("replica_holds_the_sites_it_may_see",
+                         f"device {n}: extra {sorted(held_sites - expected_sites)[:3]}, "
+                         f"missing {sorted(expected_sites - held_sites)[:3]}")
+            db.session.rollback()
         STATS["healed_examples"] += 1

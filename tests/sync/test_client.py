@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from server import operations
 from server.extensions import db
-from server.models import Device, Site, Submission
+from server.models import Device, Role, Site, Submission
 from sync.client import Client, OutboxItem, SyncReport, first_batch
 from sync.export import read_export
 from sync.protocol import MAX_MUTATIONS_PER_REQUEST, payload_hash
@@ -291,6 +291,10 @@ def test_duplicate_of_a_rejected_item_goes_to_attention(device, world, server):
 def test_conflicting_site_update_goes_to_attention_with_server_value(device, world):
     site = world["site"]
     version = site.version
+    # A coordinator's edits apply at once (a street rep's wait for review: the test below).
+    person_id = db.session.get(Device, device.device_id).person_id
+    db.session.add(Role(person_id=person_id, area_id=world["area"].id, role="coordinator"))
+    db.session.commit()
     device.queue("site.update", {"id": site.id, "base_version": version, "patch": {"notes": "Bins by the gate"}})
     assert device.sync_once().applied == 1
     stale = device.queue("site.update", {"id": site.id, "base_version": version, "patch": {"notes": "Gate repainted"}})
@@ -302,6 +306,28 @@ def test_conflicting_site_update_goes_to_attention_with_server_value(device, wor
     assert item["mid"] == stale and item["status"] == "conflict"
     assert item["result"]["server_value"]["notes"] == "Bins by the gate"
     assert device.replica("sites")[site.id]["notes"] == "Bins by the gate"
+
+
+def test_street_reps_site_edit_shows_on_their_phone_until_a_coordinator_refuses_it(device, world):
+    from server.coordinator import sites as moderation
+    from server.models import SiteEdit
+
+    site = world["site"]
+    device.queue("site.update", {"id": site.id, "base_version": site.version, "patch": {"notes": "Bins by the gate"}})
+    report = device.sync_once()
+    assert report.applied == 1 and report.results[0]["pending_review"] is True
+    mine = device.replica("sites")[site.id]
+    assert mine["notes"] == "Bins by the gate" and mine["pending_edit"] is True and mine["version"] == site.version
+    db.session.refresh(site)
+    assert site.notes == ""  # not applied: it waits for a coordinator
+
+    moderation.refuse_edit(db.session, db.session.execute(select(SiteEdit)).scalar_one(), "Bins are round the back")
+    db.session.commit()
+    device.sync_once(force=True)
+    back = device.replica("sites")[site.id]
+    assert back["notes"] == "" and "pending_edit" not in back
+    (notice,) = device.replica("device").values()
+    assert notice["code"] == "site_edit_refused" and notice["reason"] == "Bins are round the back"
 
 
 # -- signing in, protocol versions --------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, text
 from bench.faults import DropsOnAnyAnswer  # the broken client the fault campaign runs too
 from server import push as push_module
 from server.extensions import db
-from server.models import MutationLog, utcnow
+from server.models import MutationLog, Site, utcnow
 from sync.client import Client
 from tests.conftest import is_postgres
 from tests.sync.sync_machine import InvariantViolation, SyncMachine
@@ -78,6 +78,50 @@ LOST_ANSWER_THEN_RETRY = [
 
 def test_scenario_lost_answer_then_retry_passes_on_the_real_code(machine_app):
     run_scenario(SyncMachine(machine_app), LOST_ANSWER_THEN_RETRY)
+
+
+# A site proposed on phone 0 while phone 1 syncs, then decided each way; edits held and decided.
+MODERATION = {
+    decision: [
+        ("propose_site", {"n": 0, "pick": 1}),
+        ("push", {"n": 0, "force": True}),
+        ("push", {"n": 1, "force": True}),
+        ("create_visit", {"n": 0, "pick": 3, "photo": False}),
+        ("edit_site", {"n": 1, "pick": 0, "field": "notes"}),
+        ("push", {"n": 0, "force": True}),
+        ("push", {"n": 1, "force": True}),
+        ("moderate_site", {"pick": 0, "decision": decision}),
+        ("moderate_site_edit", {"pick": 0, "accept": decision in ("approve", "merge")}),
+        ("push", {"n": 1, "force": False}),
+        ("push", {"n": 0, "force": False}),
+    ]
+    for decision in ("approve", "rename", "merge", "reject")
+}
+
+
+@pytest.mark.parametrize("decision", sorted(MODERATION))
+def test_scenario_site_moderation_keeps_replicas_equal_to_the_server(machine_app, decision):
+    machine = SyncMachine(machine_app)
+    run_scenario(machine, MODERATION[decision])
+    assert db.session.execute(select(Site).where(Site.status == "proposed")).first() is None
+
+
+def test_negative_control_proposed_site_sent_to_the_whole_area_is_caught(machine_app, monkeypatch):
+    """Before moderation a proposed site went to every phone: the machine's check catches it."""
+    from server import push
+
+    real = push.NewVisit.changes
+
+    def to_the_area(self):
+        pending = real(self)
+        for change in pending:
+            if change.collection == "sites":
+                change.area_id, change.person_id = self.site["area_id"], None
+        return pending
+
+    monkeypatch.setattr(push.NewVisit, "changes", to_the_area)
+    with pytest.raises(InvariantViolation, match="replica_holds_the_sites_it_may_see"):
+        run_scenario(SyncMachine(machine_app), MODERATION["approve"][:3])
 
 
 # -- (a) no unique key on mid --------------------------------------------------------------------------
@@ -265,6 +309,8 @@ POWER_CUT_WHILE_PULLING = [
     ("edit_site", {"n": 1, "pick": 0, "field": "notes"}),
     ("create_visit", {"n": 1, "pick": 1, "photo": True}),
     ("push", {"n": 1, "force": False}),
+    # A street rep's edit reaches the other phone once a coordinator accepts it.
+    ("moderate_site_edit", {"pick": 0, "accept": True}),
     ("crash_while_storing_a_page", {"n": 0}),
     ("pull_with_limit", {"n": 0, "limit": 1}),
     ("push", {"n": 0, "force": False}),
