@@ -26,6 +26,8 @@ from server.models import (
     Invite,
     Person,
     Role,
+    Site,
+    SiteEdit,
     Submission,
     WebSession,
     utcnow,
@@ -197,6 +199,9 @@ MERGE_HANDLES = {
     ("submission", "reviewed_by"): "moved",
     ("action", "created_by"): "moved",
     ("action_comment", "author_id"): "moved",
+    ("site", "proposed_by"): "moved",
+    ("site_edit", "person_id"): "moved",
+    ("site_edit", "decided_by"): "moved",
     ("web_session", "person_id"): "ended",
 }
 
@@ -221,8 +226,8 @@ def merge_counts(person: Person) -> dict[str, int]:
 def merge(keep: Person, other: Person) -> dict[str, int]:
     """Move everything of `other` onto `keep`, then remove `other`; what moved.
 
-    Visits, devices (and with them their photos), roles, actions raised, invites, and the
-    change log's per-person rows, so `keep`'s phones receive `other`'s visits too. The audit
+    Visits, devices (and with them their photos), roles, actions raised, comments, sites
+    proposed and site edits, invites, and the change log's per-person rows, so `keep`'s phones receive `other`'s visits too. The audit
     log names people by id only and is append-only: it keeps `other`'s id, and the merge
     entry says which id it became.
     """
@@ -233,6 +238,9 @@ def merge(keep: Person, other: Person) -> dict[str, int]:
     db.session.execute(update(Device).where(Device.person_id == other.id).values(person_id=keep.id))
     db.session.execute(update(Action).where(Action.created_by == other.id).values(created_by=keep.id))
     db.session.execute(update(ActionComment).where(ActionComment.author_id == other.id).values(author_id=keep.id))
+    db.session.execute(update(Site).where(Site.proposed_by == other.id).values(proposed_by=keep.id))
+    db.session.execute(update(SiteEdit).where(SiteEdit.person_id == other.id).values(person_id=keep.id))
+    db.session.execute(update(SiteEdit).where(SiteEdit.decided_by == other.id).values(decided_by=keep.id))
     db.session.execute(update(Invite).where(Invite.person_id == other.id).values(person_id=keep.id))
     db.session.execute(update(Invite).where(Invite.created_by == other.id).values(created_by=keep.id))
     db.session.execute(update(Change).where(Change.person_id == other.id).values(person_id=keep.id))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from server import audit, operations
 from server.auth import access_rule
 from server.extensions import db
-from server.models import AuditEntry, Device, Person, SiteEdit, Submission
+from server.models import AuditEntry, Person, SiteEdit
 from server.push import proposed_site_id
 from server.seed_content import AGREEMENT, STREET_FORM
 from tests.conftest import mutation, sign_in, street_answers, visit

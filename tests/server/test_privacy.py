@@ -143,13 +143,18 @@ def test_erase_leaves_the_figures_and_no_trace_of_the_person(client, world, sync
         pseudonym = exports.volunteer_pseudonym(world["person_id"])
     assert pseudonym in before["/exports/submissions.csv"]
     for key in before:
-        if key in ("/people", "visit"):
-            continue  # the volunteers' list and the visit's own page do change (checked below)
+        if key in ("/people", "visit", "/submissions?status=all"):
+            # The volunteers' list, the visit's own page and the review queue's volunteer filter
+            # (the erased volunteer's visits now belong to the placeholder) change (checked below).
+            continue
         # The pages are the same but for the name, the exports but for the pseudonym (pseudonymous data
         # is personal data: it no longer links the visits); the public page is the same byte for byte.
         assert after[key] == before[key].replace(NAME, "Erased volunteer").replace(pseudonym, "Erased volunteer"), key
     assert pseudonym not in after["/exports/submissions.csv"]
     assert NAME in before["/people"] and "Erased volunteer" not in after["/people"]
+    queue = after["/submissions?status=all"]
+    assert NAME in before["/submissions?status=all"] and NAME not in queue and "Erased volunteer" in queue
+    assert world["person_id"] not in queue
     for key, text in after.items():
         assert NAME not in text and EMAIL not in text, key
     assert "53.5412" not in after["visit"] and "Test phone" not in after["visit"]

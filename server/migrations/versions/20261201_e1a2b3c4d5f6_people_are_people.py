@@ -32,8 +32,9 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_person_rejoin_handle', table_name='person')
-    with op.batch_alter_table('person') as batch:
-        batch.drop_column('rejoin_hash')
-        batch.drop_column('rejoin_handle')
-        batch.drop_column('deactivated_at')
-        batch.drop_column('name_given')
+    # Plain DROP COLUMN (SQLite 3.35+): a batch would rebuild `person`, and dropping the old
+    # table fails on SQLite while visits, devices and roles refer to it.
+    op.drop_column('person', 'rejoin_hash')
+    op.drop_column('person', 'rejoin_handle')
+    op.drop_column('person', 'deactivated_at')
+    op.drop_column('person', 'name_given')
