@@ -43,6 +43,10 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
     _trust_proxies(app)
+    # The photo store is made now: a bad KERBSIDE_BLOB_URL stops the start, not the first upload.
+    from server import blobs
+
+    blobs.init_app(app)
     # The cookie lasts no longer than the session it names; the row decides (server/sessions.py).
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_MAX_HOURS"])
     app.session_interface = sessions.CookieSessionInterface()
