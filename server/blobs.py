@@ -134,8 +134,11 @@ class LocalBlobStore:
     def put(self, sha256: str, data: Source) -> None:
         """Copy in chunks to a temporary file, hashing as it goes; only matching bytes get the name."""
         target = self.path(sha256)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".upload-")
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".upload-")
+        except OSError as error:
+            raise BlobStoreUnavailable(f"blob folder cannot be written: {error.strerror}") from None
         try:
             digest = hashlib.sha256()
             with os.fdopen(handle, "wb") as out:
@@ -147,9 +150,11 @@ class LocalBlobStore:
             if digest.hexdigest() != sha256:
                 raise BlobCorrupt(sha256)
             os.replace(temporary, target)
-        except BaseException:
+        except BaseException as error:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+            if isinstance(error, OSError):  # a full or read-only disk: the server's fault, not the client's
+                raise BlobStoreUnavailable(f"blob folder cannot be written: {error.strerror}") from None
             raise
 
     def get(self, sha256: str) -> bytes:
@@ -161,6 +166,8 @@ class LocalBlobStore:
             handle = open(self.path(sha256), "rb")  # noqa: SIM115 - the reader closes it
         except FileNotFoundError:
             raise BlobMissing(sha256) from None
+        except OSError as error:
+            raise BlobStoreUnavailable(f"blob folder cannot be read: {error.strerror}") from None
         size = os.fstat(handle.fileno()).st_size
         return BlobReader(size, _chunks_of(handle, chunk_size), handle.close)
 
@@ -246,10 +253,12 @@ class S3BlobStore:
         return {name for name, here in zip(names, found) if here}
 
     def put(self, sha256: str, data: Source) -> None:
-        """One PutObject with the SHA-256 as its checksum: the store itself refuses bytes that do not match.
+        """One PutObject, after checking the bytes hash to their name; nothing is sent that does not.
 
-        A file is hashed first (read in chunks, then rewound) and streamed from disk by boto3;
-        bytes are sent from where they lie. Photos are at most 8 MB, one PutObject each.
+        The SHA-256 goes with it as the object's checksum, so S3 (and the stores that follow it
+        there) checks the bytes it received too. A file is hashed first (read in chunks, then
+        rewound) and streamed from disk by boto3; bytes are sent from where they lie. Photos are
+        at most 8 MB: one PutObject each, no multipart.
         """
         import base64
 
