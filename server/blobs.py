@@ -356,6 +356,9 @@ def _store_unavailable(error: BlobStoreUnavailable):
     from server import errors
     from server.auth import is_api_request
 
+    from server.extensions import db
+
+    db.session.rollback()  # a push stopped half-way checks nothing in
     current_app.logger.warning("Blob store unavailable: %s", error)
     if is_api_request():
         return errors.envelope(503, "unavailable", errors.messages()[503],

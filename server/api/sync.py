@@ -35,7 +35,7 @@ ERROR = schemas.ErrorEnvelopeSchema
 # Answers any operation can give before its own code runs: an address holding characters no
 # one can type (400), a body over the app's limit (413), a database too busy to answer (503).
 UNREADABLE = "An address or query holding control characters, or a body that is not a JSON object."
-BUSY = "The server or its database is busy; see Retry-After."
+BUSY = "The server, its database or its photo store is busy or out of reach; see Retry-After."
 
 
 def security_schemes(spec):
