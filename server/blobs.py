@@ -1,4 +1,5 @@
-"""Photo storage behind a small interface: local disk now, object storage when one disk is not enough."""
+"""Photo storage behind one small interface: a local folder (the embedded default) or S3-compatible
+object storage, chosen by KERBSIDE_BLOB_URL; plus the checks every upload passes before it is kept."""
 
 from __future__ import annotations
 
