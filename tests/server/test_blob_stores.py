@@ -457,3 +457,41 @@ def test_a_store_that_is_down_answers_503_to_an_upload_a_push_and_the_view(app, 
     sign_in(client, "cora@example.org")
     page = client.get(f"/coordinator/{area.slug}/photos/{name(photo)}")
     assert page.status_code == 503 and page.mimetype == "text/html"
+
+
+def _objects(s3_client, s3_prefix) -> list[str]:
+    return [item["Key"] for item in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"{s3_prefix}/").get("Contents", [])]
+
+
+def test_bytes_that_do_not_match_their_name_never_reach_the_bucket(app, client, field, s3_client, s3_prefix):
+    _area, _site, token = field
+    photo, claimed = b"\x89PNG\r\n\x1a\n" + os.urandom(400), b"\x89PNG\r\n\x1a\n" + os.urandom(400)
+    refused = client.put(f"/api/sync/v1/blobs/{name(claimed)}", data=photo, headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 400 and refused.get_json()["code"] == "hash_mismatch"
+    db.session.rollback()
+    assert _objects(s3_client, s3_prefix) == [] and db.session.query(Blob).count() == 0
+
+
+def _chunked_put(client, token, sha256: str, data: bytes):
+    """A PUT whose body comes in chunks with no Content-Length, as a streaming client sends it."""
+    return client.put(f"/api/sync/v1/blobs/{sha256}", input_stream=io.BytesIO(data),
+                      headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
+                      environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_chunked_upload_is_hashed_as_it_is_read_and_stored(app, client, field, s3_client, s3_prefix):
+    _area, _site, token = field
+    photo = b"\x89PNG\r\n\x1a\n" + os.urandom(300_000)
+    stored = _chunked_put(client, token, name(photo), photo)
+    assert stored.status_code == 201, stored.get_json()
+    assert stored.get_json()["size"] == len(photo)
+    assert _objects(s3_client, s3_prefix) == [f"{s3_prefix}/{name(photo)}"]
+
+
+def test_a_chunked_upload_over_8_mb_is_413_and_nothing_is_kept(app, client, field, s3_client, s3_prefix):
+    _area, _site, token = field
+    photo = b"\x89PNG\r\n\x1a\n" + os.urandom(8 * 1024 * 1024)
+    refused = _chunked_put(client, token, name(photo), photo)
+    assert refused.status_code == 413 and refused.get_json()["code"] == "too_large"
+    db.session.rollback()
+    assert _objects(s3_client, s3_prefix) == [] and db.session.query(Blob).count() == 0
