@@ -73,6 +73,16 @@ def s3_endpoint(tmp_path_factory):
             log.close()
 
 
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch, tmp_path):
+    """Every test here: test keys, no metadata service lookups, and its own instance folder."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kerbside-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kerbside-test-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("KERBSIDE_INSTANCE", str(tmp_path / "instance"))
+
+
 @pytest.fixture
 def s3_client(s3_endpoint):
     return boto3.client("s3", endpoint_url=s3_endpoint)
