@@ -202,16 +202,19 @@ class S3BlobStore:
     PARALLEL_CHECKS = 8
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, client=None):
-        self.bucket, self.prefix = bucket, prefix
-        if client is None:
-            import boto3
-            from botocore.config import Config
+        self.bucket, self.prefix, self.endpoint_url = bucket, prefix, endpoint_url
+        # Short connection waits and few retries: a device's request should fail over to 503 and
+        # come back, not hang its worker while the store is down.
+        self.client = client or self._client(connect_timeout=5, read_timeout=30, attempts=3)
+        self._ping_client = client
 
-            # Short connection waits and few retries: a device's request should fail over to
-            # 503 and come back, not hang its worker while the store is down.
-            client = boto3.client("s3", endpoint_url=endpoint_url, config=Config(
-                connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}))
-        self.client = client
+    def _client(self, *, connect_timeout: float, read_timeout: float, attempts: int):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, config=Config(
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+            retries={"total_max_attempts": attempts, "mode": "standard"}))
 
     def __repr__(self) -> str:
         return f"S3BlobStore(s3://{self.bucket}/{self.prefix})"
@@ -305,11 +308,17 @@ class S3BlobStore:
             raise self._fault(error) from None
 
     def ping(self) -> None:
-        """One HeadBucket: raises BlobStoreUnavailable when the store is unreachable or the bucket is not ours."""
+        """One HeadBucket: raises BlobStoreUnavailable when the store is unreachable or the bucket is not ours.
+
+        Asked once, with two-second waits and no retries: a readiness probe wants a quick answer,
+        and the next probe is the retry.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self._ping_client is None:
+            self._ping_client = self._client(connect_timeout=2, read_timeout=2, attempts=1)
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            self._ping_client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError) as error:
             raise self._fault(error) from None
 

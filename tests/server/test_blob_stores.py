@@ -255,6 +255,22 @@ def test_an_object_store_that_is_down_never_reads_as_missing(tmp_path):
             call(name(data))
 
 
+def test_ping_of_an_object_store_that_is_down_tries_once(tmp_path):
+    """A readiness probe wants a quick answer: one try (the next probe is the retry), where requests get three."""
+    store = down_s3(tmp_path)
+    with pytest.raises(blobs.BlobStoreUnavailable):
+        store.ping()
+    tries = {"ping": 0, "request": 0}
+    store._ping_client.meta.events.register("before-send.s3.HeadBucket", lambda **_: tries.update(ping=tries["ping"] + 1))
+    store.client.meta.events.register("before-send.s3.HeadObject",
+                                      lambda **_: tries.update(request=tries["request"] + 1))
+    with pytest.raises(blobs.BlobStoreUnavailable):
+        store.ping()
+    with pytest.raises(blobs.BlobStoreUnavailable):
+        store.exists(name(b"x"))
+    assert tries == {"ping": 1, "request": 3}
+
+
 def test_ping_of_a_bucket_that_is_not_there_raises(s3_endpoint):
     with pytest.raises(blobs.BlobStoreUnavailable):
         blobs.S3BlobStore("no-such-bucket-here", "", endpoint_url=s3_endpoint).ping()
