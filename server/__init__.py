@@ -48,6 +48,10 @@ def create_app(config: dict | None = None) -> Flask:
     _trust_proxies(app)
     mail.check_settings(app.config)
     content_security_policy(app.config.get("MAP_TILES"))  # a tile URL no policy can allow stops the start
+    # The photo store is made now: a bad KERBSIDE_BLOB_URL stops the start, not the first upload.
+    from server import blobs
+
+    blobs.init_app(app)
     # The cookie lasts no longer than the session it names; the row decides (server/sessions.py).
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_MAX_HOURS"])
     app.session_interface = sessions.CookieSessionInterface()

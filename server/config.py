@@ -15,6 +15,10 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "BLOB_DIR": os.environ.get("KERBSIDE_BLOB_DIR") or os.path.join(instance_path, "blobs"),
+        # Where photos are kept: file:///folder or s3://bucket/prefix (server/blobs.py); unset, BLOB_DIR.
+        # A store that is not AWS is named by its endpoint; credentials come from the AWS_* variables.
+        "BLOB_URL": os.environ.get("KERBSIDE_BLOB_URL") or None,
+        "BLOB_ENDPOINT_URL": os.environ.get("KERBSIDE_BLOB_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None,
         # Requests per minute a device may make to the sync API (per worker process).
         "SYNC_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_SYNC_RATE_PER_MINUTE", "240")),
         # Sync requests one worker process serves at once before answering 503.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import time
 
@@ -35,7 +36,7 @@ ERROR = schemas.ErrorEnvelopeSchema
 # Answers any operation can give before its own code runs: an address holding characters no
 # one can type (400), a body over the app's limit (413), a database too busy to answer (503).
 UNREADABLE = "An address or query holding control characters, or a body that is not a JSON object."
-BUSY = "The server or its database is busy; see Retry-After."
+BUSY = "The server, its database or its photo store is busy or out of reach; see Retry-After."
 
 
 def security_schemes(spec):
@@ -290,13 +291,15 @@ BLOB_BODY = {"required": True, "description": "The photo's bytes: a JPEG, PNG or
 def blob(sha256):
     """Upload a photo by the SHA-256 of its bytes (idempotent)."""
     exists = _blob_exists(sha256)
+    # A row whose bytes are gone from the store is mended by this upload, not counted again.
+    counted = exists or db.session.get(Blob, sha256) is not None
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
         raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
-    if not exists and request.content_length is not None:
+    if not counted and request.content_length is not None:
         _check_photo_limits(request.content_length)  # before 8 MB are read for nothing
     request.max_content_length = MAX_BLOB_BYTES
-    data = request.get_data(cache=False)
-    if hashlib.sha256(data).hexdigest() != sha256:
+    data, actual = _read_photo()
+    if actual != sha256:
         raise ApiError(400, "hash_mismatch", _("The photo's bytes do not match its name. It will be sent again."),
                        {"sha256": [_("Does not match the SHA-256 of the body.")]})
     content_type = blobs.image_type(data)
@@ -305,9 +308,10 @@ def blob(sha256):
                        {"body": [_("Not a JPEG, PNG or WebP image.")]})
     status = 200 if exists else 201
     if not exists:
-        if request.content_length is None:  # a chunked body: its size is known only now
+        if not counted and request.content_length is None:  # a chunked body: its size is known only now
             _check_photo_limits(len(data))
         try:
+            # Only now, its hash checked, does the photo reach the store and get its row.
             kept = blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
         except photo_location.LocationNotRemovable:
             raise ApiError(415, "location_not_removable",
@@ -318,6 +322,21 @@ def blob(sha256):
         if kept:
             metrics.blob_stored(db.session.get(Blob, sha256).size)  # the bytes stored (location taken out)
     return make_response(jsonify(stamp({"sha256": sha256, "size": len(data), "content_type": content_type})), status)
+
+
+def _read_photo() -> tuple[bytes, str]:
+    """The request body and its SHA-256, hashed chunk by chunk as it arrives.
+
+    The body is held once, in memory: a photo is at most 8 MB (the stream stops a longer
+    one with 413), and taking its location out needs its bytes whole. BytesIO hands its
+    buffer over without a copy, so no second copy is made on the way to the store.
+    """
+    digest, body = hashlib.sha256(), io.BytesIO()
+    stream = request.stream
+    while chunk := stream.read(blobs.CHUNK_BYTES):
+        digest.update(chunk)
+        body.write(chunk)
+    return body.getvalue(), digest.hexdigest()
 
 
 @blp.route("/blobs/<sha256>", methods=["HEAD"], parameters=[BLOB_NAME], endpoint="blob_head")
@@ -338,7 +357,8 @@ def _blob_exists(sha256: str) -> bool:
     """Whether the photo is stored; a name that is not a SHA-256 is answered 404."""
     if not SHA256.match(sha256):
         raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
-    return db.session.get(Blob, sha256) is not None
+    # The row alone is not enough: the bytes must really be in the store, or the device sends them again.
+    return blobs.stored(sha256)
 
 
 def _check_photo_limits(size: int):

@@ -189,7 +189,11 @@ def _store_photos(photos: dict, device: Device) -> int:
     """Keep the file's photos as blobs (checked like uploads, location stripped alike); returns how many were new."""
     stored = 0
     keep_location = blobs.keeps_location(device.person_id)
-    for sha256, photo in photos.items():
+    # One photo at a time: decoded, stored and let go (its base64 dropped from the document too),
+    # so the import holds at most one decoded photo however many the file has. blobs.keep hands
+    # those bytes to the store as they are, with no further copy.
+    for sha256 in list(photos):
+        photo = photos.pop(sha256)
         try:
             data = base64.b64decode(photo["base64"], validate=True)
         except (binascii.Error, ValueError):

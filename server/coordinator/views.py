@@ -453,9 +453,13 @@ def photo(slug, sha256):
         # No uploader to go by (an erased volunteer's photo): only an area whose visits show it.
         abort(404)
     try:
-        data = blobs.store().get(blob.stored_as)
-    except FileNotFoundError:
+        reader = blobs.store().stream(blob.stored_as)
+    except blobs.BlobMissing:
         abort(404)
-    response = Response(data, mimetype=blob.content_type)
+    # Streamed from the store a chunk at a time (a local file or an S3 object's body), never read
+    # whole into the worker; werkzeug closes the reader when the answer is sent or dropped.
+    # direct_passthrough keeps compression and other after-request handlers off the body.
+    response = Response(reader, mimetype=blob.content_type, direct_passthrough=True)
+    response.content_length = reader.size
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
     return response

@@ -122,8 +122,8 @@ def test_submission_page_shows_everything_and_the_photo(client, world):
     assert "Rita Rep" in page and "Test phone" in page
     assert "version 1" in page
     assert "Received (server time)" in page
-    photo = client.get(f"/coordinator/millbrook/photos/{world['sha']}")
-    assert photo.status_code == 200 and photo.data == PNG and photo.mimetype == "image/png"
+    with client.get(f"/coordinator/millbrook/photos/{world['sha']}") as photo:  # streamed: closed when read
+        assert photo.status_code == 200 and photo.data == PNG and photo.mimetype == "image/png"
 
 
 def test_flagging_needs_a_reason_and_reaches_the_volunteer(client, world, sync):

@@ -174,8 +174,8 @@ def test_stored_and_served_photo_has_no_gps_but_keeps_its_orientation(client, re
                              roles=[("coordinator", area)])
     db.session.commit()
     sign_in(client, "cora@example.org")
-    served = client.get(f"/coordinator/{area.slug}/photos/{sha}")
-    assert served.status_code == 200 and served.data == stored
+    with client.get(f"/coordinator/{area.slug}/photos/{sha}") as served:  # streamed: closed when read
+        assert served.status_code == 200 and served.is_streamed and served.data == stored
     # A second upload of the same original is a no-op, and HEAD by the original name finds it.
     assert put(client, token, original).status_code == 200
     assert client.head(f"/api/sync/v1/blobs/{sha}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
