@@ -194,12 +194,14 @@ def test_photos_are_sent_as_stored_never_recompressed(client, coordinator_with_e
     sha = hashlib.sha256(photo).hexdigest()
     assert client.put(f"/api/sync/v1/blobs/{sha}", data=photo,
                       headers={"Authorization": f"Bearer {token}"}).status_code == 201
-    plain = client.get(f"/coordinator/{area.slug}/photos/{sha}")
+    # The photo is streamed from the store: each answer is closed, as a server closes it.
+    with client.get(f"/coordinator/{area.slug}/photos/{sha}") as plain:
+        stored = plain.data
     for accept in ("gzip", "br", "gzip, deflate, br, zstd"):
-        served = client.get(f"/coordinator/{area.slug}/photos/{sha}", headers={"Accept-Encoding": accept})
-        assert served.status_code == 200 and served.mimetype == "image/jpeg"
-        assert "Content-Encoding" not in served.headers
-        assert served.data == plain.data and served.data.startswith(b"\xff\xd8\xff")
+        with client.get(f"/coordinator/{area.slug}/photos/{sha}", headers={"Accept-Encoding": accept}) as served:
+            assert served.status_code == 200 and served.mimetype == "image/jpeg"
+            assert "Content-Encoding" not in served.headers
+            assert served.data == stored and stored.startswith(b"\xff\xd8\xff")
 
 
 def test_compression_can_be_left_to_a_proxy(tmp_path):
