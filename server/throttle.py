@@ -71,14 +71,20 @@ class DatabaseStorage(Storage):
         # A photo's HEAD only reads, so on SQLite its transaction begins deferred; upgraded to a
         # writer here it could fail at once. So the read ends first and the count is written in
         # a transaction that begins IMMEDIATE, as audit.record_and_commit does.
-        db.session.commit()
+        # The count changes nothing the request has loaded (its device and person), so these
+        # commits leave them loaded: expiring them would cost two more queries per sync.
+        session = db.session()
+        expires = session.expire_on_commit
         writes = g.get("kerbside_writes") if has_request_context() else None
-        if has_request_context():
-            g.kerbside_writes = True
+        session.expire_on_commit = False
         try:
-            count = db.session.execute(statement).scalar_one()
-            db.session.commit()
+            session.commit()
+            if has_request_context():
+                g.kerbside_writes = True
+            count = session.execute(statement).scalar_one()
+            session.commit()
         finally:
+            session.expire_on_commit = expires
             if has_request_context():
                 g.kerbside_writes = writes
         return count
