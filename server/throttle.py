@@ -29,8 +29,17 @@ import time
 
 from flask import current_app, g, has_request_context
 from limits import parse
-from limits.storage import MemoryStorage, RedisStorage, SlidingWindowCounterSupport, Storage
-from limits.strategies import FixedWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
+from limits.storage import (
+    MemoryStorage,
+    RedisStorage,
+    SlidingWindowCounterSupport,
+    Storage,
+)
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -105,7 +105,10 @@ def test_per_process_counters_let_a_device_through_once_per_host(app, second_hos
 
 
 def test_the_sliding_window_is_used_where_the_store_keeps_one(app):
-    from limits.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
+    from limits.strategies import (
+        FixedWindowRateLimiter,
+        SlidingWindowCounterRateLimiter,
+    )
 
     assert isinstance(throttle._device_limiter(), FixedWindowRateLimiter)  # the database
     _use(app, THROTTLE_STORAGE="memory")
