@@ -240,7 +240,6 @@ class Server:
             "KERBSIDE_INSTANCE": self.instance,
             "KERBSIDE_BLOB_DIR": os.path.join(self.instance, "blobs"),
             "KERBSIDE_SYNC_RATE_PER_MINUTE": "1000000",
-            "KERBSIDE_SYNC_MAX_CONCURRENT": "1000",
             # Every bench phone enrols from 127.0.0.1; the shared enrolment throttle would refuse them.
             "KERBSIDE_ENROL_LIMIT_ADDRESS": "1000000 per minute",
         })

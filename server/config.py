@@ -19,10 +19,8 @@ def from_environment(instance_path: str) -> dict:
         # A store that is not AWS is named by its endpoint; credentials come from the AWS_* variables.
         "BLOB_URL": os.environ.get("KERBSIDE_BLOB_URL") or None,
         "BLOB_ENDPOINT_URL": os.environ.get("KERBSIDE_BLOB_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        # Requests per minute a device may make to the sync API (per worker process).
+        # Requests per minute a device may make to the sync API, counted across every host (server/throttle.py).
         "SYNC_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_SYNC_RATE_PER_MINUTE", "240")),
-        # Sync requests one worker process serves at once before answering 503.
-        "SYNC_MAX_CONCURRENT": int(os.environ.get("KERBSIDE_SYNC_MAX_CONCURRENT", "16")),
         # New photos one device may upload in any minute, counted in the database (every worker sees them).
         "PHOTO_RATE_PER_MINUTE": int(os.environ.get("KERBSIDE_PHOTO_RATE_PER_MINUTE", "30")),
         # A device's photo quota over a rolling period: a rep who takes 15 photos on each of
@@ -43,6 +41,8 @@ def from_environment(instance_path: str) -> dict:
         # Shared store for throttles (and, later, other counters) across hosts; else the database.
         "REDIS_URL": os.environ.get("KERBSIDE_REDIS_URL") or None,
         "THROTTLE_STORAGE": os.environ.get("KERBSIDE_THROTTLE_STORAGE") or None,
+        # What the counters' Redis keys start with, so two deployments can share one Redis.
+        "REDIS_PREFIX": os.environ.get("KERBSIDE_REDIS_PREFIX") or None,
         # Failed sign-ins allowed per email and per client address, in the `limits` notation.
         "SIGNIN_LIMIT_ACCOUNT": os.environ.get("KERBSIDE_SIGNIN_LIMIT_ACCOUNT", "10 per 15 minutes"),
         "SIGNIN_LIMIT_ADDRESS": os.environ.get("KERBSIDE_SIGNIN_LIMIT_ADDRESS", "50 per 15 minutes"),

@@ -1,54 +1,15 @@
-"""What a request may carry: overload protection for the sync API, body sizes, readable text.
+"""What a request may carry: body sizes and readable text.
 
-Each gunicorn worker keeps its own counters: the limits are approximate across workers,
-which is enough to stop a runaway device loop or a thundering herd after an outage.
+Rate limits are counted where every worker and host sees them, in server/throttle.py.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections import defaultdict, deque
 
 from flask import abort, current_app, request
 from flask_babel import gettext as _
 
 from server.auth import is_api_request
 from sync.validation import readable_text
-
-
-class RateLimiter:
-    """At most `per_minute` requests per key in any sliding minute."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._hits: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: str, now: float | None = None) -> int:
-        """0 when the request may go ahead (and is counted), else seconds to wait."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits[key]
-            while hits and now - hits[0] >= 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, int(60 - (now - hits[0])) + 1)
-            hits.append(now)
-            return 0
-
-
-class ConcurrencyGate:
-    """Refuse work beyond `limit` requests at once instead of queueing it behind a busy database."""
-
-    def __init__(self, limit: int):
-        self._slots = threading.BoundedSemaphore(limit)
-
-    def enter(self) -> bool:
-        return self._slots.acquire(blocking=False)
-
-    def leave(self):
-        self._slots.release()
 
 
 def body_limit(max_bytes: int):

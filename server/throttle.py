@@ -1,6 +1,6 @@
-"""Throttles that hold across every worker and host: sign-in and invite-code enrolment.
+"""Throttles that hold across every worker and host: sign-in, enrolment and each device's sync rate.
 
-Built on the `limits` package's fixed-window strategy. The counters live where every
+Built on the `limits` package. The counters live where every
 worker sees them: in Redis when `KERBSIDE_REDIS_URL` is set, otherwise in the database
 (`throttle_counter`, through `DatabaseStorage` below, since `limits` has no SQL storage).
 `KERBSIDE_THROTTLE_STORAGE=memory` keeps them in each process instead, which is only right
@@ -11,6 +11,13 @@ address, so the counters hold no personal data.
 
 A limit is written the `limits` way, e.g. "10 per 15 minutes"; `hit` counts an attempt and
 `wait` says how many seconds are left before the next one may go ahead (0: now).
+
+Sign-in and enrolment count in fixed windows on every store. A device's sync rate
+(`hit_device`) counts in a sliding window where the store can (Redis, memory: the `limits`
+sliding-window counter, so a device cannot send twice its rate across a window's edge), and in
+a fixed window on the database, where a count is then one upsert per request rather than a
+read and a write; at worst a device gets twice its rate for one minute, which still stops a
+runaway loop.
 """
 
 from __future__ import annotations
@@ -20,10 +27,19 @@ import hmac
 import math
 import time
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from limits import parse
-from limits.storage import MemoryStorage, RedisStorage, Storage
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import (
+    MemoryStorage,
+    RedisStorage,
+    SlidingWindowCounterSupport,
+    Storage,
+)
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -61,8 +77,25 @@ class DatabaseStorage(Storage):
                 "expires_at": _case(expired, now + expiry, table.c.expires_at),
             },
         ).returning(table.c.count)
-        count = db.session.execute(statement).scalar_one()
-        db.session.commit()
+        # A photo's HEAD only reads, so on SQLite its transaction begins deferred; upgraded to a
+        # writer here it could fail at once. So the read ends first and the count is written in
+        # a transaction that begins IMMEDIATE, as audit.record_and_commit does.
+        # The count changes nothing the request has loaded (its device and person), so these
+        # commits leave them loaded: expiring them would cost two more queries per sync.
+        session = db.session()
+        expires = session.expire_on_commit
+        writes = g.get("kerbside_writes") if has_request_context() else None
+        session.expire_on_commit = False
+        try:
+            session.commit()
+            if has_request_context():
+                g.kerbside_writes = True
+            count = session.execute(statement).scalar_one()
+            session.commit()
+        finally:
+            session.expire_on_commit = expires
+            if has_request_context():
+                g.kerbside_writes = writes
         return count
 
     def get(self, key: str) -> int:
@@ -120,7 +153,7 @@ def _make_storage(config) -> Storage:
     if kind == "redis":
         if not config.get("REDIS_URL"):
             raise RuntimeError("KERBSIDE_THROTTLE_STORAGE=redis needs KERBSIDE_REDIS_URL.")
-        return RedisStorage(config["REDIS_URL"], key_prefix=REDIS_PREFIX)
+        return RedisStorage(config["REDIS_URL"], key_prefix=config.get("REDIS_PREFIX") or REDIS_PREFIX)
     if kind == "memory":
         return MemoryStorage()
     if kind == "database":
@@ -135,14 +168,24 @@ def _limiter() -> FixedWindowRateLimiter:
     return limiter
 
 
+def _device_limiter() -> RateLimiter:
+    """A sliding window where the store keeps one, else a fixed one (the module's docstring says why)."""
+    limiter = current_app.extensions.get("kerbside_device_throttle")
+    if limiter is None:
+        store = storage()
+        kind = SlidingWindowCounterRateLimiter if isinstance(store, SlidingWindowCounterSupport) else FixedWindowRateLimiter
+        limiter = current_app.extensions["kerbside_device_throttle"] = kind(store)
+    return limiter
+
+
 def subject(value: str) -> str:
     """What a counter is about (an email, an address), as a keyed hash: no personal data is stored."""
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _seconds_left(item, ids) -> int:
-    reset_at = _limiter().get_window_stats(item, *ids).reset_time
+def _seconds_left(item, ids, limiter=None) -> int:
+    reset_at = (limiter or _limiter()).get_window_stats(item, *ids).reset_time
     return max(1, math.ceil(reset_at - time.time()))
 
 
@@ -162,6 +205,20 @@ def hit(limit: str, *what: str) -> int:
     if _limiter().hit(item, *ids):
         return 0
     return _seconds_left(item, ids)
+
+
+def hit_device(per_minute: int, device_id: str) -> int:
+    """Count one sync request by a device; seconds to wait if it went over `per_minute`, else 0.
+
+    Counted before the request does anything else, so a refused request costs one count and
+    no other query, and a request that fails later still counted.
+    """
+    item = parse(f"{per_minute} per minute")
+    ids = ["device", subject(device_id)]
+    limiter = _device_limiter()
+    if limiter.hit(item, *ids):
+        return 0
+    return _seconds_left(item, ids, limiter)
 
 
 def forget(limit: str, *what: str) -> None:

@@ -17,7 +17,6 @@ from server import audit, blobs, jsonio, metrics, operations, people, photo_loca
 from server.auth import accepts_signed_out_devices, allow
 from server.errors import ApiError
 from server.extensions import db
-from server.limits import ConcurrencyGate, RateLimiter
 from server.models import Area, Blob, ServerState, utcnow
 from sync.validation import readable_text
 from sync.protocol import (
@@ -37,6 +36,8 @@ ERROR = schemas.ErrorEnvelopeSchema
 # one can type (400), a body over the app's limit (413), a database too busy to answer (503).
 UNREADABLE = "An address or query holding control characters, or a body that is not a JSON object."
 BUSY = "The server, its database or its photo store is busy or out of reach; see Retry-After."
+# Every operation a device makes counts against its one rate, in the store all hosts share.
+TOO_MANY = "Too many requests from this device, counted across every server; see Retry-After."
 
 
 def security_schemes(spec):
@@ -188,26 +189,17 @@ def enrol(body):
 @blp.alt_response(401, schema=ERROR, description="Token missing, unknown or revoked.")
 @blp.alt_response(413, schema=ERROR, description="More than 200 mutations or 2 MB.")
 @blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
-@blp.alt_response(429, schema=ERROR, description="Too many requests; see Retry-After.")
+@blp.alt_response(429, schema=ERROR, description=TOO_MANY)
 @blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 def sync(body):
     """Push the device's outbox, then pull the changes it may see, in one round trip."""
-    wait = _rate_limited("device:" + g.device.id)
-    if wait:
-        raise _too_many(wait)
-    gate = _gate()
-    if not gate.enter():
-        raise ApiError(503, "unavailable", _("The server is busy. Your device will try again shortly."),
-                       headers={"Retry-After": 5})
-    try:
-        # Every key the round trip answers with is declared in SyncResponseSchema, so dumping
-        # through it would copy the page unchanged; for a push of 100 visits with its pulled
-        # changes that copy costs more than the SQL. The schema still documents the response.
-        epoch, answer = _sync_round_trip(body)
-        return jsonify(stamp(answer, epoch))
-    finally:
-        gate.leave()
+    _limit_device()
+    # Every key the round trip answers with is declared in SyncResponseSchema, so dumping
+    # through it would copy the page unchanged; for a push of 100 visits with its pulled
+    # changes that copy costs more than the SQL. The schema still documents the response.
+    epoch, answer = _sync_round_trip(body)
+    return jsonify(stamp(answer, epoch))
 
 
 def _sync_round_trip(body: dict) -> tuple[str, dict]:
@@ -249,6 +241,7 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
 @blp.alt_response(401, schema=ERROR, description="Token missing or unknown.")
 @blp.alt_response(413, schema=ERROR, description="More than 2 MB.")
 @blp.alt_response(426, schema=ERROR, description="Protocol not supported.")
+@blp.alt_response(429, schema=ERROR, description=TOO_MANY)
 @blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 @accepts_signed_out_devices
@@ -258,6 +251,7 @@ def device_sign_out(body):
     A phone that was already signed out (by itself, or by a coordinator) is answered 200 too,
     so a retry after a lost answer is not an error.
     """
+    _limit_device()
     device = g.device
     if people.revoke_device(device):
         audit.record("device.signed_out", record_type="device", record_id=device.id, person_id=device.person_id,
@@ -285,11 +279,12 @@ BLOB_BODY = {"required": True, "description": "The photo's bytes: a JPEG, PNG or
 @blp.alt_response(404, schema=ERROR, description="Not a photo's name.")
 @blp.alt_response(413, schema=ERROR, description="More than 8 MB.")
 @blp.alt_response(415, schema=ERROR, description="Not a JPEG, PNG or WebP image, or its location cannot be taken out.")
-@blp.alt_response(429, schema=ERROR, description="Too many new photos a minute; see Retry-After.")
+@blp.alt_response(429, schema=ERROR, description=TOO_MANY + " Or too many new photos a minute.")
 @blp.alt_response(503, schema=ERROR, description=BUSY)
 @allow("device")
 def blob(sha256):
     """Upload a photo by the SHA-256 of its bytes (idempotent)."""
+    _limit_device()  # before the name is looked up or 8 MB are read
     exists = _blob_exists(sha256)
     # A row whose bytes are gone from the store is mended by this upload, not counted again.
     counted = exists or db.session.get(Blob, sha256) is not None
@@ -345,11 +340,13 @@ def _read_photo() -> tuple[bytes, str]:
     "400": {"description": "The address is unreadable (no body: HEAD answers carry none)."},
     "401": {"description": "Token missing, unknown or revoked (no body)."},
     "404": {"description": "Not here yet, or not a photo's name (no body)."},
+    "429": {"description": "Too many requests from this device; see Retry-After (no body)."},
     "503": {"description": "The server or its database is busy; see Retry-After (no body)."},
 })
 @allow("device")
 def blob_head(sha256):
     """Whether the server already has a photo, so the device need not send it again."""
+    _limit_device()
     return make_response("", 200 if _blob_exists(sha256) else 404)
 
 
@@ -375,22 +372,9 @@ def _check_photo_limits(size: int):
 # -- overload helpers --------------------------------------------------------------------
 
 
-def _rate_limited(key: str, per_minute: int | None = None) -> int:
-    limiters = current_app.extensions.setdefault("kerbside_limiters", {})
-    per_minute = per_minute or current_app.config["SYNC_RATE_PER_MINUTE"]
-    limiter = limiters.get(per_minute)
-    if limiter is None:
-        limiter = limiters[per_minute] = RateLimiter(per_minute)
-    return limiter.retry_after(key)
-
-
-def _too_many(retry_after: int) -> ApiError:
-    return ApiError(429, "too_many_requests", _("Too many requests. Your device will wait, then try again."),
-                    headers={"Retry-After": retry_after})
-
-
-def _gate() -> ConcurrencyGate:
-    gate = current_app.extensions.get("kerbside_sync_gate")
-    if gate is None:
-        gate = current_app.extensions["kerbside_sync_gate"] = ConcurrencyGate(current_app.config["SYNC_MAX_CONCURRENT"])
-    return gate
+def _limit_device():
+    """429 with Retry-After once the device has made its minute's sync requests, on any host or worker."""
+    wait = throttle.hit_device(current_app.config["SYNC_RATE_PER_MINUTE"], g.device.id)
+    if wait:
+        raise ApiError(429, "too_many_requests", _("Too many requests. Your device will wait, then try again."),
+                       headers={"Retry-After": wait})

@@ -111,24 +111,6 @@ def test_rate_limit_answers_429_with_retry_after(app, make_area, enrol, sync):
     assert int(response.headers["Retry-After"]) >= 1 and response.get_json()["code"] == "too_many_requests"
 
 
-def test_busy_server_answers_503_with_retry_after(app, make_area, enrol, sync):
-    area = make_area()
-    token, _ = enrol(area)
-    app.config["SYNC_MAX_CONCURRENT"] = 1
-    app.extensions.pop("kerbside_sync_gate", None)
-    from server.api.sync import _gate
-
-    with app.test_request_context():
-        gate = _gate()
-    assert gate.enter()  # another request is in progress
-    try:
-        response = sync(token)
-    finally:
-        gate.leave()
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    assert sync(token).status_code == 200
-
-
 def test_blob_put_checks_hash_and_type_and_head_tells_presence(client, make_area, enrol):
     area = make_area()
     token, _ = enrol(area)

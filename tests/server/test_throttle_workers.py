@@ -1,4 +1,5 @@
-"""Sign-in throttling holds across worker processes: two real servers on one database (or one Redis).
+"""Sign-in throttling and a device's sync rate hold across worker processes: two real servers on one
+database (or one Redis).
 
 Failed sign-ins alternate between the two servers; the account locks after the limit counted
 over both. The negative control runs the same sequence with per-process counters, which do
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import requests
@@ -51,7 +53,8 @@ def two_servers(app, tmp_path, make_area):
         env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL or app.config["SQLALCHEMY_DATABASE_URI"],
                "SECRET_KEY": app.config["SECRET_KEY"], "KERBSIDE_INSTANCE": str(tmp_path / "instance"),
                "KERBSIDE_BLOB_DIR": app.config["BLOB_DIR"],
-               "KERBSIDE_SIGNIN_LIMIT_ACCOUNT": f"{LIMIT} per 15 minutes", **settings}
+               "KERBSIDE_SIGNIN_LIMIT_ACCOUNT": f"{LIMIT} per 15 minutes",
+               "KERBSIDE_SYNC_RATE_PER_MINUTE": str(LIMIT), **settings}
         urls = []
         for _ in range(2):
             port = _free_port()
@@ -98,11 +101,45 @@ def test_throttling_holds_across_two_server_processes_on_the_database(two_server
     assert _alternate(two_servers()) == [401] * LIMIT + [429, 429]
 
 
-def test_throttling_holds_across_two_server_processes_on_redis(two_servers):
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own: other test runs share the Redis."""
     from limits.storage import RedisStorage
 
-    RedisStorage(REDIS_URL, key_prefix=REDIS_PREFIX).reset()
-    assert _alternate(two_servers(KERBSIDE_REDIS_URL=REDIS_URL)) == [401] * LIMIT + [429, 429]
+    prefix = f"{REDIS_PREFIX}-test-{uuid.uuid4().hex}"
+    yield prefix
+    RedisStorage(REDIS_URL, key_prefix=prefix).reset()
+
+
+def test_throttling_holds_across_two_server_processes_on_redis(two_servers, redis_prefix):
+    urls = two_servers(KERBSIDE_REDIS_URL=REDIS_URL, KERBSIDE_REDIS_PREFIX=redis_prefix)
+    assert _alternate(urls) == [401] * LIMIT + [429, 429]
+
+
+def _device_alternates(urls, make_area) -> list[int]:
+    """A phone whose syncs a load balancer sends to each server in turn: LIMIT + 2 of them."""
+    code = operations.issue_invite(make_area(), "street_rep")
+    db.session.commit()
+    enrolled = requests.post(urls[0] + "/api/sync/v1/enrol", json={"protocol": 1, "code": code}, timeout=30)
+    assert enrolled.status_code == 201, enrolled.text
+    auth = {"Authorization": "Bearer " + enrolled.json()["token"]}
+    body = {"protocol": 1, "cursor": None, "limit": 100, "mutations": []}
+    return [requests.post(urls[n % 2] + "/api/sync/v1", json=body, headers=auth, timeout=30).status_code
+            for n in range(LIMIT + 2)]
+
+
+def test_a_device_sync_rate_holds_across_two_server_processes_on_the_database(two_servers, make_area):
+    assert _device_alternates(two_servers(), make_area) == [200] * LIMIT + [429, 429]
+
+
+def test_a_device_sync_rate_holds_across_two_server_processes_on_redis(two_servers, make_area, redis_prefix):
+    urls = two_servers(KERBSIDE_REDIS_URL=REDIS_URL, KERBSIDE_REDIS_PREFIX=redis_prefix)
+    assert _device_alternates(urls, make_area) == [200] * LIMIT + [429, 429]
+
+
+def test_per_process_sync_rates_let_a_device_through_on_each_process(two_servers, make_area):
+    """Negative control for the sync rate: each process lets the device make LIMIT requests of its own."""
+    assert _device_alternates(two_servers(KERBSIDE_THROTTLE_STORAGE="memory"), make_area) == [200] * (LIMIT + 2)
 
 
 def test_per_process_counters_do_not_hold_across_two_processes(two_servers):
