@@ -199,6 +199,8 @@ def run(url: str, sizes: list[int], repeat: int) -> list[dict]:
                 times = time_get(client, path, repeat if name != "export_csv" else max(3, repeat // 3))
                 row[name] = round(statistics.median(times), 1)
             row.update(review_timings(client, area, repeat))
+            for name, _label in WORK_PAGES:
+                row[name] = round(statistics.median(time_get(client, WORK_PATHS[name].format(area=area), repeat)), 1)
             row["load_after"] = round(os.getloadavg()[0], 2)
             db.session.remove()
         row["export"] = export_memory(url, area)
@@ -296,6 +298,37 @@ def review_markdown(results: list[dict], repeat: int) -> list[str]:
     return lines
 
 
+# -- the other pages of a coordinator's day (issue 10) ------------------------------------------
+
+WORK_PAGES = (("checklists", "checklist results"), ("mystery_shops", "mystery shops against their lines"),
+              ("sites_waiting", "sites waiting"), ("people", "people"), ("exports_page", "exports page"),
+              ("coverage", "coverage"))
+WORK_PATHS = {"checklists": "/coordinator/{area}/checklists", "mystery_shops": "/coordinator/{area}/mystery-shops",
+              "sites_waiting": "/coordinator/{area}/sites-waiting", "people": "/coordinator/{area}/people",
+              "exports_page": "/coordinator/{area}/exports", "coverage": "/coordinator/{area}/coverage"}
+
+
+def work_markdown(results: list[dict], repeat: int) -> list[str]:
+    """The rest of a coordinator's pages, each against the same target."""
+    lines = ["", "### The rest of the coordinator's pages (issue 10)", "",
+             f"The same area, median of {repeat}. The bench's visits are street visits, so the checklist and "
+             "mystery-shop pages run their queries over an area with none of their own kind (their cost is the "
+             "scan of the area's visits); sites waiting reads every approved site to suggest the nearest.", "",
+             "| database | visits | " + " | ".join(f"{label} ms" for _, label in WORK_PAGES) + " |",
+             "|---|---:|" + "---:|" * len(WORK_PAGES)]
+    for r in results:
+        lines.append(f"| {r['database']} | {r['visits']:,} | " + " | ".join(str(r[k]) for k, _ in WORK_PAGES) + " |")
+    rows = sorted((r for r in results if r["database"] == "postgresql"), key=lambda r: r["visits"])
+    if rows:
+        large = rows[-1]
+        lines += ["", "Against the target (PostgreSQL):", ""]
+        for key, label in WORK_PAGES:
+            met = large[key] <= PAGE_TARGET_MS
+            lines.append(f"- {label[0].upper() + label[1:]} ≤ {PAGE_TARGET_MS} ms median at {large['visits']:,} "
+                         f"visits: {large[key]} ms — **{'met' if met else 'missed'}**.")
+    return lines
+
+
 PAGES = (("priorities", "priority list page"), ("trends", "trends page"), ("dashboard", "dashboard page"))
 PAGE_TARGET_MS = 250
 # Streaming keeps memory flat: ten times the rows may not take more than this much more traced memory.
@@ -363,6 +396,7 @@ def markdown(results: list[dict], repeat: int) -> str:
                          f"(for ×{large['export']['rows'] / max(1, small['export']['rows']):.0f} rows).")
     lines += ["", "Against the targets (PostgreSQL):", "", *verdicts(results)]
     lines += review_markdown(results, repeat)
+    lines += work_markdown(results, repeat)
     return "\n".join(lines)
 
 
