@@ -23,7 +23,8 @@ from server import operations
 from server.blobs import store
 from server.extensions import db
 from server.models import Area, Blob, FormVersion, MutationLog, Person, Role, Submission
-from server.pwa import DEFAULT_SOURCE_DIR, strip_module
+from e2e.esm import strip_module
+from server.pwa import DEFAULT_SOURCE_DIR
 from sync.protocol import canonical_json, payload_hash
 from server.seed_content import STREET_FORM
 

@@ -90,6 +90,5 @@ DEFAULTS = {
     "LANGUAGES": ["en"],
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "ASSETS_DEBUG": False,
     "ASSETS_AUTO_BUILD": True,
 }
