@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 from playwright.sync_api import expect
 
@@ -95,6 +96,14 @@ def join(page, live, code, url=None):
         }""",
         timeout=SYNC_TIMEOUT_MS,
     )
+    # The worker (a module worker) must itself see the shell in its cache: measured in Chromium,
+    # it does so a few hundred milliseconds after the page is told it is activated, and a
+    # navigation offline in that gap is not answered from the cache.
+    deadline = time.monotonic() + SYNC_TIMEOUT_MS / 1000
+    while not any(worker.evaluate("caches.match(self.registration.scope).then(Boolean)")
+                  for worker in page.context.service_workers):
+        assert time.monotonic() < deadline, "the service worker never saw its precached shell"
+        time.sleep(0.05)
 
 
 def waiting_count(page):
