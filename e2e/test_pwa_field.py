@@ -87,6 +87,11 @@ def join(page, live, code, url=None):
     page.get_by_label("Invite code").fill(code)
     page.get_by_role("button", name="Join").click()
     expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    wait_until_offline_ready(page)
+
+
+def wait_until_offline_ready(page):
+    """Wait until the app's service worker is activated with its precache, and sees it itself."""
     page.wait_for_function(
         """async () => {
             const registration = await navigator.serviceWorker.getRegistration();
