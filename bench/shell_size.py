@@ -30,9 +30,10 @@ def measure() -> list[tuple[str, int, int]]:
     with app.test_request_context():
         build = current_build()
     parts = [("HTML shell (/app/)", html)]
-    for name in (build.js, build.css):
-        response = client.get(f"/app/assets/{name}")
-        parts.append((name, response.get_data()))
+    # Every module the page loads (native ES modules, all preloaded) and the stylesheet.
+    for path in (build.stylesheet, build.entry, *build.preload):
+        response = client.get(f"/app/assets/{build.asset_name(path)}")
+        parts.append((path, response.get_data()))
         response.close()
     parts.append(("service worker (/app/sw.js)", client.get("/app/sw.js").get_data()))
     return [(name, len(data), len(gzip.compress(data, compresslevel=9))) for name, data in parts]

@@ -18,7 +18,16 @@ from playwright.sync_api import expect
 
 from e2e.conftest import DEMO_PASSWORD
 from e2e.test_coordinator_flow import assert_accessible
-from e2e.test_pwa_field import SYNC_TIMEOUT_MS, fill_street_visit, go_offline, go_online, launch, new_volunteer, waiting_count
+from e2e.test_pwa_field import (
+    SYNC_TIMEOUT_MS,
+    fill_street_visit,
+    go_offline,
+    go_online,
+    launch,
+    new_volunteer,
+    wait_until_offline_ready,
+    waiting_count,
+)
 from server.extensions import db
 from server.models import AuditEntry, Device, Person, Submission
 
@@ -41,6 +50,8 @@ def _join_phone(page, live, code, name=""):
         page.get_by_label("Your name").fill(name)
     page.get_by_role("button", name="Join").click()
     expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    # Tests here go offline right after joining: the app must be able to start with no signal.
+    wait_until_offline_ready(page)
 
 
 def _capture(page, name: str, tmp_path):

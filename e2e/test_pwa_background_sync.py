@@ -28,7 +28,7 @@ from e2e.test_pwa_field import (
     waiting_count,
 )
 
-HANDLER = """() => backgroundSync(SYNC_TAG).then(
+HANDLER = """() => self.kerbside.backgroundSync(self.kerbside.SYNC_TAG).then(
     (status) => ({settled: "resolved", status}),
     (error) => ({settled: "rejected", message: String(error && error.message)}))"""
 

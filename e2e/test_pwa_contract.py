@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from server.pwa import DEFAULT_SOURCE_DIR, module_order, module_source, strip_module
+from e2e.esm import module_order, module_source, strip_module
+from server.pwa import DEFAULT_SOURCE_DIR
 from sync import contract
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract_runner.js")

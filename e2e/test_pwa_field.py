@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 from playwright.sync_api import expect
 
@@ -23,7 +24,8 @@ from server import operations
 from server.blobs import store
 from server.extensions import db
 from server.models import Area, Blob, FormVersion, MutationLog, Person, Role, Submission
-from server.pwa import DEFAULT_SOURCE_DIR, strip_module
+from e2e.esm import strip_module
+from server.pwa import DEFAULT_SOURCE_DIR
 from sync.protocol import canonical_json, payload_hash
 from server.seed_content import STREET_FORM
 
@@ -85,6 +87,11 @@ def join(page, live, code, url=None):
     page.get_by_label("Invite code").fill(code)
     page.get_by_role("button", name="Join").click()
     expect(page.get_by_role("link", name="Street monitoring visit")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    wait_until_offline_ready(page)
+
+
+def wait_until_offline_ready(page):
+    """Wait until the app's service worker is activated with its precache, and sees it itself."""
     page.wait_for_function(
         """async () => {
             const registration = await navigator.serviceWorker.getRegistration();
@@ -94,6 +101,14 @@ def join(page, live, code, url=None):
         }""",
         timeout=SYNC_TIMEOUT_MS,
     )
+    # The worker (a module worker) must itself see the shell in its cache: measured in Chromium,
+    # it does so a few hundred milliseconds after the page is told it is activated, and a
+    # navigation offline in that gap is not answered from the cache.
+    deadline = time.monotonic() + SYNC_TIMEOUT_MS / 1000
+    while not any(worker.evaluate("caches.match(self.registration.scope).then(Boolean)")
+                  for worker in page.context.service_workers):
+        assert time.monotonic() < deadline, "the service worker never saw its precached shell"
+        time.sleep(0.05)
 
 
 def waiting_count(page):

@@ -18,7 +18,8 @@ from urllib.parse import urlparse
 from bench.fault_proxy import FaultProxy, FaultRates
 from e2e.relay import Relay
 from e2e.test_pwa_field import deployed_app, fill_street_visit, join, launch, new_volunteer, replace_in, waiting_count
-from server.pwa import DEFAULT_SOURCE_DIR, module_order, module_source, strip_module
+from e2e.esm import module_order, module_source, strip_module
+from server.pwa import DEFAULT_SOURCE_DIR
 from server.extensions import db
 from server.models import Device, MutationLog, Person, Submission
 

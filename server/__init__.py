@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import auth, errors, headers, jsonio, limits, mail, passwords, sessions
 from server.config import DEFAULTS, from_environment
-from server.extensions import assets, babel, db, migrate, smorest
+from server.extensions import babel, db, migrate, smorest
 
 IMAGE_SOURCES = "'self' data: blob:"
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -61,7 +61,6 @@ def create_app(config: dict | None = None) -> Flask:
     # Batch mode lets future migrations alter tables on SQLite too.
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"), render_as_batch=True)
     babel.init_app(app, locale_selector=_choose_locale)
-    assets.init_app(app)
     # The document lists only what the server answers: the real error envelope, and no
     # catch-all "default" response standing in for the statuses each operation states.
     from server.schemas import ErrorEnvelopeSchema

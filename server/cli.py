@@ -8,6 +8,7 @@ import sys
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_babel import gettext as _
 from sqlalchemy import MetaData, select
 
 from server.extensions import db
@@ -58,6 +59,7 @@ def demo_command(host, port, no_serve):
 
     upgrade_database()
     details = load_demo()
+    prepare_field_app(current_app)
     base = f"http://{host}:{port}"
     # The demo password is the demo's own, made fresh on each run; print it so a newcomer can sign in.
     click.echo(
@@ -81,6 +83,34 @@ def demo_command(host, port, no_serve):
         run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
+def prepare_field_app(app) -> str:
+    """Build the field app before serving, if this is a source checkout; returns its version.
+
+    An installed package serves the build its wheel carries and writes nothing.
+    """
+    from server import pwa
+
+    with app.app_context():
+        return pwa.current_build().version
+
+
+@click.command("build")
+@click.option("--source", "source_dir", default=None, help="The app's sources (default: pwa/ of this checkout).")
+@click.option("--out", "out_dir", default=None,
+              help="Where to write the build (default: where this server serves it from, PWA_BUILD_DIR).")
+@with_appcontext
+def build_command(source_dir, out_dir):
+    """Build the field app (modules, shell, service worker) once, for serving or for a package."""
+    from server import pwa
+
+    found_source, found_out = pwa.where(current_app.config, current_app.instance_path)
+    source_dir = source_dir or found_source
+    if source_dir is None:
+        raise click.ClickException(_("This installation has no field app sources; it serves the build it was installed with."))
+    info = pwa.build_locked(source_dir, out_dir or found_out)
+    click.echo(_("Field app version %(version)s built in %(folder)s.", version=info["version"], folder=out_dir or found_out))
+
+
 @click.command("serve")
 @click.option("--bind", default=os.environ.get("KERBSIDE_BIND", "0.0.0.0:8000"), show_default=True)
 @click.option("--workers", default=int(os.environ.get("KERBSIDE_WORKERS", (os.cpu_count() or 1) * 2 + 1)),
@@ -100,6 +130,8 @@ def serve_command(bind, workers, migrate):
 
     if app.config.get("LOG_FORMAT") == "json":
         logs.json_lines()  # the migration's logging.ini replaced the root logger's handlers
+    # Once here, before the workers fork, so none of them builds at its first request.
+    prepare_field_app(app)
 
     class Gunicorn(BaseApplication):
         def load_config(self):
@@ -326,7 +358,7 @@ def _retention_label(label: str, dry_run: bool) -> str:
 
 
 def register(app):
-    for command in (demo_command, serve_command, invite_command, add_coordinator_command, add_admin_command,
+    for command in (demo_command, build_command, serve_command, invite_command, add_coordinator_command, add_admin_command,
                     one_time_password_command, sign_out_everywhere_command, new_epoch_command, retention_command,
                     audit_group, person_group):
         app.cli.add_command(command)

@@ -115,7 +115,6 @@ DEFAULTS = {
     "LANGUAGES": ["en"],
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "ASSETS_DEBUG": False,
     "ASSETS_AUTO_BUILD": True,
     # -- Compression (server/compression.py): Brotli when the client lists it, else gzip; the
     # same for streamed exports (Flask-Compress leaves gzip out of streams by default).

@@ -1,6 +1,5 @@
 """Extensions are created once here and bound to an app in `create_app`."""
 
-from flask_assets import Environment
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -27,4 +26,3 @@ migrate = Migrate()
 babel = Babel()
 # Named for the library: `server.api` is the package of the sync API's views.
 smorest = Api()
-assets = Environment()

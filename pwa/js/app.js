@@ -295,7 +295,7 @@ function watchInstalling(registration, worker) {
 
 async function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
-  const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+  const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/", type: "module" });
   app.registration = registration;
   if (registration.waiting && registration.active) offerUpdate(registration.waiting);
   if (registration.installing) watchInstalling(registration, registration.installing);

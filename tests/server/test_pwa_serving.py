@@ -1,22 +1,22 @@
-"""Serving the field app: shell, hashed bundles, the service worker, manifest and icons."""
+"""Serving the field app: shell, native ES modules in a versioned folder, the service worker,
+manifest and icons; the build (server/pwa_build.py) that makes them, once."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
 
 import pytest
 
-from server.pwa import (
-    DEFAULT_SOURCE_DIR,
-    ModuleConventionError,
-    module_order,
-    module_source,
-    strip_module,
-)
+from server import pwa, pwa_build
+from server.cli import build_command
+from server.pwa import DEFAULT_SOURCE_DIR
 from sync import protocol
+
+ASSET = r"/app/assets/([0-9a-f]{12})/"
 
 
 @pytest.fixture
@@ -36,33 +36,56 @@ def get(client, url):
     return response
 
 
-def bundle_urls(html: str) -> tuple[str, str]:
-    js = re.search(r'<script type="module" src="(/app/assets/app\.[0-9a-f]{12}\.js)"></script>', html).group(1)
-    css = re.search(r'<link rel="stylesheet" href="(/app/assets/app\.[0-9a-f]{12}\.css)">', html).group(1)
-    return js, css
+def shell_urls(html: str) -> tuple[str, str, list[str]]:
+    js = re.search(rf'<script type="module" src="({ASSET}js/app\.js)"></script>', html).group(1)
+    css = re.search(rf'<link rel="stylesheet" href="({ASSET}css/app\.css)">', html).group(1)
+    preload = re.findall(rf'<link rel="modulepreload" href="({ASSET}[^"]+)">', html)
+    return js, css, [url for url, _version in preload]
 
 
-def test_shell_links_content_hashed_bundles_and_has_no_inline_code(client, sources):
+def worker_build(client) -> dict:
+    entry = client.get("/app/sw.js").get_data(as_text=True)
+    imports = re.findall(r'^import "\./(assets/[0-9a-f]{12}/[^"]+)";$', entry, re.MULTILINE)
+    assert [name.rsplit("/", 1)[-1] for name in imports] == ["sw-build.js", "sw.js"]
+    text = get(client, "/app/" + imports[0]).get_data(as_text=True)
+    return json.loads(re.fullmatch(r"globalThis\.BUILD = (\{.*\});\n", text).group(1))
+
+
+def test_shell_links_the_versioned_modules_and_has_no_inline_code(client, sources):
     response = client.get("/app/")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-cache"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     html = response.get_data(as_text=True)
-    js, css = bundle_urls(html)
+    js, css, preload = shell_urls(html)
     assert "<script>" not in html and "style=" not in html and "onclick" not in html
     assert '<link rel="manifest" href="/app/manifest.webmanifest">' in html
-    for url in (js, css):
+    # Every module of the page is preloaded, so the browser need not discover them level by level.
+    served = {url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1] for url in preload}
+    assert {"js/messages.js", "js/sync.js", "js/protocol.js", "js/screens.js"} <= served
+    for url in (js, css, *preload):
         asset = get(client, url)
-        assert asset.status_code == 200
+        assert asset.status_code == 200, url
         assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 
 
-def test_bundle_is_one_module_scope_without_imports_or_exports(client, sources):
-    js, _css = bundle_urls(client.get("/app/").get_data(as_text=True))
+def test_modules_are_served_as_written_and_every_import_resolves(client, sources):
+    js, _css, preload = shell_urls(client.get("/app/").get_data(as_text=True))
+    base = js.rsplit("/js/", 1)[0] + "/"
     text = get(client, js).get_data(as_text=True)
-    assert not re.search(r"^\s*(import|export)\b", text, re.MULTILINE)
-    # Dependencies come before the modules that use them.
-    assert text.index("function openDb(") < text.index("async function syncNow(") < text.index("function drawRoute(")
+    with open(os.path.join(DEFAULT_SOURCE_DIR, "js", "app.js"), encoding="utf-8") as handle:
+        assert text == handle.read()  # no bundling: the browser's module loader resolves the imports
+    seen, waiting = set(), ["js/app.js", "sw.js"]
+    while waiting:
+        path = waiting.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        response = get(client, base + path)
+        assert response.status_code == 200 and response.mimetype == "text/javascript", path
+        for target in re.findall(r'^import\s*\{[^}]*\}\s*from\s*"(\.{1,2}/[^"]+)";', response.get_data(as_text=True), re.MULTILINE):
+            waiting.append(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+    assert {"js/db.js", "sw/precache.js", "js/protocol.js"} <= seen
 
 
 def test_service_worker_is_served_fresh_with_its_scope_and_the_build_version(client, sources):
@@ -71,26 +94,26 @@ def test_service_worker_is_served_fresh_with_its_scope_and_the_build_version(cli
     assert response.mimetype == "text/javascript"
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["Service-Worker-Allowed"] == "/app/"
-    text = response.get_data(as_text=True)
-    build = json.loads(re.match(r"const BUILD = (\{.*\});\n", text).group(1))
-    js, css = bundle_urls(client.get("/app/").get_data(as_text=True))
-    assert set(build["precache"]) >= {"/app/", js, css, "/app/manifest.webmanifest", "/app/icons/maskable-512.png"}
-    assert re.fullmatch(r"[0-9a-f]{12}", build["version"])
-    assert 'addEventListener("fetch"' in text and not re.search(r"^\s*(import|export)\b", text, re.MULTILINE)
+    build = worker_build(client)
+    js, css, preload = shell_urls(client.get("/app/").get_data(as_text=True))
+    assert set(build["precache"]) >= {"/app/", js, css, *preload, "/app/manifest.webmanifest", "/app/icons/maskable-512.png"}
+    assert re.fullmatch(r"[0-9a-f]{12}", build["version"]) and js.split("/")[3] == build["version"]
+    assert build["scope"] == "/app/"
 
 
-def test_a_changed_source_changes_the_bundle_name_and_the_worker_bytes(client, sources):
+def test_a_changed_source_changes_the_version_and_the_worker_bytes(client, sources):
     shell_before = client.get("/app/").get_data(as_text=True)
     worker_before = client.get("/app/sw.js").get_data()
     messages = sources / "js" / "messages.js"
     messages.write_text(messages.read_text().replace('nav_home: "Home"', 'nav_home: "Start"'))
     shell_after = client.get("/app/").get_data(as_text=True)
     worker_after = client.get("/app/sw.js").get_data()
-    assert bundle_urls(shell_after)[0] != bundle_urls(shell_before)[0]
-    assert bundle_urls(shell_after)[1] == bundle_urls(shell_before)[1]  # the CSS did not change
+    assert shell_urls(shell_after)[0] != shell_urls(shell_before)[0]
     assert worker_after != worker_before
-    # A page still running the old version can fetch its old bundle while it updates.
-    assert get(client, bundle_urls(shell_before)[0]).status_code == 200
+    assert '"Start"' in get(client, shell_urls(shell_after)[0].replace("app.js", "messages.js")).get_data(as_text=True)
+    # A page still running the old version can fetch its old modules while it updates.
+    old = get(client, shell_urls(shell_before)[0].replace("app.js", "messages.js"))
+    assert old.status_code == 200 and '"Start"' not in old.get_data(as_text=True)
 
 
 def test_unchanged_sources_keep_their_names(client, sources):
@@ -113,9 +136,13 @@ def test_manifest_makes_the_app_installable(client):
         assert f"{width}x{height}" == icon["sizes"]
 
 
-def test_unknown_assets_and_icons_are_not_found(client):
+def test_unknown_assets_and_icons_are_not_found(client, sources):
+    version = worker_build(client)["version"]
     assert get(client, "/app/assets/../pwa.py").status_code == 404
     assert get(client, "/app/assets/app.js").status_code == 404
+    assert get(client, f"/app/assets/{version}/index.html").status_code == 404
+    assert get(client, f"/app/assets/{version}/../../build.json").status_code == 404
+    assert get(client, "/app/assets/ffffffffffff/js/app.js").status_code == 404
     assert get(client, "/app/icons/make_icons.py").status_code == 404
 
 
@@ -123,63 +150,49 @@ def test_front_page_links_to_the_field_app(client):
     assert 'href="/app/"' in client.get("/").get_data(as_text=True)
 
 
-def test_strip_module_removes_imports_and_export_keywords():
-    source = 'import { a, b } from "./x.js";\nimport {\n  c,\n} from "../y.js";\nexport const d = a;\nexport async function e() {}\n'
-    assert strip_module(source) == "const d = a;\nasync function e() {}\n"
+def test_an_installed_package_serves_its_prebuilt_app_and_writes_nothing(client, tmp_path, monkeypatch):
+    packaged = tmp_path / "site-packages" / "server" / "pwa_dist"
+    info = pwa_build.build(DEFAULT_SOURCE_DIR, str(packaged))
+    before = sorted((str(path), path.stat().st_mtime_ns) for path in packaged.rglob("*"))
+    # As in a wheel: no pwa/ beside the package.
+    monkeypatch.setattr(pwa, "DEFAULT_SOURCE_DIR", str(tmp_path / "no-pwa"))
+    monkeypatch.setattr(pwa, "PACKAGED_BUILD_DIR", str(packaged))
+    html = client.get("/app/").get_data(as_text=True)
+    assert f'data-version="{info["version"]}"' in html
+    for url in (*shell_urls(html)[:2], "/app/sw.js", "/app/icons/icon-192.png"):
+        assert get(client, url).status_code == 200, url
+    assert sorted((str(path), path.stat().st_mtime_ns) for path in packaged.rglob("*")) == before
 
 
-@pytest.mark.parametrize("source", [
-    'import { a as b } from "./x.js";\n',
-    'import * as x from "./x.js";\n',
-    'import x from "./x.js";\n',
-    "export default function f() {}\n",
-    "const a = 1;\nexport { a };\n",
-])
-def test_strip_module_refuses_what_the_bundle_cannot_keep(source):
-    with pytest.raises(ModuleConventionError):
-        strip_module(source)
+def test_a_build_is_the_same_bytes_each_time_and_kerbside_build_writes_one(app, tmp_path):
+    first = pwa_build.build(DEFAULT_SOURCE_DIR, str(tmp_path / "one"))
+    second = pwa.build_locked(DEFAULT_SOURCE_DIR, str(tmp_path / "two"))
+    assert first == second
+    for name in first["files"]:
+        one = (tmp_path / "one" / "assets" / first["version"] / name).read_bytes()
+        assert one == (tmp_path / "two" / "assets" / first["version"] / name).read_bytes(), name
+    result = app.test_cli_runner().invoke(build_command, ["--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert first["version"] in result.output
+    assert json.loads((tmp_path / "cli" / "build.json").read_text()) == first
 
 
-def test_module_order_puts_dependencies_first_and_checks_imported_names(tmp_path):
-    (tmp_path / "a.js").write_text('import { b } from "./b.js";\nexport const a = b;\n')
-    (tmp_path / "b.js").write_text('import { c } from "./c.js";\nexport const b = c;\n')
-    (tmp_path / "c.js").write_text("export const c = 1;\n")
-    assert module_order(str(tmp_path), "a.js") == ["c.js", "b.js", "a.js"]
-    (tmp_path / "c.js").write_text("export const see = 1;\n")
-    with pytest.raises(ModuleConventionError, match="does not export"):
-        module_order(str(tmp_path), "a.js")
-    (tmp_path / "c.js").write_text('import { a } from "./a.js";\nexport const c = a;\n')
-    with pytest.raises(ModuleConventionError, match="cycle"):
-        module_order(str(tmp_path), "a.js")
-    # One scope in the bundle: two modules declaring one top-level name is refused at build time.
-    (tmp_path / "c.js").write_text("export const c = 1;\nfunction helper() {}\n")
-    (tmp_path / "b.js").write_text('import { c } from "./c.js";\nexport const b = c;\nasync function helper() {}\n')
-    with pytest.raises(ModuleConventionError, match="both declare helper"):
-        module_order(str(tmp_path), "a.js")
-
-
-def test_the_real_app_follows_the_module_convention():
-    order = module_order(DEFAULT_SOURCE_DIR, "js/app.js")
-    assert order[-1] == "js/app.js" and "js/messages.js" in order
-    worker = module_order(DEFAULT_SOURCE_DIR, "sw.js")
-    assert worker[-1] == "sw.js" and "js/sync.js" in worker and "js/app.js" not in worker
-
-
-def test_the_protocol_constants_reach_the_app_from_sync_protocol_and_nowhere_else(client):
-    generated = module_source(DEFAULT_SOURCE_DIR, "js/protocol.js")
+def test_the_protocol_constants_reach_the_app_from_sync_protocol_and_nowhere_else(client, sources):
+    generated = pwa_build.protocol_module()
     for name in protocol.CLIENT_CONSTANTS:
         value = getattr(protocol, name)
         assert re.search(rf"^export const {name} = .+;$", generated, re.MULTILINE), name
         line = re.search(rf"^export const {name} = (.+);$", generated, re.MULTILINE).group(1)
         assert json.loads(line) == json.loads(json.dumps(value, default=sorted)), name
-    modules = set(module_order(DEFAULT_SOURCE_DIR, "js/app.js")) | set(module_order(DEFAULT_SOURCE_DIR, "sw.js"))
-    assert "js/protocol.js" in modules
-    for path in sorted(modules - {"js/protocol.js"}):
-        source = module_source(DEFAULT_SOURCE_DIR, path)
+    modules = set(pwa_build.asset_sources(DEFAULT_SOURCE_DIR))
+    assert "js/protocol.js" not in modules and "js/sync.js" in modules  # generated, not written by hand
+    for path in sorted(name for name in modules if name.endswith(".js")):
+        with open(os.path.join(DEFAULT_SOURCE_DIR, path), encoding="utf-8") as handle:
+            source = handle.read()
         for name in protocol.CLIENT_CONSTANTS:
             assert not re.search(rf"\b(?:const|let|var)\s+{name}\b", source), f"{path} defines {name} itself"
         # The copies this replaced: grade letters, kept values and roles per form written by hand.
         assert '["A", "B", "C", "D"]' not in source and '"mystery_shopper"]' not in source, path
-    bundle = get(client, bundle_urls(client.get("/app/").get_data(as_text=True))[0]).get_data(as_text=True)
-    assert 'const GRADES = ["A", "B", "C", "D"];' in bundle
-    assert "const COULD_NOT_SEND = " in client.get("/app/sw.js").get_data(as_text=True)
+    js = shell_urls(client.get("/app/").get_data(as_text=True))[0]
+    served = get(client, js.replace("app.js", "protocol.js")).get_data(as_text=True)
+    assert served == generated and 'export const GRADES = ["A", "B", "C", "D"];' in served
