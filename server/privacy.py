@@ -147,6 +147,10 @@ def export_person(person_id: str) -> dict:
                                  .order_by(Action.created_at)).scalars().all()
     comments = db.session.execute(select(ActionComment).where(ActionComment.author_id == person.id)
                                   .order_by(ActionComment.created_at)).scalars().all()
+    proposed = db.session.execute(select(Site).where(Site.proposed_by == person.id)
+                                  .order_by(Site.created_at, Site.id)).scalars().all()
+    site_edits = db.session.execute(select(SiteEdit).where(SiteEdit.person_id == person.id)
+                                    .order_by(SiteEdit.created_at, SiteEdit.id)).scalars().all()
     reviewed = db.session.execute(select(Submission.id).where(Submission.reviewed_by == person.id)
                                   .order_by(Submission.id)).scalars().all()
     pushes = []
@@ -181,6 +185,12 @@ def export_person(person_id: str) -> dict:
         "actions_they_raised": [_action(a) for a in created],
         "comments_they_wrote": [{"id": c.id, "action_id": c.action_id, "text": c.body,
                                  "created_at": _iso(c.created_at)} for c in comments],
+        "sites_they_proposed": [{"id": site.id, "area_id": site.area_id, "name": site.name, "status": site.status,
+                                 "lat": site.lat, "lng": site.lng, "notes": site.notes,
+                                 "created_at": _iso(site.created_at)} for site in proposed],
+        "site_changes_they_proposed": [{"id": e.id, "site_id": e.site_id, "area_id": e.area_id, "patch": e.patch,
+                                        "status": e.status, "reason": e.reason, "created_at": _iso(e.created_at),
+                                        "decided_at": _iso(e.decided_at)} for e in site_edits],
         "visits_they_reviewed": list(reviewed),
         "audit_entries": [{"seq": e.seq, "at": _iso(e.at), "action": e.action, "person_id": e.person_id,
                            "device_id": e.device_id, "record_type": e.record_type, "record_id": e.record_id,

@@ -372,6 +372,23 @@ def test_hostile_names_reasons_and_targets_are_refused_kindly(world, client, no_
     assert db.session.get(Site, world["site_id"]).status == "proposed"
 
 
+def test_the_proposers_personal_data_export_lists_their_proposals_and_changes(world, sync, app):
+    from server import privacy
+
+    sync(world["rita"], [_edit(world["canal"].id, {"notes": "Gate"})])
+    exported = privacy.export_person(world["rita_person"])
+    assert [(s["id"], s["name"], s["status"]) for s in exported["sites_they_proposed"]] == [
+        (world["site_id"], "Canal Stret", "proposed")]
+    (change,) = exported["site_changes_they_proposed"]
+    assert change["site_id"] == world["canal"].id and change["patch"] == {"notes": "Gate"}
+    assert change["status"] == "pending"
+    assert privacy.export_person(_person_of(world["sam_device"]))["sites_they_proposed"] == []
+
+
+def _person_of(device_id):
+    return db.session.get(Device, device_id).person_id
+
+
 def test_erasing_the_proposer_keeps_the_proposal_for_the_coordinator_and_off_other_phones(world, sync, app):
     from server import privacy
 
