@@ -557,6 +557,11 @@ def check(url: str, instance: str, devices: list[FieldDevice]) -> dict:
     with database(url, instance) as session:
         stored = set(session.execute(select(Submission.id)).scalars())
         log = dict(session.execute(select(MutationLog.mid, MutationLog.status)).all())
+        # A street rep's site edit is held for a coordinator (`pending_review`): answered applied, but
+        # the site keeps its version until a coordinator decides (docs/sync-protocol.md).
+        held = {mid for mid, result in session.execute(select(MutationLog.mid, MutationLog.result)
+                                                       .where(MutationLog.type == "site.update"))
+                if isinstance(result, dict) and result.get("pending_review")}
         versions = dict(session.execute(select(Site.id, Site.version)).all())
         findings["duplicate_submission_rows"] = len(session.execute(
             select(Submission.id).group_by(Submission.id).having(func.count() > 1)).all())
@@ -567,7 +572,9 @@ def check(url: str, instance: str, devices: list[FieldDevice]) -> dict:
             select(Change.record_id).where(Change.collection == "my_submissions")
             .group_by(Change.record_id).having(func.count() > 1)).all())
         site_changes = dict(session.execute(
-            select(Change.record_id, func.count()).where(Change.collection == "sites").group_by(Change.record_id)).all())
+            # The area's rows only: a held edit also writes one for its editor's phone alone.
+            select(Change.record_id, func.count()).where(Change.collection == "sites", Change.person_id.is_(None))
+            .group_by(Change.record_id)).all())
         views = {device.number: server_view(_device_tables(device)["device_id"]) for device in devices}
 
     applied_updates = Counter()
@@ -586,7 +593,7 @@ def check(url: str, instance: str, devices: list[FieldDevice]) -> dict:
                 continue
             if intent.kind == "site_update":
                 status = log.get(mid)
-                if status == "applied":
+                if status == "applied" and mid not in held:
                     applied_updates[device.site_of[mid]] += 1
                 if where == "sent" and status != "applied":
                     findings["lost"] += 1
