@@ -614,19 +614,11 @@ class ChecklistResults:
 
 def checklist_lines(session, area_id: str | None = None) -> dict[str, dict]:
     """Line key -> {label, part} from the checklist forms' versions, the newest wording winning."""
-    versions = session.execute(
-        select(FormVersion).join(Form)
-        .where(Form.kind == "checklist", FormVersion.status != "draft",
-               or_(Form.area_id.is_(None), Form.area_id == area_id))
-        .order_by(FormVersion.published_at)
-    ).scalars().all()
     lines: dict[str, dict] = {}
-    for version in versions:
-        for section in version.definition.get("sections", []):
-            for line in section.get("lines", []):
-                if line.get("type") == "kept":
-                    part = section.get("part") or next((p for p in PARTS if line["key"].startswith(p + "_")), "")
-                    lines[line["key"]] = {"label": line.get("label", line["key"]), "part": part}
+    for section, line in _form_lines(session, "checklist", area_id):
+        if line.get("type") == "kept":
+            part = section.get("part") or next((p for p in PARTS if line["key"].startswith(p + "_")), "")
+            lines[line["key"]] = {"label": line.get("label", line["key"]), "part": part}
     return lines
 
 
@@ -689,18 +681,23 @@ def checklist_results(session, area_id: str, period: Period) -> ChecklistResults
 
 def street_lines(session, area_id: str | None = None) -> dict[str, dict]:
     """Line key -> {label, theme} from the street forms' versions, the newest wording winning."""
+    return {line["key"]: {"label": line.get("label", line["key"]), "theme": section.get("theme", "")}
+            for section, line in _form_lines(session, "street", area_id)}
+
+
+def _form_lines(session, kind: str, area_id: str | None):
+    """(section, line) of every published or retired version of the area's forms of `kind` (shared
+    ones included), oldest published first, so that a later wording of a key wins."""
     versions = session.execute(
         select(FormVersion).join(Form)
-        .where(Form.kind == "street", FormVersion.status != "draft",
+        .where(Form.kind == kind, FormVersion.status != "draft",
                or_(Form.area_id.is_(None), Form.area_id == area_id))
         .order_by(FormVersion.published_at)
     ).scalars().all()
-    lines: dict[str, dict] = {}
     for version in versions:
         for section in version.definition.get("sections", []):
             for line in section.get("lines", []):
-                lines[line["key"]] = {"label": line.get("label", line["key"]), "theme": section.get("theme", "")}
-    return lines
+                yield section, line
 
 
 def open_actions_by_line(session, area_id: str) -> dict[tuple, Action]:
