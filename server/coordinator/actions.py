@@ -14,7 +14,7 @@ from server import audit, mail, operations, privacy
 from server.auth import allow
 from server import reporting
 from server.coordinator import bp
-from server.coordinator.common import area_or_404, is_coordinator
+from server.coordinator.common import area_or_404, in_area_or_404, is_coordinator
 from server.extensions import db
 from server.models import Action, ActionComment, Person, Site, Submission
 from sync.merge import ACTION_TRANSITIONS
@@ -53,9 +53,7 @@ def _organisation() -> str:
 
 
 def _action_or_404(area, action_id) -> Action:
-    action = db.session.get(Action, action_id)
-    if action is None or action.area_id != area.id:
-        abort(404)
+    action = in_area_or_404(Action, action_id, area)
     if not is_coordinator(area) and action.assigned_to != _organisation():
         abort(404)
     return action

@@ -30,6 +30,14 @@ def area_or_404(slug: str, roles=COORDINATING) -> Area:
     return area
 
 
+def in_area_or_404(model, record_id: str, area: Area):
+    """The `model` row `record_id` if it belongs to `area`; 404 otherwise (another area's ids are not told apart from none)."""
+    found = db.session.get(model, record_id)
+    if found is None or found.area_id != area.id:
+        abort(404)
+    return found
+
+
 def is_coordinator(area: Area) -> bool:
     return auth.has_role(g.person, "coordinator", area.id)
 

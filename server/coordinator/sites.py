@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from server import audit, changes
 from server.auth import allow
 from server.coordinator import bp
-from server.coordinator.common import area_or_404, page_number
+from server.coordinator.common import area_or_404, in_area_or_404, page_number
 from server.extensions import db
 from server.models import Action, Answer, Area, Person, Site, SiteEdit, Submission, utcnow
 from server.operations import OperationError
@@ -324,9 +324,7 @@ def _field_label(key: str) -> str:
 def decide_site(slug, site_id):
     """Approve (perhaps renamed), merge or reject one proposed site; merging and rejecting need the box ticked."""
     area = area_or_404(slug)
-    site = db.session.get(Site, site_id)
-    if site is None or site.area_id != area.id:
-        abort(404)
+    site = in_area_or_404(Site, site_id, area)
     decision = request.form.get("decision", "")
     if decision not in ("approve", "merge", "reject"):
         abort(400, description=_("Choose approve, merge or reject."))
@@ -364,9 +362,7 @@ def decide_site(slug, site_id):
 def decide_site_edit(slug, edit_id):
     """Accept or refuse one street rep's edit of a site."""
     area = area_or_404(slug)
-    edit = db.session.get(SiteEdit, edit_id)
-    if edit is None or edit.area_id != area.id:
-        abort(404)
+    edit = in_area_or_404(SiteEdit, edit_id, area)
     decision = request.form.get("decision", "")
     if decision not in ("accept", "refuse"):
         abort(400, description=_("Choose accept or refuse."))

@@ -13,7 +13,7 @@ from server import audit, auth, blobs, operations, review
 from server.auth import allow
 from server import charts, reporting
 from server.coordinator import bp
-from server.coordinator.common import MAX_PERIOD_DAYS, area_or_404, page_number, period_args, requested_period
+from server.coordinator.common import MAX_PERIOD_DAYS, area_or_404, in_area_or_404, page_number, period_args, requested_period
 from server.extensions import db
 from server.models import Action, Answer, Area, Blob, Device, FormVersion, Person, Role, Site, Submission
 
@@ -210,9 +210,7 @@ def _chart(chart_id, label, table, partial, key=None):
 def site(slug, site_id):
     """A site's history: every street visit with its grade per line, newest first."""
     area = area_or_404(slug)
-    site = db.session.get(Site, site_id)
-    if site is None or site.area_id != area.id:
-        abort(404)
+    site = in_area_or_404(Site, site_id, area)
     history = reporting.site_history(db.session, site.id)
     lines = reporting.street_lines(db.session, area.id)
     used = [k for k in lines if any(k in v.grades for v in history)]
@@ -374,9 +372,7 @@ def _described(filters: reporting.ReviewFilters, choices: reporting.ReviewChoice
 def submission(slug, submission_id):
     """One submission in full, as it was sent; accept it or flag it, then on to the next visit in the queue."""
     area = area_or_404(slug)
-    found = db.session.get(Submission, submission_id)
-    if found is None or found.area_id != area.id:
-        abort(404)
+    found = in_area_or_404(Submission, submission_id, area)
     filters = review_filters()
     error = None
     if request.method == "POST":
