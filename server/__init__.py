@@ -76,14 +76,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     _register_blueprints(app)
     errors.register(app)
-    # -- Compression, health, metrics and logs (issue 11): request ids and JSON logs first, so
-    # every later hook's lines carry the id; compression is registered early, so it runs last.
+    # Request ids and JSON logs first, so every later hook's lines carry the id; compression is
+    # registered early, so its after-request hook runs last.
     from server import compression, logs, ops
 
     logs.configure(app)
     compression.compress.init_app(app)
     ops.register(app)
-    # -- end of compression, health, metrics and logs
     app.before_request(limits.apply_body_limit)
     app.before_request(limits.refuse_unreadable_text)
     app.before_request(auth.enforce)
