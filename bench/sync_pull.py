@@ -144,6 +144,12 @@ def databases(names: list[str], url: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def removed(where: list[tuple[str, str, str]]) -> None:
+    """Delete the part's folders (a SQLite file of 1,000,000 change rows is half a gigabyte)."""
+    for _label, _url, folder in where:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def publish_forms() -> None:
     """5 form versions every area shares (3 of the street form, a checklist, a mystery shop), as bench/compression.py."""
     definitions = [("street", STREET_FORM), ("street", STREET_FORM), ("street", STREET_FORM),
@@ -172,10 +178,9 @@ def enrol(client, area, name="Bench") -> str:
 
 
 def site_record(site_id: str, area_id: str, n: int, version: int, notes: str) -> dict:
-    """A site as the server sends it (Site.to_sync)."""
-    return {"id": site_id, "area_id": area_id, "name": f"{n} Bench Road", "lat": round(53.5 + n / 10000, 6),
-            "lng": -2.6, "line": None, "notes": notes, "photo": None, "proposed": False, "status": "approved",
-            "version": version}
+    """A site as the server sends it: Site.to_sync of an approved site, whatever fields that holds now."""
+    return Site(id=site_id, area_id=area_id, name=f"{n} Bench Road", lat=round(53.5 + n / 10000, 6), lng=-2.6, line=None,
+                notes=notes, photo=None, status="approved", version=version).to_sync()
 
 
 def copy_changes(rows: list[dict]) -> None:
@@ -256,7 +261,7 @@ def timed_pulls(client, token: str, cursor: str, pulls: int, expect: int, clock:
     return times, wire, (cpu + clock.backends() - backends) / pulls
 
 
-def pull_alone(token: str, cursor: str, pulls: int) -> list[float]:
+def pull_alone(token: str, cursor: str, pulls: int, clock: CpuClock) -> tuple[list[float], float]:
     """The pull function by itself (server/pull.py: the query and the page), for the same device and cursor."""
     from server import pull
     from server.auth import token_hash
@@ -268,16 +273,19 @@ def pull_alone(token: str, cursor: str, pulls: int) -> list[float]:
     arguments = {"cursor_text": cursor, "limit": 500, "epoch": state.epoch, "kept_from": state.changes_kept_from,
                  "person_id": device.person_id, "area_ids": area_ids, "roles": roles}
     db.session.rollback()
-    times = []
+    times, cpu, backends = [], 0.0, None
     for n in range(pulls + 5):
-        started = time.perf_counter()
+        if n == 5:
+            backends = clock.backends()
+        started, cpu_started = time.perf_counter(), time.process_time()
         page = pull.pull(**arguments)
         db.session.rollback()  # as the sync view ends its read
         if n >= 5:
             times.append(time.perf_counter() - started)
+            cpu += time.process_time() - cpu_started
     if len(page["changes"]) != 100:
         raise RuntimeError(f"the pull alone gave {len(page['changes'])} changes")
-    return times
+    return times, (cpu + clock.backends() - backends) / pulls
 
 
 LIMIT_STORES = {"database": {}, "redis": {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": "bench-syncbench"}}
@@ -328,12 +336,13 @@ def incremental(label: str, url: str, folder: str, sizes: list[int], pulls: int)
             figure[f"{key}_cpu"] = cpu * 1000
             figure["wire"] = wire
         with app.app_context():
-            figure["alone_ms"] = statistics.median(pull_alone(token, cursor, pulls)) * 1000
+            times, cpu = pull_alone(token, cursor, pulls, clock)
+            figure["alone_ms"], figure["alone_cpu"] = statistics.median(times) * 1000, cpu * 1000
             db.session.remove()
         figure["load"] = (before, load())
         print(f"  incremental {label} {rows:,} rows: median {figure['db_ms']:.2f} ms, CPU {figure['db_cpu']:.2f} ms "
               f"(limits in the database), {figure['redis_ms']:.2f} ms, CPU {figure['redis_cpu']:.2f} ms (limits in Redis), "
-              f"the pull alone {figure['alone_ms']:.2f} ms; "
+              f"the pull alone {figure['alone_ms']:.2f} ms, CPU {figure['alone_cpu']:.2f} ms; "
               f"{figure['wire']:,} gzip bytes (fill {filled:.0f} s), load {before:.2f}", flush=True)
         figures.append(figure)
     for variant in apps.values():
@@ -356,7 +365,7 @@ def incremental_report(results: list[dict], pulls: int) -> str:
              "runs the server in it) and of the PostgreSQL backends, which waiting for a core on a busy machine does not "
              "inflate as it does wall-clock time. Target: ≤ 6 ms median, ratio ≤ 1.1.", "",
              "| database | change rows | limits in the database: median (p90), CPU | ratio | limits in Redis: median (p90), CPU "
-             "| ratio | the pull alone | ratio | gzip bytes | load before / after |",
+             "| ratio | the pull alone: median, CPU | ratio | gzip bytes | load before / after |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     base = {}
     for r in results:
@@ -364,7 +373,8 @@ def incremental_report(results: list[dict], pulls: int) -> str:
         lines.append(f"| {r['label']} | {r['rows']:,} | {r['db_ms']:.2f} ms ({r['db_p90']:.2f}), {r['db_cpu']:.2f} ms "
                      f"| {r['db_ms'] / first['db_ms']:.2f}, CPU {r['db_cpu'] / first['db_cpu']:.2f} "
                      f"| {r['redis_ms']:.2f} ms ({r['redis_p90']:.2f}), {r['redis_cpu']:.2f} ms "
-                     f"| {r['redis_ms'] / first['redis_ms']:.2f}, CPU {r['redis_cpu'] / first['redis_cpu']:.2f} | {r['alone_ms']:.2f} ms | {r['alone_ms'] / first['alone_ms']:.2f} "
+                     f"| {r['redis_ms'] / first['redis_ms']:.2f}, CPU {r['redis_cpu'] / first['redis_cpu']:.2f} | {r['alone_ms']:.2f} ms, {r['alone_cpu']:.2f} ms "
+                     f"| {r['alone_ms'] / first['alone_ms']:.2f}, CPU {r['alone_cpu'] / first['alone_cpu']:.2f} "
                      f"| {r['wire']:,} | {r['load'][0]:.2f} / {r['load'][1]:.2f} |")
     return "\n".join(lines)
 
@@ -480,6 +490,8 @@ def rss(label: str, url: str, folder: str, sites: int, phones: int) -> dict:
         if len(workers) != 1:
             raise RuntimeError(f"expected one worker, found {workers}")
         worker = workers[0]
+        time.sleep(1.0)  # the worker's own start (its imports are the master's, forked)
+        idle = proc_status(worker)
         tokens = []
         for n, code in enumerate(codes):
             status, body, _ = http_post(port, "/api/sync/v1/enrol", {"protocol": 1, "code": code, "device_name": f"Phone {n}"})
@@ -534,7 +546,7 @@ def rss(label: str, url: str, folder: str, sites: int, phones: int) -> dict:
             server.wait()
         log.close()
     figure = {"database": label, "sites": sites, "phones": phones, "records": expected[0], "pages": expected[1],
-              "wire": expected[2], "rss_before": before["VmRSS"], "hwm_before": before["VmHWM"],
+              "wire": expected[2], "rss_idle": idle["VmRSS"], "rss_before": before["VmRSS"], "hwm_before": before["VmHWM"],
               "peak_sampled": max(samples), "hwm": after["VmHWM"], "samples": len(samples), "wall_s": wall,
               "load": (load_before, load())}
     print(f"  rss {label}: worker RSS {before['VmRSS'] / 2**20:.1f} MiB before, sampled peak "
@@ -550,14 +562,15 @@ def rss_report(results: list[dict]) -> str:
              "one gunicorn sync worker forked from it, as production runs it; limits in Redis db 4), a "
              f"{r0['sites']:,}-site area with 5 form versions and 2 agreements. {r0['phones']} phones, each enrolled "
              "first, start together (a barrier) and each pulls its whole first sync, every page at limit 1000, gzip "
-             "accepted. One phone's first sync ran alone before, so `before` is a worker that has served once. The "
+             "accepted. `idle`: the worker a second after it was forked; one phone's first sync then ran alone, so "
+             "`after one sync` is a worker that has served once. The "
              "worker's VmRSS is sampled every 10 ms from /proc; VmHWM is the kernel's peak for the worker's life. "
              "Target: ≤ 200 MB (MiB below: 1 MiB = 1.05 MB).", "",
-             "| database | records per phone | pages | gzip bytes per phone | worker RSS before | peak (sampled) "
-             "| peak (VmHWM) | 20 syncs took | load before / after |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| database | records per phone | pages | gzip bytes per phone | worker RSS idle | after one sync | peak (sampled) "
+             "| peak (VmHWM) | 20 syncs took | load before / after |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r['database']} | {r['records']:,} | {r['pages']} | {r['wire']:,} "
-                     f"| {r['rss_before'] / 2**20:.1f} MiB | {r['peak_sampled'] / 2**20:.1f} MiB "
+                     f"| {r['rss_idle'] / 2**20:.1f} MiB | {r['rss_before'] / 2**20:.1f} MiB | {r['peak_sampled'] / 2**20:.1f} MiB "
                      f"| {r['hwm'] / 2**20:.1f} MiB | {r['wall_s']:.1f} s | {r['load'][0]:.2f} / {r['load'][1]:.2f} |")
     return "\n".join(lines)
 
@@ -634,24 +647,23 @@ def build_history(area, rows: int, rng: random.Random) -> dict:
     written, when = 0, utcnow() - timedelta(days=700)
     ghost_at = {n * (rows // len(ghost_rows)) for n in range(len(ghost_rows))}
     ghost_iter = iter(sorted(ghost_rows, key=lambda g: (g[1], g[2])))  # each ghost's rows in order
-    sites = [(s.id, s.name, s.lat, s.lng) for s in live]
+    # Each record as Site.to_sync makes it (whatever fields that holds), then edited.
+    sites = [(s.id, s.to_sync()) for s in live]
     while written < rows:
         chunk = []
         for n in range(written, min(rows, written + CHUNK)):
             created = when + timedelta(seconds=n * 50)
             if n in ghost_at:
                 op, site_id, version, ghost = next(ghost_iter)
-                data = None if op == "delete" else {
-                    "id": site_id, "area_id": area.id, "name": ghost["name"], "lat": ghost["lat"], "lng": ghost["lng"],
-                    "line": None, "notes": "", "photo": None, "proposed": False, "status": "approved", "version": version}
+                data = None if op == "delete" else Site(
+                    id=site_id, area_id=area.id, name=ghost["name"], lat=ghost["lat"], lng=ghost["lng"], line=None,
+                    notes="", photo=None, status="approved", version=version).to_sync()
             else:
-                site_id, name, lat, lng = sites[rng.randrange(len(sites))]
+                site_id, record = sites[rng.randrange(len(sites))]
                 version = last.get(site_id, (1, ""))[0] + 1
                 notes = f"Checked {created:%d %b %Y}: {rng.choice(['bins out', 'fly-tipping by the garages', 'clear', 'graffiti on the wall'])}"
                 last[site_id] = (version, notes)
-                op, data = "put", {"id": site_id, "area_id": area.id, "name": name, "lat": lat, "lng": lng, "line": None,
-                                   "notes": notes, "photo": None, "proposed": False, "status": "approved",
-                                   "version": version}
+                op, data = "put", {**record, "notes": notes, "version": version}
             chunk.append({"collection": "sites", "record_id": site_id, "op": op, "area_id": area.id, "person_id": None,
                           "data": data, "created_at": created})
         copy_changes(chunk)
@@ -731,6 +743,7 @@ def first_sync_history(label: str, url: str, folder: str, rows: int, repeat: int
 
             started = time.perf_counter()
             summary = compaction.compact(keep_days=0)
+            summary = summary.as_dict() if hasattr(summary, "as_dict") else summary
             db.session.commit()
             analyse()
             stage("history, after compact(keep_days=0)",
@@ -795,13 +808,17 @@ def main() -> None:
     names = options.databases.split(",")
     sizes = [int(size) for size in options.sizes.split(",")]
     if "incremental" in parts:
-        results = [figure for label, url, folder in databases(names, options.database_url) for figure in incremental(label, url, folder, sizes, options.pulls)]
+        where = databases(names, options.database_url)
+        results = [figure for label, url, folder in where for figure in incremental(label, url, folder, sizes, options.pulls)]
+        removed(where)
         text_ = incremental_report(results, options.pulls)
         print(text_)
         if not options.no_write:
             write_section("sync-pull-incremental", text_)
     if "rss" in parts:
-        results = [rss(label, url, folder, options.rss_sites, options.phones) for label, url, folder in databases(names, options.database_url)]
+        where = databases(names, options.database_url)
+        results = [rss(label, url, folder, options.rss_sites, options.phones) for label, url, folder in where]
+        removed(where)
         text_ = rss_report(results)
         print(text_)
         if not options.no_write:
@@ -810,8 +827,10 @@ def main() -> None:
         compact = not options.no_compact and compaction_available()
         if not compact and not options.no_compact:
             print("  server.compaction is not here yet: the compacted stage is left out", flush=True)
+        where = databases(names, options.database_url)
         results = [first_sync_history(label, url, folder, options.history, options.repeat, compact)
-                   for label, url, folder in databases(names, options.database_url)]
+                   for label, url, folder in where]
+        removed(where)
         text_ = first_sync_report(results, options.history, options.repeat)
         print(text_)
         if not options.no_write:
