@@ -753,9 +753,19 @@ def first_sync_history(label: str, url: str, folder: str, rows: int, repeat: int
             area_id = area.id
             db.session.remove()  # no transaction of ours may hold back what VACUUM clears
             started = time.perf_counter()
-            with db.engine.connect() as connection:
-                vacuum = "VACUUM (ANALYZE) change" if connection.dialect.name == "postgresql" else "VACUUM"
-                connection.execution_options(isolation_level="AUTOCOMMIT").execute(text(vacuum))
+            postgres = db.engine.dialect.name == "postgresql"
+            vacuum = "VACUUM (ANALYZE) change" if postgres else "VACUUM"
+            # On the driver's own connection, outside a transaction: the app's SQLite engine
+            # begins one itself (BEGIN IMMEDIATE, server/__init__.py), and VACUUM refuses to run in one.
+            raw = db.engine.raw_connection()
+            try:
+                if postgres:
+                    raw.driver_connection.autocommit = True
+                raw.driver_connection.execute(vacuum)
+            finally:
+                if postgres:
+                    raw.driver_connection.autocommit = False
+                raw.close()
             area = db.session.get(Area, area_id)
             stage(f"history, compacted, then {vacuum.split(' change')[0]}", {"vacuum_s": time.perf_counter() - started})
         db.session.remove()
