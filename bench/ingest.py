@@ -8,6 +8,11 @@ Run it as `python bench/ingest.py`. It measures, in one run:
 3. The ceiling for each database: the same rows (submission, answers, change rows and
    mutation log) inserted directly with SQLAlchemy Core `executemany`, 100 visits per
    transaction, from one thread.
+4. PostgreSQL across two hosts (unless --no-two-hosts): the same ten devices, each sending
+   its requests to two gunicorn servers in turn (the workers split between them), with photos
+   in a real S3-compatible store (moto's standalone server, started here) and the limits'
+   counters in Redis (--redis-url); then every device uploads photos the same way. Its runs
+   alternate with the one-host runs of 2.
 
 Every request body is built before the clock starts. After each run the script checks that
 every result was `applied` and that the database holds exactly the expected submissions
@@ -677,8 +682,9 @@ given above: docs/deployment.md says how to size `max_wal_size` for it.
 def two_hosts_note(args, postgres: dict | None, two_hosts: dict | None) -> str:
     """What the two-host row measured, beside the one-host rate."""
     if not two_hosts:
-        return ("Two hosts (S3 and Redis): not measured in this run"
-                + (" (Redis did not answer)." if postgres else " (PostgreSQL was not run)."))
+        why = ("--no-two-hosts" if args.no_two_hosts else "PostgreSQL was not run" if not postgres
+               else f"Redis at {args.redis_url} did not answer")
+        return f"Two hosts (S3 and Redis): not measured in this run ({why})."
     runs = two_hosts["runs"]
     rate, one = two_hosts["http"]["subs_per_s"], postgres["http"]["subs_per_s"]
     photos = two_hosts["http"]["photos"]
