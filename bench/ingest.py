@@ -318,7 +318,7 @@ class Device:
 
 def http_run(url: str, instance: str, visits: int, devices: int, batch: int, workers: int,
              worker_class: str, threads: int, *, hosts: int = 1, settings: dict | None = None,
-             photos_per_device: int = 0, photo_bytes: int = 0) -> dict:
+             photos_per_device: int = 0, photo_bytes: int = 0, store_pid: int | None = None) -> dict:
     """Push `visits` over HTTP from `devices` devices at once; return the figures.
 
     With `hosts` > 1, that many servers (each `workers` workers, its own instance folder,
@@ -375,6 +375,7 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
             checkpoint(url, instance)
         wal_before = wal_state(url, instance)
         cpu_before, client_before = cpu_seconds(), time.process_time()
+        load = os.getloadavg()[0]  # what else the machine was doing as the run began
         gate.wait()
         started = time.perf_counter()
         for thread in threads_:
@@ -385,7 +386,11 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         workers_cpu, database_cpu = (after - before for after, before in zip(cpu_after, cpu_before))
         client_cpu = time.process_time() - client_before
         if photos_per_device:
+            workers_before, store_before = cpu_seconds()[0], process_cpu_seconds(store_pid)
             photo_figures = photo_run(clients, photos)
+            # Where an upload's time goes: the hosts' workers, or the store (moto is Python too).
+            photo_figures["workers_cpu_ms"] = 1000 * (cpu_seconds()[0] - workers_before) / photo_figures["count"]
+            photo_figures["store_cpu_ms"] = 1000 * (process_cpu_seconds(store_pid) - store_before) / photo_figures["count"]
     finally:
         for server in servers:
             server.stop()
@@ -412,7 +417,17 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         "wal_bytes_per_visit": (wal_after[0] - wal_before[0]) / visits if wal_before else None,
         "checkpoints": wal_after[1] - wal_before[1] if wal_before else None,
         "photos": photo_figures,
+        "load": load,
     }
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """CPU time used so far by one process (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_photo(device: int, n: int, size: int) -> bytes:
@@ -475,7 +490,7 @@ def two_hosts_run(args, instance: str) -> dict | None:
                     "KERBSIDE_REDIS_URL": args.redis_url, "KERBSIDE_REDIS_PREFIX": prefix}
         run = http_run(args.database_url, instance, args.visits, args.devices, args.batch,
                        max(1, args.workers // 2), args.worker_class, args.threads, hosts=2, settings=settings,
-                       photos_per_device=args.photos, photo_bytes=args.photo_kb * 1024)
+                       photos_per_device=args.photos, photo_bytes=args.photo_kb * 1024, store_pid=store.process.pid)
         stored = store.keys(BENCH_BUCKET, s3_prefix + "/")
         expected = args.photos * args.devices
         if len(stored) != expected:
@@ -616,7 +631,8 @@ def report(args, sqlite: dict | None, postgres: dict | None, two_hosts: dict | N
             f"PostgreSQL runs ({len(runs)}, each on a fresh database, started right after a CHECKPOINT; the median "
             f"is in the table): {each('subs_per_s', ',.0f')} submissions/s; server CPU {each('server_cpu_ms', '.0f')} "
             f"ms per batch; WAL {wal:.1f} KiB per visit ({wal * postgres['http']['subs_per_s'] / 1024:.0f} MiB a second "
-            f"at the median rate); checkpoints during the runs: {each('checkpoints', 'd')}."
+            f"at the median rate); checkpoints during the runs: {each('checkpoints', 'd')}; 1-minute load average "
+            f"as each began: {each('load', '.1f')}."
         )
         met_speed = postgres["http"]["subs_per_s"] >= TARGET_SUBS_PER_S
         met_ratio = postgres["ratio"] >= TARGET_RATIO
@@ -695,7 +711,8 @@ def two_hosts_note(args, postgres: dict | None, two_hosts: dict | None) -> str:
         f"every device's sync-rate count in Redis (`KERBSIDE_REDIS_URL`) instead of the database. Each of "
         f"the {args.devices} devices sends its requests to the two hosts in turn, as a load balancer without "
         f"sticky sessions would. Runs ({len(runs)}, alternating with the one-host runs; the median is in the "
-        f"table): {' / '.join(format(run['subs_per_s'], ',.0f') for run in runs)} submissions/s. "
+        f"table): {' / '.join(format(run['subs_per_s'], ',.0f') for run in runs)} submissions/s (1-minute load "
+        f"average as each began: {' / '.join(format(run['load'], '.1f') for run in runs)}). "
         f"**{rate:,.0f}** submissions/s across two hosts against **{one:,.0f}** on one host "
         f"({rate / one:.0%}). The hosts share this machine's {os.cpu_count()} cores, so this shows what the "
         f"split, S3 and Redis cost, not what a second machine adds; the visits carry no photos, as in the "
@@ -707,7 +724,9 @@ def two_hosts_note(args, postgres: dict | None, two_hosts: dict | None) -> str:
             f" Then each device uploaded {photos['count'] // args.devices} photos of {args.photo_kb} KiB "
             f"(`PUT /api/sync/v1/blobs/…`, to the hosts in turn): {photos['count']:,} photos in "
             f"{photos['seconds']:.1f} s, {photos['per_s']:,.0f} photos/s ({photos['mib_per_s']:.1f} MiB/s) into the "
-            f"store, and the bucket held exactly {photos['count']:,} objects afterwards."
+            f"store, and the bucket held exactly {photos['count']:,} objects afterwards. CPU per photo: "
+            f"{photos['workers_cpu_ms']:.0f} ms in the hosts' workers, {photos['store_cpu_ms']:.0f} ms in the "
+            f"S3 server (moto, a Python test server sharing these cores: what it costs here says little about AWS or MinIO)."
         )
     return text
 
