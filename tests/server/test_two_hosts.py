@@ -234,9 +234,10 @@ def test_a_phone_moving_between_two_hosts_keeps_exactly_once_its_photo_and_its_r
         results = {item["data"]["id"]: item["result"]["status"] for item in phone.sent()}
         assert results == {**{d["id"]: "applied" for d in first}, **{d["id"]: "duplicate" for d in second}}
 
-        # Every mutation sent again to each host, as a phone restored from a backup would: all duplicates.
+        # Every mutation sent again to each host, as a phone does when it sees a new server epoch
+        # (a restore): all duplicates.
         mutations = [{key: item[key] for key in ("mid", "seq", "type", "payload_hash", "data")} for item in phone.sent()]
-        auth = {"Authorization": "Bearer " + phone._get("token")}
+        auth = phone._auth()  # the phone's own bearer token, for the plain requests below
         body = {"protocol": 1, "cursor": None, "limit": 1, "mutations": mutations}
         hosts_sent_to = set()
         for _ in range(2):
