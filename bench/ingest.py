@@ -634,6 +634,13 @@ def report(args, sqlite: dict | None, postgres: dict | None, two_hosts: dict | N
             f"at the median rate); checkpoints during the runs: {each('checkpoints', 'd')}; 1-minute load average "
             f"as each began: {each('load', '.1f')}."
         )
+        load = statistics.median(run["load"] for run in runs)
+        if load > cores:
+            notes.append(
+                f"**A busy machine:** these runs began at a median 1-minute load average of {load:.1f} on {cores} "
+                f"cores, so other work held most of the CPU and the rates above are far below what the code does "
+                f"alone. Compare the CPU time per batch, which the load moves much less, and the CPU-bound column."
+            )
         met_speed = postgres["http"]["subs_per_s"] >= TARGET_SUBS_PER_S
         met_ratio = postgres["ratio"] >= TARGET_RATIO
         notes.append(
@@ -714,7 +721,8 @@ def two_hosts_note(args, postgres: dict | None, two_hosts: dict | None) -> str:
         f"table): {' / '.join(format(run['subs_per_s'], ',.0f') for run in runs)} submissions/s (1-minute load "
         f"average as each began: {' / '.join(format(run['load'], '.1f') for run in runs)}). "
         f"**{rate:,.0f}** submissions/s across two hosts against **{one:,.0f}** on one host "
-        f"({rate / one:.0%}). The hosts share this machine's {os.cpu_count()} cores, so this shows what the "
+        f"({rate / one:.0%}); server CPU per batch {two_hosts['http']['server_cpu_ms']:.0f} ms against "
+        f"{postgres['http']['server_cpu_ms']:.0f} ms. The hosts share this machine's {os.cpu_count()} cores, so this shows what the "
         f"split, S3 and Redis cost, not what a second machine adds; the visits carry no photos, as in the "
         f"one-host case, so the push does not touch the store. Redis's and moto's CPU are not in the "
         f"server CPU column."
