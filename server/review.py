@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, cast, func, insert, literal, literal_column, null, select, true, update
+from sqlalchemy import and_, case, cast, false, func, insert, literal, literal_column, null, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from server import audit, changes
@@ -199,14 +199,16 @@ def _record(area_id: str, groups: list[Before], details: dict, action: str) -> i
 def history_condition(visit_id: str):
     """WHERE over `AuditEntry`: the bulk acceptances that list `visit_id` among the visits they accepted.
 
-    Only the visit's own area's bulk entries are read (by the area's index), when the visit
-    is still held; the test of the list is the backend's own JSON containment.
+    Only the visit's own area's bulk entries are read (by the area's index); the test of the
+    list is the backend's own JSON containment. An id that is no visit (visits are never
+    deleted: erasure de-identifies them) matches none, so looking up a person or a device
+    never reads every bulk entry of the log.
     """
     entry = AuditEntry.__table__
-    narrowed = [entry.c.action.in_(BULK_ACTIONS)]
     area_id = db.session.execute(select(Submission.area_id).where(Submission.id == visit_id)).scalar()
-    if area_id is not None:
-        narrowed.append(entry.c.area_id == area_id)
+    if area_id is None:
+        return false()
+    narrowed = [entry.c.action.in_(BULK_ACTIONS), entry.c.area_id == area_id]
     if db.session.get_bind().dialect.name == "postgresql":
         probe = literal({"accepted": [{"ids": [visit_id]}]}, JSONB)
         return and_(*narrowed, cast(entry.c.details, JSONB).op("@>")(probe))

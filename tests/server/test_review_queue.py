@@ -323,6 +323,7 @@ def test_visit_history_shows_the_bulk_acceptance_that_accepted_it_and_who(client
     assert "No entries match." in _history(client, queue["ids"][3])
     assert "No entries match." in _history(client, queue["ids"][0], record_type="site")
     assert "No entries match." in _history(client, queue["east_visit"])
+    assert "No entries match." in _history(client, canal)  # an id in a bulk entry's filters is not a visit it accepted
     # The CSV download of the same filter has the entry, with every id it accepted.
     csv_text = client.get("/admin/audit/entries.csv", query_string={"record_id": queue["ids"][0]}).text
     lines = [line for line in csv_text.splitlines()[1:] if "submission.accept_matching" in line]
