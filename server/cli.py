@@ -353,13 +353,30 @@ def retention_command(dry_run):
     click.echo(f"  {_retention_label('Throttle windows that are over', dry_run)}: {report.throttle_windows}")
 
 
+@click.command("compact")
+@click.option("--keep-days", type=click.IntRange(min=0), default=None,
+              help="Days of the change log to keep whole (default: KERBSIDE_CHANGES_KEEP_DAYS, 30).")
+@with_appcontext
+def compact_command(keep_days):
+    """Remove the changes no phone can need any more (run daily; see docs/sync-protocol.md)."""
+    from server import compaction
+
+    days = current_app.config["CHANGES_KEEP_DAYS"] if keep_days is None else keep_days
+    report = compaction.compact(days)
+    click.echo(f"Change log compacted (kept {days} days whole).")
+    click.echo(f"  Changes a later one replaced: {report.replaced}")
+    click.echo(f"  Changes of deleted records: {report.deleted_records}")
+    click.echo(f"  Kept from seq: {report.kept_from_before} -> {report.kept_from}")
+    click.echo(f"  Changes remaining: {report.remaining}")
+
+
 def _retention_label(label: str, dry_run: bool) -> str:
     return f"{label} (would go)" if dry_run else label
 
 
 def register(app):
     for command in (demo_command, build_command, serve_command, invite_command, add_coordinator_command, add_admin_command,
-                    one_time_password_command, sign_out_everywhere_command, new_epoch_command, retention_command,
+                    one_time_password_command, sign_out_everywhere_command, new_epoch_command, retention_command, compact_command,
                     audit_group, person_group):
         app.cli.add_command(command)
 

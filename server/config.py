@@ -33,6 +33,8 @@ def from_environment(instance_path: str) -> dict:
         "RETENTION_REVOKED_DEVICE_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REVOKED_DEVICE_DAYS", "90")),
         "RETENTION_REJECTED_PAYLOAD_DAYS": int(os.environ.get("KERBSIDE_RETENTION_REJECTED_PAYLOAD_DAYS", "90")),
         "RETENTION_GPS_DAYS": int(os.environ.get("KERBSIDE_RETENTION_GPS_DAYS", "90")),
+        # Days of the change log kept whole: a phone that has not synced for longer rebuilds its copy.
+        "CHANGES_KEEP_DAYS": int(os.environ.get("KERBSIDE_CHANGES_KEEP_DAYS", "30")),
         # Web sessions end after this long without a request, and this long after signing in.
         "SESSION_IDLE_MINUTES": int(os.environ.get("KERBSIDE_SESSION_IDLE_MINUTES", "30")),
         "SESSION_MAX_HOURS": int(os.environ.get("KERBSIDE_SESSION_MAX_HOURS", "12")),

@@ -133,8 +133,8 @@ class Site(db.Model):
         return self.status == "proposed"
 
     def to_sync(self) -> dict:
+        """The site as phones receive it: the change carrying it names its id."""
         return {
-            "id": self.id,
             "area_id": self.area_id,
             "name": self.name,
             "lat": self.lat,
@@ -142,7 +142,6 @@ class Site(db.Model):
             "line": self.line,
             "notes": self.notes,
             "photo": self.photo,
-            "proposed": self.status == "proposed",
             "status": self.status,
             "version": self.version,
         }
@@ -545,6 +544,9 @@ class Change(db.Model):
     __table_args__ = (
         Index("ix_change_area_seq", "area_id", "seq"),
         Index("ix_change_person_seq", "person_id", "seq"),
+        # A first sync keeps only the latest change of each record, and compaction finds what a
+        # later change replaced: both look up the changes of one record in seq order.
+        Index("ix_change_record_seq", "collection", "record_id", "seq"),
     )
 
 

@@ -726,7 +726,7 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
         state = working[record.id]
         merged = merge_patch(state.values, state.version, state.field_versions, data["base_version"], data["patch"])
         if merged.outcome == "conflict":
-            current = record.to_sync() | state.values | {"version": state.version}
+            current = {"id": record.id} | record.to_sync() | state.values | {"version": state.version}
             item.finish("conflict", entity_version=state.version, server_value=current,
                         message=_("Someone else changed this first. Check the current details and try again."))
             continue

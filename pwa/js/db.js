@@ -171,12 +171,18 @@ export function replicaKey(collection, id) {
   return `${collection}/${id}`;
 }
 
+// A record as the app uses it: the change that brought it names its id, and a record's own
+// `id` (a form's, shared by its versions) is kept where it has one.
+function replicaRecord(row) {
+  return { id: row.id, ...row.data };
+}
+
 export async function replicaAll(collection) {
   const rows = await getAllByIndex(STORES.replica, "collection", collection);
-  return rows.map((row) => row.data);
+  return rows.map(replicaRecord);
 }
 
 export async function replicaGet(collection, id) {
   const row = await getOne(STORES.replica, replicaKey(collection, id));
-  return row ? row.data : null;
+  return row ? replicaRecord(row) : null;
 }

@@ -141,13 +141,13 @@ def test_a_forged_cursor_is_invalid_whatever_it_holds(text):
     with pytest.raises(cursors.CursorInvalid):
         cursors.decode(text)
     if text is not None:
-        assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1) == (0, True)
+        assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1) == cursors.Start(0, True)
 
 
 def test_a_cursor_past_what_the_server_issued_resets():
     text = cursors.encode(cursors.Cursor("ep_1", 50, "abc"))
-    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1, issued_up_to=50) == (50, False)
-    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1, issued_up_to=49) == (0, True)
+    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1, issued_up_to=50) == cursors.Start(50, False)
+    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1, issued_up_to=49) == cursors.Start(0, True)
 
 
 def test_the_largest_safe_seq_is_still_a_cursor():

@@ -79,33 +79,33 @@ def test_cursor_round_trips():
 
 def test_cursor_of_same_epoch_and_scope_continues_after_its_seq():
     text = cursors.encode(cursors.Cursor("ep_1", 42, "abc"))
-    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1) == (42, False)
+    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=1) == cursors.Start(42, False)
 
 
 def test_no_cursor_starts_from_the_beginning_without_reset():
-    assert cursors.start_point(None, epoch="ep_1", scope="abc", kept_from=1) == (0, False)
+    assert cursors.start_point(None, epoch="ep_1", scope="abc", kept_from=1) == cursors.Start(0, False)
 
 
 def test_cursor_from_another_epoch_resets():
     text = cursors.encode(cursors.Cursor("ep_old", 42, "abc"))
-    assert cursors.start_point(text, epoch="ep_new", scope="abc", kept_from=1) == (0, True)
+    assert cursors.start_point(text, epoch="ep_new", scope="abc", kept_from=1) == cursors.Start(0, True)
 
 
 def test_cursor_for_another_scope_resets():
     text = cursors.encode(cursors.Cursor("ep_1", 42, cursors.scope_fingerprint(["a1"], ["street_rep"])))
     scope = cursors.scope_fingerprint(["a1", "a2"], ["street_rep"])
-    assert cursors.start_point(text, epoch="ep_1", scope=scope, kept_from=1) == (0, True)
+    assert cursors.start_point(text, epoch="ep_1", scope=scope, kept_from=1) == cursors.Start(0, True)
 
 
 @pytest.mark.parametrize("garbage", ["", "not a cursor", "e30", "eyJlIjoxfQ", "!!!"])
 def test_garbage_cursor_resets(garbage):
-    assert cursors.start_point(garbage, epoch="ep_1", scope="abc", kept_from=1) == (0, True)
+    assert cursors.start_point(garbage, epoch="ep_1", scope="abc", kept_from=1) == cursors.Start(0, True)
 
 
 def test_cursor_older_than_the_kept_history_resets():
     text = cursors.encode(cursors.Cursor("ep_1", 10, "abc"))
-    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=11) == (10, False)
-    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=12) == (0, True)
+    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=11) == cursors.Start(10, False)
+    assert cursors.start_point(text, epoch="ep_1", scope="abc", kept_from=12) == cursors.Start(0, True)
 
 
 def test_negative_seq_cursor_is_invalid():
