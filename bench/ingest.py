@@ -8,6 +8,11 @@ Run it as `python bench/ingest.py`. It measures, in one run:
 3. The ceiling for each database: the same rows (submission, answers, change rows and
    mutation log) inserted directly with SQLAlchemy Core `executemany`, 100 visits per
    transaction, from one thread.
+4. PostgreSQL across two hosts (unless --no-two-hosts): the same ten devices, each sending
+   its requests to two gunicorn servers in turn (the workers split between them), with photos
+   in a real S3-compatible store (moto's standalone server, started here) and the limits'
+   counters in Redis (--redis-url); then every device uploads photos the same way. Its runs
+   alternate with the one-host runs of 2.
 
 Every request body is built before the clock starts. After each run the script checks that
 every result was `applied` and that the database holds exactly the expected submissions
@@ -22,20 +27,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import http.client
 import json
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +47,7 @@ if ROOT not in sys.path:
 
 from sqlalchemy import func, insert, make_url, select, text, update  # noqa: E402
 
+from bench.hosts import GunicornServer, MotoS3, StartError  # noqa: E402
 from bench.report import machine, write_section  # noqa: E402
 from server import create_app, operations  # noqa: E402
 from server import bulk  # noqa: E402
@@ -216,112 +220,62 @@ def checkpoint(url: str, instance: str):
 # -- the server -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Server(GunicornServer):
+    """gunicorn for the benchmark (bench/hosts.py): no limit on a bench phone's rate or enrolments."""
 
-
-@dataclass
-class Server:
-    url: str
-    instance: str
-    workers: int
-    worker_class: str
-    threads: int
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    def start(self):
-        env = dict(os.environ)
+    def environment(self) -> dict:
+        env = super().environment()
         env.update({
-            "DATABASE_URL": self.url,
-            "SECRET_KEY": "bench-only-secret",
-            "KERBSIDE_INSTANCE": self.instance,
-            "KERBSIDE_BLOB_DIR": os.path.join(self.instance, "blobs"),
             "KERBSIDE_SYNC_RATE_PER_MINUTE": "1000000",
             # Every bench phone enrols from 127.0.0.1; the shared enrolment throttle would refuse them.
             "KERBSIDE_ENROL_LIMIT_ADDRESS": "1000000 per minute",
+            # The two-host case's phones upload photos faster than any volunteer could.
+            "KERBSIDE_PHOTO_RATE_PER_MINUTE": "1000000",
         })
-        command = [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-k", self.worker_class,
-                   "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "120"]
-        if self.worker_class == "gthread":
-            command += ["--threads", str(self.threads)]
-        command.append("server:create_app()")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"gunicorn exited with code {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    pass
-                # Every worker imports the app before it accepts; give all of them the time to.
-                time.sleep(1.0)
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise BenchError("gunicorn did not start listening within 60 s")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def cpu_seconds(self, database: str | None) -> tuple[float, float]:
-        """CPU time used so far by the gunicorn workers, and by the PostgreSQL backends of `database`."""
-        workers = backends = 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    stat = handle.read()
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            parent = int(fields[1])
-            worker = parent == self.process.pid
-            backend = database is not None and cmdline.startswith("postgres: ") and f" {database} " in cmdline
-            used = (int(fields[11]) + int(fields[12])) / tick
-            if worker:
-                workers += used
-            elif backend:
-                backends += used
-        return workers, backends
-
-    def description(self) -> str:
-        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
-        return f"gunicorn {self.workers} {self.worker_class} worker{'s' if self.workers > 1 else ''}{threads}"
+        env.update(self.settings)
+        return env
 
 
 class Device:
-    """One enrolled device with its own keep-alive connection and pull cursor."""
+    """One enrolled device with its own keep-alive connection (one to each host) and pull cursor.
 
-    def __init__(self, port: int):
-        self.port = port
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    With several hosts its requests go to each in turn, as a load balancer with no sticky
+    sessions would send them.
+    """
+
+    def __init__(self, *ports: int):
+        self.connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=120) for port in ports]
+        self.sent = 0
         self.token = None
         self.cursor = None
         self.latencies: list[float] = []
         self.applied = 0
         self.problems: list = []
 
+    def _next(self) -> http.client.HTTPConnection:
+        """The connection to the host whose turn it is."""
+        connection = self.connections[self.sent % len(self.connections)]
+        self.sent += 1
+        return connection
+
     def post(self, path: str, body: bytes, token: str | None = None) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = "Bearer " + token
-        self.connection.request("POST", path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        connection = self._next()
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
         raw = response.read()
         return response.status, _loads(raw)
+
+    def put_photo(self, data: bytes) -> int:
+        """Upload one photo under its SHA-256 to the next host; the answer's status."""
+        connection = self._next()
+        connection.request("PUT", f"/api/sync/v1/blobs/{hashlib.sha256(data).hexdigest()}", body=data,
+                           headers={"Content-Type": "application/octet-stream", "Authorization": "Bearer " + self.token})
+        response = connection.getresponse()
+        response.read()
+        return response.status
 
     def enrol(self, code: str, name: str):
         status, body = self.post("/api/sync/v1/enrol", json.dumps(
@@ -363,8 +317,15 @@ class Device:
 
 
 def http_run(url: str, instance: str, visits: int, devices: int, batch: int, workers: int,
-             worker_class: str, threads: int) -> dict:
-    """Push `visits` over HTTP from `devices` devices at once; return the figures."""
+             worker_class: str, threads: int, *, hosts: int = 1, settings: dict | None = None,
+             photos_per_device: int = 0, photo_bytes: int = 0, store_pid: int | None = None) -> dict:
+    """Push `visits` over HTTP from `devices` devices at once; return the figures.
+
+    With `hosts` > 1, that many servers (each `workers` workers, its own instance folder,
+    `settings` on top) share the database, and each device sends its requests to each host
+    in turn. `photos_per_device` photos of `photo_bytes` each are then uploaded by every device
+    the same way, timed on their own.
+    """
     details = fresh_database(url, instance, devices)
     all_visits = make_visits(visits, details["site_ids"])
     shares = [all_visits[d::devices] for d in range(devices)]
@@ -376,12 +337,28 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
             ([m["mid"] for m in chunk], json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode())
             for chunk in batched(mutations, batch)
         ])
-    server = Server(url, instance, workers, worker_class, threads).start()
+    photos = [[make_photo(d, n, photo_bytes) for n in range(photos_per_device)] for d in range(devices)]
+    servers = []
+    for n in range(hosts):
+        folder = instance if hosts == 1 else os.path.join(instance, f"host-{n + 1}")
+        os.makedirs(folder, exist_ok=True)
+        servers.append(Server(url, folder, workers, worker_class, threads, settings=dict(settings or {})))
     wal_before = wal_after = None
+    photo_figures = None
+    clients = []
     try:
-        clients = [Device(server.port) for _ in range(devices)]
+        for server in servers:
+            server.start()
+        clients = [Device(*(server.port for server in servers)) for _ in range(devices)]
         for n, (client, code) in enumerate(zip(clients, details["codes"])):
             client.enrol(code, f"Bench phone {n}")
+        database = make_url(url).database if url.startswith("postgresql") else None
+
+        def cpu_seconds() -> tuple[float, float]:
+            # Every host's workers; the database's backends once (each host sees all of them).
+            counted = [server.cpu_seconds(database) for server in servers]
+            return sum(c[0] for c in counted), counted[0][1]
+
         gate = threading.Barrier(devices + 1)
 
         def run(client, batches):
@@ -394,30 +371,39 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         threads_ = [threading.Thread(target=run, args=(c, b)) for c, b in zip(clients, prepared)]
         for thread in threads_:
             thread.start()
-        database = make_url(url).database if url.startswith("postgresql") else None
         if database:
             checkpoint(url, instance)
         wal_before = wal_state(url, instance)
-        cpu_before, client_before = server.cpu_seconds(database), time.process_time()
+        cpu_before, client_before = cpu_seconds(), time.process_time()
+        load = os.getloadavg()[0]  # what else the machine was doing as the run began
         gate.wait()
         started = time.perf_counter()
         for thread in threads_:
             thread.join()
         elapsed = time.perf_counter() - started
-        cpu_after = server.cpu_seconds(database)
+        cpu_after = cpu_seconds()
         wal_after = wal_state(url, instance)
         workers_cpu, database_cpu = (after - before for after, before in zip(cpu_after, cpu_before))
         client_cpu = time.process_time() - client_before
+        if photos_per_device:
+            workers_before, store_before = cpu_seconds()[0], process_cpu_seconds(store_pid)
+            photo_figures = photo_run(clients, photos)
+            # Where an upload's time goes: the hosts' workers, or the store (moto is Python too).
+            photo_figures["workers_cpu_ms"] = 1000 * (cpu_seconds()[0] - workers_before) / photo_figures["count"]
+            photo_figures["store_cpu_ms"] = 1000 * (process_cpu_seconds(store_pid) - store_before) / photo_figures["count"]
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
     problems = [p for c in clients for p in c.problems]
     applied = sum(c.applied for c in clients)
     if problems or applied != visits:
         raise BenchError(f"{applied} of {visits} applied; first problems: {problems[:3]}")
-    check_counts(count_rows(url, instance), visits, f"HTTP, {devices} device(s)")
+    check_counts(count_rows(url, instance), visits, f"HTTP, {devices} device(s), {hosts} host(s)")
     latencies = sorted(lat for c in clients for lat in c.latencies)
+    description = servers[0].description()
     return {
-        "server": server.description(),
+        "server": description if hosts == 1 else f"{hosts} hosts x {description}",
+        "hosts": hosts,
         "devices": devices,
         "seconds": elapsed,
         "subs_per_s": visits / elapsed,
@@ -430,7 +416,89 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
         "wal_bytes_per_visit": (wal_after[0] - wal_before[0]) / visits if wal_before else None,
         "checkpoints": wal_after[1] - wal_before[1] if wal_before else None,
+        "photos": photo_figures,
+        "load": load,
     }
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """CPU time used so far by one process (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_photo(device: int, n: int, size: int) -> bytes:
+    """A distinct PNG-signed photo of `size` bytes (no metadata for the server to take out)."""
+    rng = random.Random(device * 1_000_003 + n)
+    return b"\x89PNG\r\n\x1a\n" + rng.randbytes(max(0, size - 8))
+
+
+def photo_run(clients: list, photos: list[list[bytes]]) -> dict:
+    """Every device uploads its photos at once (PUT, as the field app does); every one must be stored."""
+    gate = threading.Barrier(len(clients) + 1)
+
+    def run(client, mine):
+        gate.wait()
+        for data in mine:
+            try:
+                status = client.put_photo(data)
+            except Exception as exc:  # a dead connection is a result to report, not to hide
+                client.problems.append(repr(exc))
+                return
+            if status != 201:
+                client.problems.append(f"photo upload: HTTP {status}")
+
+    threads_ = [threading.Thread(target=run, args=(c, p)) for c, p in zip(clients, photos)]
+    for thread in threads_:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    for thread in threads_:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    count = sum(len(p) for p in photos)
+    size = sum(len(data) for p in photos for data in p)
+    return {"count": count, "bytes": size, "seconds": elapsed, "per_s": count / elapsed,
+            "mib_per_s": size / elapsed / 2**20}
+
+
+BENCH_BUCKET = "kerbside-bench"
+
+
+def two_hosts_run(args, instance: str) -> dict | None:
+    """The 10-device push across two hosts, photos in a real S3-compatible store and limits in Redis.
+
+    Returns None (and says why) when Redis does not answer: the case needs one.
+    """
+    import redis
+    from limits.storage import RedisStorage
+
+    try:
+        redis.Redis.from_url(args.redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        print(f"  two hosts: skipped, Redis at {args.redis_url} does not answer ({type(exc).__name__})", flush=True)
+        return None
+    prefix = f"kerbside-bench-{uuid.uuid4().hex}"
+    s3_prefix = f"run-{uuid.uuid4().hex}"
+    store = MotoS3(buckets=(BENCH_BUCKET,)).start()
+    try:
+        settings = {**store.environment(), "KERBSIDE_BLOB_URL": f"s3://{BENCH_BUCKET}/{s3_prefix}",
+                    "KERBSIDE_BLOB_ENDPOINT_URL": store.endpoint,
+                    "KERBSIDE_REDIS_URL": args.redis_url, "KERBSIDE_REDIS_PREFIX": prefix}
+        run = http_run(args.database_url, instance, args.visits, args.devices, args.batch,
+                       max(1, args.workers // 2), args.worker_class, args.threads, hosts=2, settings=settings,
+                       photos_per_device=args.photos, photo_bytes=args.photo_kb * 1024, store_pid=store.process.pid)
+        stored = store.keys(BENCH_BUCKET, s3_prefix + "/")
+        expected = args.photos * args.devices
+        if len(stored) != expected:
+            raise BenchError(f"two hosts: the bucket holds {len(stored)} photos, expected {expected}")
+    finally:
+        store.stop()
+        RedisStorage(args.redis_url, key_prefix=prefix).reset()
+    return run
 
 
 # -- the ceiling --------------------------------------------------------------------------------
@@ -522,10 +590,13 @@ def ceiling_run(url: str, instance: str, visits: int, batch: int, method: str = 
 # -- the report ---------------------------------------------------------------------------------
 
 
-def report(args, sqlite: dict | None, postgres: dict | None) -> str:
+def report(args, sqlite: dict | None, postgres: dict | None, two_hosts: dict | None = None) -> str:
     cores = os.cpu_count() or 1
     rows = []
-    for label, case in (("SQLite", sqlite), ("PostgreSQL", postgres)):
+    if two_hosts and postgres and "ceiling" in postgres:
+        two_hosts["ceiling"] = postgres["ceiling"]  # the same rows on the same database
+    for label, case in (("SQLite", sqlite), ("PostgreSQL", postgres),
+                        ("PostgreSQL, two hosts, S3 and Redis", two_hosts)):
         if not case:
             continue
         http_, ceiling = case["http"], case["ceiling"]
@@ -536,7 +607,7 @@ def report(args, sqlite: dict | None, postgres: dict | None) -> str:
         # One device waits for each answer before sending the next batch: latency, not CPU, bounds it.
         cpu_bound = f"{case['cpu_bound']:,.0f}" if http_["devices"] > 1 else "—"
         split = (f"{http_['server_cpu_ms']:.0f} ({http_['workers_cpu_ms']:.0f} + {http_['database_cpu_ms']:.0f})"
-                 if label == "PostgreSQL" else f"{http_['server_cpu_ms']:.0f}")
+                 if label.startswith("PostgreSQL") else f"{http_['server_cpu_ms']:.0f}")
         rows.append(
             f"| {label} | {http_['devices']} | {http_['server']} | **{http_['subs_per_s']:,.0f}** | "
             f"{ceiling['subs_per_s']:,.0f} | {ratio:.0%} | {http_['p50_ms']:.0f} | {http_['p95_ms']:.0f} | "
@@ -560,8 +631,16 @@ def report(args, sqlite: dict | None, postgres: dict | None) -> str:
             f"PostgreSQL runs ({len(runs)}, each on a fresh database, started right after a CHECKPOINT; the median "
             f"is in the table): {each('subs_per_s', ',.0f')} submissions/s; server CPU {each('server_cpu_ms', '.0f')} "
             f"ms per batch; WAL {wal:.1f} KiB per visit ({wal * postgres['http']['subs_per_s'] / 1024:.0f} MiB a second "
-            f"at the median rate); checkpoints during the runs: {each('checkpoints', 'd')}."
+            f"at the median rate); checkpoints during the runs: {each('checkpoints', 'd')}; 1-minute load average "
+            f"as each began: {each('load', '.1f')}."
         )
+        load = statistics.median(run["load"] for run in runs)
+        if load > cores:
+            notes.append(
+                f"**A busy machine:** these runs began at a median 1-minute load average of {load:.1f} on {cores} "
+                f"cores, so other work held most of the CPU and the rates above are far below what the code does "
+                f"alone. Compare the CPU time per batch, which the load moves much less, and the CPU-bound column."
+            )
         met_speed = postgres["http"]["subs_per_s"] >= TARGET_SUBS_PER_S
         met_ratio = postgres["ratio"] >= TARGET_RATIO
         notes.append(
@@ -575,6 +654,7 @@ def report(args, sqlite: dict | None, postgres: dict | None) -> str:
                 f"written directly the server's way, from one thread, go in at {postgres['bulk']['subs_per_s']:,.0f} "
                 f"submissions/s (HTTP = {postgres['http']['subs_per_s'] / postgres['bulk']['subs_per_s']:.0%} of that)."
             )
+    notes.append(two_hosts_note(args, postgres, two_hosts))
     notes_text = "\n\n".join(notes)
     return f"""## Ingest
 
@@ -622,6 +702,43 @@ given above: docs/deployment.md says how to size `max_wal_size` for it.
 """
 
 
+def two_hosts_note(args, postgres: dict | None, two_hosts: dict | None) -> str:
+    """What the two-host row measured, beside the one-host rate."""
+    if not two_hosts:
+        why = ("--no-two-hosts" if args.no_two_hosts else "PostgreSQL was not run" if not postgres
+               else f"Redis at {args.redis_url} did not answer")
+        return f"Two hosts (S3 and Redis): not measured in this run ({why})."
+    runs = two_hosts["runs"]
+    rate, one = two_hosts["http"]["subs_per_s"], postgres["http"]["subs_per_s"]
+    photos = two_hosts["http"]["photos"]
+    text = (
+        f"Two hosts: two gunicorn servers ({two_hosts['http']['server']}, the one-host case's "
+        f"{args.workers} workers split between them), each with its own instance folder, on the same "
+        f"PostgreSQL; photos in a real S3-compatible store (moto's standalone server on loopback) and "
+        f"every device's sync-rate count in Redis (`KERBSIDE_REDIS_URL`) instead of the database. Each of "
+        f"the {args.devices} devices sends its requests to the two hosts in turn, as a load balancer without "
+        f"sticky sessions would. Runs ({len(runs)}, alternating with the one-host runs; the median is in the "
+        f"table): {' / '.join(format(run['subs_per_s'], ',.0f') for run in runs)} submissions/s (1-minute load "
+        f"average as each began: {' / '.join(format(run['load'], '.1f') for run in runs)}). "
+        f"**{rate:,.0f}** submissions/s across two hosts against **{one:,.0f}** on one host "
+        f"({rate / one:.0%}); server CPU per batch {two_hosts['http']['server_cpu_ms']:.0f} ms against "
+        f"{postgres['http']['server_cpu_ms']:.0f} ms. The hosts share this machine's {os.cpu_count()} cores, so this shows what the "
+        f"split, S3 and Redis cost, not what a second machine adds; the visits carry no photos, as in the "
+        f"one-host case, so the push does not touch the store. Redis's and moto's CPU are not in the "
+        f"server CPU column."
+    )
+    if photos:
+        text += (
+            f" Then each device uploaded {photos['count'] // args.devices} photos of {args.photo_kb} KiB "
+            f"(`PUT /api/sync/v1/blobs/…`, to the hosts in turn): {photos['count']:,} photos in "
+            f"{photos['seconds']:.1f} s, {photos['per_s']:,.0f} photos/s ({photos['mib_per_s']:.1f} MiB/s) into the "
+            f"store, and the bucket held exactly {photos['count']:,} objects afterwards. CPU per photo: "
+            f"{photos['workers_cpu_ms']:.0f} ms in the hosts' workers, {photos['store_cpu_ms']:.0f} ms in the "
+            f"S3 server (moto, a Python test server sharing these cores: what it costs here says little about AWS or MinIO)."
+        )
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=20_000)
@@ -635,9 +752,15 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=("sqlite", "postgresql"), help="run one case only")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the direct-insert ceiling")
     parser.add_argument("--no-write", action="store_true", help="print, but leave docs/benchmarks.md alone")
+    parser.add_argument("--no-two-hosts", action="store_true",
+                        help="skip the PostgreSQL case across two hosts with S3 (moto) and Redis")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="Redis for the two-host case (its keys get a prefix of their own, removed afterwards)")
+    parser.add_argument("--photos", type=int, default=20, help="photos each device uploads in the two-host case")
+    parser.add_argument("--photo-kb", type=int, default=200, help="size of each of those photos, KiB")
     args = parser.parse_args(argv)
 
-    sqlite = postgres = None
+    sqlite = postgres = two_hosts = None
     instance = tempfile.mkdtemp(prefix="kerbside-bench-")
     try:
         if args.only in (None, "sqlite"):
@@ -652,7 +775,7 @@ def main(argv=None) -> int:
                 sqlite["ceiling"] = ceiling_run(sqlite_url, instance, args.visits, args.batch)
                 print(f"  ceiling {sqlite['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)
         if args.only in (None, "postgresql"):
-            runs = []
+            runs, two_runs = [], []
             for n in range(args.runs):
                 print(f"PostgreSQL: {args.devices} devices, {args.visits:,} visits, run {n + 1} of {args.runs} ...", flush=True)
                 run = http_run(args.database_url, instance, args.visits, args.devices, args.batch,
@@ -662,14 +785,26 @@ def main(argv=None) -> int:
                       f"+ PostgreSQL {run['database_cpu_ms']:.0f}); WAL {run['wal_bytes_per_visit'] / 1024:.1f} KiB "
                       f"per visit; {run['checkpoints']} checkpoint(s) during the run", flush=True)
                 runs.append(run)
+                if not args.no_two_hosts and (n == 0 or two_runs):
+                    # Alternating with the one-host runs, so that both meet the machine's same moments.
+                    print(f"PostgreSQL, two hosts with S3 and Redis: run {n + 1} of {args.runs} ...", flush=True)
+                    two = two_hosts_run(args, instance)
+                    if two is not None:
+                        two_runs.append(two)
+                        photos = f"; {two['photos']['per_s']:,.0f} photos/s" if two["photos"] else ""
+                        print(f"  {two['subs_per_s']:,.0f} submissions/s ({two['server']}); server CPU "
+                              f"{two['server_cpu_ms']:.0f} ms per batch{photos}", flush=True)
             # Other work on the machine moves single runs by ±15%: the median run is reported.
             postgres = {"http": sorted(runs, key=lambda r: r["subs_per_s"])[len(runs) // 2], "runs": runs}
+            if two_runs:
+                two_hosts = {"http": sorted(two_runs, key=lambda r: r["subs_per_s"])[len(two_runs) // 2],
+                             "runs": two_runs}
             if not args.no_ceiling:
                 postgres["ceiling"] = ceiling_run(args.database_url, instance, args.visits, args.batch)
                 print(f"  ceiling {postgres['ceiling']['subs_per_s']:,.0f} submissions/s", flush=True)
                 postgres["bulk"] = ceiling_run(args.database_url, instance, args.visits, args.batch, "bulk")
                 print(f"  direct, the server's way (COPY) {postgres['bulk']['subs_per_s']:,.0f} submissions/s", flush=True)
-    except BenchError as exc:
+    except (BenchError, StartError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -677,7 +812,7 @@ def main(argv=None) -> int:
 
     if args.no_ceiling:
         return 0
-    markdown = report(args, sqlite, postgres)
+    markdown = report(args, sqlite, postgres, two_hosts)
     print()
     print(markdown)
     if not args.no_write:
