@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, exists, func, literal_column, or_, select, text
+from sqlalchemy import and_, case, exists, func, literal, literal_column, or_, select, text, union_all
 
 from server.models import (
     Action,
@@ -27,6 +27,7 @@ from server.models import (
     Person,
     Site,
     Submission,
+    UTCDateTime,
 )
 from sync.validation import parse_datetime
 
@@ -265,16 +266,43 @@ def trend_table(session, area_id: str, period: Period, by: str = "line") -> Tren
     return by_line if by == "line" else by_theme
 
 
+def month_ranges(period: Period) -> list[tuple[str, datetime, datetime]]:
+    """The period cut at UTC month boundaries: ('YYYY-MM', start, end) for every month it touches."""
+    start, end = period.start.astimezone(timezone.utc), period.end.astimezone(timezone.utc)
+    ranges = []
+    for month in months_between(Period(start, end)):
+        year, number = int(month[:4]), int(month[5:])
+        first = datetime(year, number, 1, tzinfo=timezone.utc)
+        following = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=timezone.utc)
+        ranges.append((month, max(start, first), min(end, following)))
+    return ranges
+
+
 def trend_tables(session, area_id: str, period: Period) -> tuple[TrendTable, TrendTable]:
-    """Both trend tables, (by theme, by line), from one grouped scan of the period's street grades."""
-    month = month_bucket(session, Answer.observed_at)
+    """Both trend tables, (by theme, by line), from one grouped scan of the period's street grades.
+
+    The months are given as ranges, each read along the answers' (area, kind, observed_at)
+    index and labelled by its range: no month is computed row by row (a year of one area at
+    1,000,000 visits is 300,000 answer rows), and the few groups fit a hash in memory where
+    PostgreSQL, unable to guess how many months a formatted date yields, sorted on disk.
+    """
+    ranges = month_ranges(period)
+    months_of = union_all(*[
+        select(literal(month).label("month"), literal(start, UTCDateTime()).label("starts"),
+               literal(end, UTCDateTime()).label("ends"))
+        for month, start, end in ranges
+    ]).subquery("months") if len(ranges) > 1 else select(
+        literal(ranges[0][0]).label("month"), literal(ranges[0][1], UTCDateTime()).label("starts"),
+        literal(ranges[0][2], UTCDateTime()).label("ends")).subquery("months")
     query = (
-        select(month.label("month"), Answer.theme, Answer.line_key, func.count().label("graded"),
+        select(months_of.c.month, Answer.theme, Answer.line_key, func.count().label("graded"),
                func.sum(case((Answer.grade.in_(BAD), 1), else_=0)).label("bad"))
-        .where(_street_grades(area_id), Answer.observed_at >= period.start, Answer.observed_at < period.end)
-        .group_by(month, Answer.theme, Answer.line_key)
+        .select_from(months_of)
+        .join(Answer, and_(Answer.observed_at >= months_of.c.starts, Answer.observed_at < months_of.c.ends))
+        .where(_street_grades(area_id))
+        .group_by(months_of.c.month, Answer.theme, Answer.line_key)
     )
-    months = months_between(period)
+    months = [month for month, _start, _end in ranges]
     by_theme, by_line = TrendTable(months=months, keys=[]), TrendTable(months=months, keys=[])
     for row in session.execute(query):
         counts = (int(row.graded), int(row.bad or 0))
