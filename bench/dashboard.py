@@ -19,6 +19,7 @@ script prints figures and says which targets are met; it never passes or fails o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import event, insert, make_url, text  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
 from server import bulk, create_app, operations  # noqa: E402
@@ -121,11 +122,12 @@ def fill(visits: int, seed: int = 4) -> dict:
         if len(answers) >= CHUNK:
             flush()
     flush()
-    with db.engine.begin() as connection:
-        if db.engine.dialect.name == "postgresql":
-            connection.execute(text("ANALYZE"))
-        else:
-            connection.execute(text("ANALYZE"))
+    db.session.remove()
+    with db.engine.connect() as connection:
+        # VACUUM too on PostgreSQL: a server's old rows are vacuumed (visible to all), so its pages
+        # can read an index alone; freshly copied rows are not until autovacuum comes by.
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.execute(text("VACUUM (ANALYZE)" if db.engine.dialect.name == "postgresql" else "ANALYZE"))
     return {"admin_id": admin_id, "area": areas[0]["slug"]}
 
 
@@ -220,6 +222,65 @@ BIG_PAGES = (("priorities", "priority list", "/coordinator/{area}/priorities"),
              ("review_queue", "review queue (waiting, as it opens)", "/coordinator/{area}/submissions"))
 
 
+def database_cpu_seconds(database: str | None) -> float:
+    """CPU time used so far by the PostgreSQL backends serving `database` (only this bench connects to it)."""
+    if database is None:
+        return 0.0
+    used, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            if not command.startswith("postgres: ") or f" {database} " not in command:
+                continue
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+@contextlib.contextmanager
+def serial_queries(database: str | None):
+    """PostgreSQL without parallel workers for a while: a worker's CPU time is gone with it when it exits,
+    so only a backend that does all of a query's work alone can be measured."""
+    if database is None:
+        yield
+        return
+
+    def serial(connection, _record):
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+
+    db.session.remove()
+    db.engine.dispose()
+    event.listen(db.engine, "connect", serial)
+    try:
+        yield
+    finally:
+        db.session.remove()
+        event.remove(db.engine, "connect", serial)
+        db.engine.dispose()
+
+
+def cpu_used(client, path: str, repeat: int, database: str | None) -> list[float]:
+    """CPU milliseconds each request used, after a warm-up: this process (the app) plus PostgreSQL's backends.
+
+    On a shared machine the wall time includes waiting for a core; the CPU time is what the
+    page costs, about what it takes on an idle machine.
+    """
+    client.get(path).get_data()
+    used = []
+    for _ in range(repeat):
+        backends = database_cpu_seconds(database)
+        own = time.process_time()
+        client.get(path).get_data()
+        own = time.process_time() - own
+        used.append((own + database_cpu_seconds(database) - backends) * 1000)
+    return used
+
+
 def filled(visits: int) -> dict | None:
     """The admin and area of an earlier fill of exactly `visits` visits, or None (then fill again)."""
     try:
@@ -258,6 +319,11 @@ def pages_run(url: str, visits: int, repeat: int, reuse: bool) -> dict:
             times = time_get(client, path.format(area=info["area"]), repeat)
             row[name] = round(statistics.median(times), 1)
             row[name + "_max"] = round(max(times), 1)
+        database = make_url(url).database if url.startswith("postgresql") else None
+        with serial_queries(database):
+            for name, _label, path in BIG_PAGES:
+                row[name + "_cpu"] = round(statistics.median(cpu_used(client, path.format(area=info["area"]), repeat,
+                                                                      database)), 1)
         row["load_after"] = round(os.getloadavg()[0], 2)
         db.session.remove()
         db.engine.dispose()
@@ -273,7 +339,10 @@ def pages_markdown(rows: list[dict], repeat: int, notes: str = "") -> str:
         f"The fill of the dashboard bench ({AREAS} areas × {SITES_PER_AREA} sites, street visits over two years, 12 "
         "graded lines each, written with COPY on PostgreSQL), at 1,000,000 visits = 12,000,000 answer rows; one "
         f"area's pages (a twentieth of the visits, all waiting for review) timed through the Flask test client, median of {repeat} "
-        "after a warm-up. `load` is the one-minute load average before and after timing.",
+        "after a warm-up; beside each median its slowest run, and the median CPU milliseconds a request used in a "
+        "second pass with PostgreSQL's parallel query off (the bench's own process, which runs the app, plus the "
+        "database's backend, which then does all of the work: what the page costs, and about what it takes on an "
+        "idle machine, in 10 ms clock ticks). `load` is the one-minute load average before and after timing.",
         "",
         f"Target (issue 11): each page ≤ {PAGE_TARGET_MS} ms median at 1,000,000 visits on PostgreSQL.",
         "",
@@ -283,7 +352,8 @@ def pages_markdown(rows: list[dict], repeat: int, notes: str = "") -> str:
     ]
     for r in rows:
         lines.append(f"| {r['database']} | {r['visits']:,} | {r['visits'] * len(LINES):,} | {r['review_waiting']:,} | "
-                     + " | ".join(f"{r[key]} (max {r[key + '_max']})" for key, _l, _p in BIG_PAGES)
+                     + " | ".join(f"{r[key]} (max {r[key + '_max']}; CPU {r.get(key + '_cpu', '—')})"
+                                  for key, _l, _p in BIG_PAGES)
                      + f" | {r['load_before']} → {r['load_after']} |")
     postgres = [r for r in rows if r["database"] == "postgresql"]
     lines += ["", "Against the target (PostgreSQL):", ""]

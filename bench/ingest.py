@@ -652,20 +652,26 @@ def history_details(url: str, instance: str, invites: int) -> dict:
 
 
 def stored_comparison(args, instance: str) -> dict:
-    """The same 10-device push on an empty database, then with `--stored-answers` answer rows stored."""
-    url = args.database_url
+    """The same 10-device push on an empty database, and with `--stored-answers` answer rows stored.
 
-    def timed(label: str, n: int, **stored) -> dict:
+    With `--empty-database-url` the empty runs use that database and alternate with the runs
+    on the stored history, so that both meet the shared machine's same moments; otherwise
+    the empty runs come first, on the database the history is then stored in.
+    """
+    url, empty_url = args.database_url, args.empty_database_url or args.database_url
+
+    def timed(label: str, n: int, database_url: str, **stored) -> dict:
         print(f"PostgreSQL, {label}: {args.devices} devices, {args.visits:,} visits, run {n + 1} of {args.runs} ...",
               flush=True)
-        run = http_run(url, instance, args.visits, args.devices, args.batch, args.workers, args.worker_class,
+        run = http_run(database_url, instance, args.visits, args.devices, args.batch, args.workers, args.worker_class,
                        args.threads, **stored)
         print(f"  {run['subs_per_s']:,.0f} submissions/s; server CPU {run['server_cpu_ms']:.0f} ms per batch "
               f"(workers {run['workers_cpu_ms']:.0f} + PostgreSQL {run['database_cpu_ms']:.0f}); "
               f"{run['stored_answers']:,} answer rows stored before; load {run['load']:.2f}", flush=True)
         return run
 
-    empty = [] if args.reuse_stored else [timed("empty database", n) for n in range(args.runs)]
+    alternate = empty_url != url
+    empty = [] if alternate or args.reuse_stored else [timed("empty database", n, empty_url) for n in range(args.runs)]
     history = None
     if args.reuse_stored:
         details = history_details(url, instance, args.devices * args.runs)
@@ -677,8 +683,12 @@ def stored_comparison(args, instance: str) -> dict:
         history = store_history(url, instance, details, args.stored_answers)
         print(f"  {history['visits']:,} visits in {history['copy_s']:.0f} s (COPY), VACUUM ANALYZE "
               f"{history['vacuum_s']:.0f} s", flush=True)
-    stored = [timed("history stored", n, details=details, run=n) for n in range(args.runs)]
-    return {"empty": empty, "stored": stored, "history": history}
+    stored = []
+    for n in range(args.runs):
+        if alternate:
+            empty.append(timed("empty database", n, empty_url))
+        stored.append(timed("history stored", n, url, details=details, run=n))
+    return {"empty": empty, "stored": stored, "history": history, "alternate": alternate}
 
 
 def stored_report(args, comparison: dict, notes: str = "") -> str:
@@ -698,7 +708,10 @@ def stored_report(args, comparison: dict, notes: str = "") -> str:
         f"then on one holding {args.stored_answers:,} answer rows of earlier visits in the same area: "
         f"{-(-args.stored_answers // len(LINE_KEYS)):,} submissions from {HISTORY_VOLUNTEERS} earlier phones over "
         "two years, each with its change row and mutation log row, written with COPY and then VACUUM ANALYZE. "
-        "Each run with history pushes on top of the one before it. Every run starts after a CHECKPOINT; `load` "
+        + ("The runs alternate, empty then stored, on two databases of one PostgreSQL server, so that both cases "
+           "meet the shared machine's same moments. " if comparison.get("alternate") else
+           "The empty runs come first, then the history is stored. ")
+        + "Each run with history pushes on top of the one before it. Every run starts after a CHECKPOINT; `load` "
         "is the one-minute load average at its end (the machine is shared, so the rate moves with it; the CPU "
         "time per batch moves less).",
         "",
@@ -848,6 +861,9 @@ def main(argv=None) -> int:
                              "stored; writes the ingest-10m section")
     parser.add_argument("--reuse-stored", action="store_true",
                         help="with --stored-answers: push on top of the history an earlier call stored (no empty runs)")
+    parser.add_argument("--empty-database-url",
+                        help="with --stored-answers: a second database for the empty runs, which then alternate with "
+                             "the runs on the history (it is emptied too)")
     parser.add_argument("--notes", help="with --stored-answers: a file of Markdown added under the figures")
     args = parser.parse_args(argv)
     if args.stored_answers:
@@ -862,7 +878,7 @@ def main(argv=None) -> int:
         markdown = stored_report(args, comparison, open(args.notes, encoding="utf-8").read() if args.notes else "")
         print()
         print(markdown)
-        if not args.no_write and comparison["empty"]:
+        if not args.no_write and comparison["empty"] and comparison["stored"]:
             write_section("ingest-10m", markdown)
         return 0
 
