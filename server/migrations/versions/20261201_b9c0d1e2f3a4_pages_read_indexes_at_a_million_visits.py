@@ -7,6 +7,7 @@ visits. On PostgreSQL the answers' (area, kind, observed_at) index now carries t
 those counts read (INCLUDE, for an index-only scan); a partial index holds only the visits
 no figure counts; and the review queue (an area's waiting visits, newest arrivals first, 50,000
 of them) is read in its order from (area, review status, received_at) instead of being sorted.
+The answers' integrity check probes each submission of a statement once, not once per answer.
 
 Revision ID: b9c0d1e2f3a4
 Revises: a3c4d5e6f7b8
@@ -15,6 +16,8 @@ Create Date: 2026-12-01 19:30:00
 """
 from alembic import op
 import sqlalchemy as sa
+
+from server import integrity
 
 
 # revision identifiers, used by Alembic.
@@ -37,6 +40,10 @@ def upgrade():
                     postgresql_where=sa.text(LEFT_OUT), sqlite_where=sa.text(LEFT_OUT))
     op.create_index('ix_submission_area_status_received', 'submission', ['area_id', 'review_status', 'received_at'],
                     unique=False, postgresql_include=['superseded_by_id', 'person_id'])
+    # The answers' per-statement check now probes each submission once (server/integrity.py);
+    # CREATE OR REPLACE, so it is the same call as the first install. A downgrade keeps it: it
+    # refuses exactly what the earlier body refused.
+    integrity.install(op.get_bind())
 
 
 def downgrade():
