@@ -83,15 +83,21 @@ class BenchError(RuntimeError):
 LINE_KEYS = [line["key"] for section in STREET_FORM["sections"] for line in section["lines"] if line["type"] == "grade"]
 
 
-def make_visits(count: int, site_ids: list[str], seed: int = 20261122) -> list[dict]:
-    """`count` street visits of 12 graded lines, as a device would make them, over the weeks before now.
+def make_visits(count: int, site_ids: list[str], seed: int = 20261122,
+                window: tuple[datetime, datetime] | None = None) -> list[dict]:
+    """`count` street visits of 12 graded lines, as a device would make them, over the weeks before now
+    (or evenly over `window`, start and end).
 
     The server refuses a visit dated ahead of its clock, or long before its form version
     was published (the benchmark publishes the form just before it starts).
     """
     rng = random.Random(seed)
-    step = min(timedelta(minutes=7), timedelta(days=50) / max(count, 1))
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1) - step * count
+    if window:
+        step = (window[1] - window[0]) / max(count, 1)
+        start = window[0]
+    else:
+        step = min(timedelta(minutes=7), timedelta(days=50) / max(count, 1))
+        start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1) - step * count
     visits = []
     for n in range(count):
         visits.append({
@@ -367,7 +373,8 @@ class Device:
 
 
 def http_run(url: str, instance: str, visits: int, devices: int, batch: int, workers: int,
-             worker_class: str, threads: int, details: dict | None = None, run: int = 0) -> dict:
+             worker_class: str, threads: int, details: dict | None = None, run: int = 0,
+             window: tuple[datetime, datetime] | None = None) -> dict:
     """Push `visits` over HTTP from `devices` devices at once; return the figures.
 
     Without `details` the run starts from an empty database. With them (a database
@@ -382,7 +389,7 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         stored = count_rows(url, instance)
     # A database kept from an earlier call starts its runs' seeds past the ones it has seen.
     seed = run + details.get("seed_base", 0)
-    all_visits = make_visits(visits, details["site_ids"], seed=20261122 + seed)
+    all_visits = make_visits(visits, details["site_ids"], seed=20261122 + seed, window=window)
     shares = [all_visits[d::devices] for d in range(devices)]
     # Every request body is built before the clock starts: the client's cost is not measured.
     prepared = []
@@ -685,9 +692,16 @@ def stored_comparison(args, instance: str) -> dict:
               f"{history['vacuum_s']:.0f} s", flush=True)
     stored = []
     for n in range(args.runs):
+        window = None
+        if args.time_ordered:
+            # As a live server receives them: observed after everything stored (the bench's earlier
+            # runs included), so the pages' (area, kind, observed_at) index grows at its end.
+            with database(url, instance) as session:
+                latest = session.execute(select(func.max(Submission.observed_at))).scalar_one()
+            window = (latest + timedelta(seconds=1), datetime.now(timezone.utc) - timedelta(minutes=1))
         if alternate:
-            empty.append(timed("empty database", n, empty_url))
-        stored.append(timed("history stored", n, url, details=details, run=n))
+            empty.append(timed("empty database", n, empty_url, window=window))
+        stored.append(timed("history stored", n, url, details=details, run=n, window=window))
     return {"empty": empty, "stored": stored, "history": history, "alternate": alternate}
 
 
@@ -711,6 +725,9 @@ def stored_report(args, comparison: dict, notes: str = "") -> str:
         + ("The runs alternate, empty then stored, on two databases of one PostgreSQL server, so that both cases "
            "meet the shared machine's same moments. " if comparison.get("alternate") else
            "The empty runs come first, then the history is stored. ")
+        + ("Each pair's visits are dated after every visit already stored (the earlier runs' too), as a live "
+           "server receives them. " if args.time_ordered else
+           "Every run's visits are dated over the last 50 days, so runs on top of earlier ones interleave with them. ")
         + "Each run with history pushes on top of the one before it. Every run starts after a CHECKPOINT; `load` "
         "is the one-minute load average at its end (the machine is shared, so the rate moves with it; the CPU "
         "time per batch moves less).",
@@ -864,6 +881,9 @@ def main(argv=None) -> int:
     parser.add_argument("--empty-database-url",
                         help="with --stored-answers: a second database for the empty runs, which then alternate with "
                              "the runs on the history (it is emptied too)")
+    parser.add_argument("--time-ordered", action="store_true",
+                        help="with --stored-answers: date each run's visits after every visit stored (as a live "
+                             "server receives them) instead of over the last 50 days")
     parser.add_argument("--notes", help="with --stored-answers: a file of Markdown added under the figures")
     args = parser.parse_args(argv)
     if args.stored_answers:
