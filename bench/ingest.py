@@ -54,7 +54,7 @@ from server import bulk  # noqa: E402
 from server.changes import my_submission_record, take_seqs  # noqa: E402
 from server.cli import drop_all_tables  # noqa: E402
 from server.extensions import db  # noqa: E402
-from server.models import Answer, Area, Change, ChangeCounter, MutationLog, Submission  # noqa: E402
+from server.models import Answer, Area, Change, ChangeCounter, MutationLog, Site, Submission  # noqa: E402
 from server.models import Device as DeviceRow  # noqa: E402
 from server.seed_content import STREET_FORM  # noqa: E402
 from sync.protocol import payload_hash  # noqa: E402
@@ -65,6 +65,7 @@ SITES = 40
 GRADES = "ABCD"
 TARGET_SUBS_PER_S = 2000
 TARGET_RATIO = 0.40
+TARGET_STORED_RATIO = 0.90
 
 try:  # orjson parses the answers faster, leaving more of the two cores to the server
     import orjson
@@ -86,15 +87,21 @@ class BenchError(RuntimeError):
 LINE_KEYS = [line["key"] for section in STREET_FORM["sections"] for line in section["lines"] if line["type"] == "grade"]
 
 
-def make_visits(count: int, site_ids: list[str], seed: int = 20261122) -> list[dict]:
-    """`count` street visits of 12 graded lines, as a device would make them, over the weeks before now.
+def make_visits(count: int, site_ids: list[str], seed: int = 20261122,
+                window: tuple[datetime, datetime] | None = None) -> list[dict]:
+    """`count` street visits of 12 graded lines, as a device would make them, over the weeks before now
+    (or evenly over `window`, start and end).
 
     The server refuses a visit dated ahead of its clock, or long before its form version
     was published (the benchmark publishes the form just before it starts).
     """
     rng = random.Random(seed)
-    step = min(timedelta(minutes=7), timedelta(days=50) / max(count, 1))
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1) - step * count
+    if window:
+        step = (window[1] - window[0]) / max(count, 1)
+        start = window[0]
+    else:
+        step = min(timedelta(minutes=7), timedelta(days=50) / max(count, 1))
+        start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1) - step * count
     visits = []
     for n in range(count):
         visits.append({
@@ -186,9 +193,12 @@ def count_rows(url: str, instance: str) -> dict:
     return counts
 
 
-def check_counts(counts: dict, visits: int, label: str):
+def check_counts(counts: dict, visits: int, label: str, stored: dict | None = None):
+    """The run added exactly `visits` visits' rows to what was `stored` before it (nothing, by default)."""
+    stored = stored or {}
     expected = {"submissions": visits, "answers": visits * len(LINE_KEYS), "mutation_log": visits,
                 "my_submissions_changes": visits}
+    expected = {name: stored.get(name, 0) + count for name, count in expected.items()}
     print(f"  {label}: rows in the database {counts}")
     if counts != expected:
         raise BenchError(f"{label}: the database holds {counts}, expected {expected}")
@@ -317,7 +327,8 @@ class Device:
 
 
 def http_run(url: str, instance: str, visits: int, devices: int, batch: int, workers: int,
-             worker_class: str, threads: int, *, hosts: int = 1, settings: dict | None = None,
+             worker_class: str, threads: int, details: dict | None = None, run: int = 0,
+             window: tuple[datetime, datetime] | None = None, *, hosts: int = 1, settings: dict | None = None,
              photos_per_device: int = 0, photo_bytes: int = 0, store_pid: int | None = None) -> dict:
     """Push `visits` over HTTP from `devices` devices at once; return the figures.
 
@@ -325,14 +336,25 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
     `settings` on top) share the database, and each device sends its requests to each host
     in turn. `photos_per_device` photos of `photo_bytes` each are then uploaded by every device
     the same way, timed on their own.
+
+    Without `details` the run starts from an empty database. With them (a database
+    store_history filled) it pushes on top of what is stored, from the invites of run `run`,
+    with visit ids and mids no other run uses.
     """
-    details = fresh_database(url, instance, devices)
-    all_visits = make_visits(visits, details["site_ids"])
+    stored = None
+    if details is None:
+        details = fresh_database(url, instance, devices)
+    else:
+        details = dict(details, codes=details["codes"][run * devices : (run + 1) * devices])
+        stored = count_rows(url, instance)
+    # A database kept from an earlier call starts its runs' seeds past the ones it has seen.
+    seed = run + details.get("seed_base", 0)
+    all_visits = make_visits(visits, details["site_ids"], seed=20261122 + seed, window=window)
     shares = [all_visits[d::devices] for d in range(devices)]
     # Every request body is built before the clock starts: the client's cost is not measured.
     prepared = []
     for d, share in enumerate(shares):
-        mutations = make_mutations(share, seed=d)
+        mutations = make_mutations(share, seed=d + 1000 * seed)
         prepared.append([
             ([m["mid"] for m in chunk], json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode())
             for chunk in batched(mutations, batch)
@@ -361,14 +383,14 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
 
         gate = threading.Barrier(devices + 1)
 
-        def run(client, batches):
+        def push_share(client, batches):
             gate.wait()
             try:
                 client.push_all(batches)
             except Exception as exc:  # a dead connection is a result to report, not to hide
                 client.problems.append(repr(exc))
 
-        threads_ = [threading.Thread(target=run, args=(c, b)) for c, b in zip(clients, prepared)]
+        threads_ = [threading.Thread(target=push_share, args=(c, b)) for c, b in zip(clients, prepared)]
         for thread in threads_:
             thread.start()
         if database:
@@ -398,7 +420,7 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
     applied = sum(c.applied for c in clients)
     if problems or applied != visits:
         raise BenchError(f"{applied} of {visits} applied; first problems: {problems[:3]}")
-    check_counts(count_rows(url, instance), visits, f"HTTP, {devices} device(s), {hosts} host(s)")
+    check_counts(count_rows(url, instance), visits, f"HTTP, {devices} device(s), {hosts} host(s)", stored)
     latencies = sorted(lat for c in clients for lat in c.latencies)
     description = servers[0].description()
     return {
@@ -417,6 +439,7 @@ def http_run(url: str, instance: str, visits: int, devices: int, batch: int, wor
         "wal_bytes_per_visit": (wal_after[0] - wal_before[0]) / visits if wal_before else None,
         "checkpoints": wal_after[1] - wal_before[1] if wal_before else None,
         "photos": photo_figures,
+        "stored_answers": stored["answers"] if stored else 0,
         "load": load,
     }
 
@@ -504,6 +527,30 @@ def two_hosts_run(args, instance: str) -> dict | None:
 # -- the ceiling --------------------------------------------------------------------------------
 
 
+def visit_rows(mutation: dict, area_id: str, person_id: str, device_id: str, received: datetime,
+               validator) -> tuple[dict, list[dict], dict]:
+    """The submission, answer and mutation log rows the push writes for one applied visit."""
+    data = mutation["data"]
+    observed = datetime.fromisoformat(data["observed_at"])
+    submission = {
+        "id": data["id"], "form_id": "street", "form_version": 1, "kind": "street",
+        "area_id": area_id, "site_id": data["site_id"], "person_id": person_id,
+        "device_id": device_id, "observed_at": observed, "observed_offset": "+00:00",
+        "received_at": received, "notes": "", "lat": data["location"]["lat"], "lng": data["location"]["lng"],
+        "accuracy_m": data["location"]["accuracy_m"], "payload_hash": mutation["payload_hash"], "data": data,
+        "review_status": "pending",
+    }
+    answers = [{
+        "submission_id": data["id"], "line_key": key, "theme": validator.lines[key].theme,
+        "grade": answer["grade"], "value": None, "note": None, "photos": None,
+        "area_id": area_id, "site_id": data["site_id"], "kind": "street", "observed_at": observed,
+    } for key, answer in data["answers"].items()]
+    log = {"mid": mutation["mid"], "device_id": device_id, "seq": mutation["seq"], "type": mutation["type"],
+           "payload_hash": mutation["payload_hash"], "status": "applied", "result": {}, "data": None,
+           "received_at": received}
+    return submission, answers, log
+
+
 def ceiling_run(url: str, instance: str, visits: int, batch: int, method: str = "executemany") -> dict:
     """The same rows inserted directly, one transaction per batch, one thread.
 
@@ -527,24 +574,10 @@ def ceiling_run(url: str, instance: str, visits: int, batch: int, method: str = 
         for chunk in batched(mutations, batch):
             submissions, answers, logs = [], [], []
             for m in chunk:
-                data = m["data"]
-                observed = datetime.fromisoformat(data["observed_at"])
-                submissions.append({
-                    "id": data["id"], "form_id": "street", "form_version": 1, "kind": "street",
-                    "area_id": details["area_id"], "site_id": data["site_id"], "person_id": person_id,
-                    "device_id": device_id, "observed_at": observed, "observed_offset": "+00:00",
-                    "received_at": now, "notes": "", "lat": data["location"]["lat"], "lng": data["location"]["lng"],
-                    "accuracy_m": data["location"]["accuracy_m"], "payload_hash": m["payload_hash"], "data": data,
-                    "review_status": "pending",
-                })
-                answers.extend({
-                    "submission_id": data["id"], "line_key": key, "theme": validator.lines[key].theme,
-                    "grade": answer["grade"], "value": None, "note": None, "photos": None,
-                    "area_id": details["area_id"], "site_id": data["site_id"], "kind": "street", "observed_at": observed,
-                } for key, answer in data["answers"].items())
-                logs.append({"mid": m["mid"], "device_id": device_id, "seq": m["seq"], "type": m["type"],
-                             "payload_hash": m["payload_hash"], "status": "applied", "result": {}, "data": None,
-                             "received_at": now})
+                submission, lines, log = visit_rows(m, details["area_id"], person_id, device_id, now, validator)
+                submissions.append(submission)
+                answers.extend(lines)
+                logs.append(log)
             prepared.append((submissions, answers, logs))
         db.session.remove()
 
@@ -585,6 +618,209 @@ def ceiling_run(url: str, instance: str, visits: int, batch: int, method: str = 
         engine.dispose()
     check_counts(count_rows(url, instance), visits, f"ceiling ({method})")
     return {"seconds": elapsed, "subs_per_s": visits / elapsed}
+
+
+# -- a database with years of history (issue 11) ----------------------------------------------
+
+HISTORY_VOLUNTEERS = 100
+HISTORY_DAYS = 730
+HISTORY_CHUNK = 10_000  # visits per COPY transaction
+
+
+def store_history(url: str, instance: str, details: dict, answers: int) -> dict:
+    """Store at least `answers` answer rows of earlier visits in the bench area, as years of use leave them.
+
+    Each visit has every row a push leaves: its submission, its 12 answers, its volunteer's
+    `my_submissions` change row and its mutation log row, from one of 100 earlier volunteers'
+    phones, received in time order over the two years before the timed visits (which fall in
+    the last 50 days). COPY writes them (server/bulk.py), 10,000 visits a transaction, seqs
+    from the change counter as the push takes them. VACUUM ANALYZE follows: a server that has
+    run for years has its old rows vacuumed and its statistics current, so the timed run pays
+    neither for first reads of never-vacuumed pages nor for an autovacuum of 10,000,000 rows.
+    """
+    visits = -(-answers // len(LINE_KEYS))
+    validator = compile_form(STREET_FORM)
+    rng = random.Random(31)
+    app = _app(url, instance)
+    started = time.perf_counter()
+    with app.app_context():
+        area = db.session.get(Area, details["area_id"])
+        phones = []
+        for n in range(HISTORY_VOLUNTEERS):
+            person = operations.create_person(f"Earlier volunteer {n}", roles=[("street_rep", area)])
+            phone = DeviceRow(person_id=person.id, name=f"Earlier phone {n}", token_hash=uuid.uuid4().hex)
+            db.session.add(phone)
+            phones.append((person, phone))
+        db.session.flush()
+        phones = [(person.id, phone.id) for person, phone in phones]
+        db.session.commit()
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        first = now - timedelta(days=HISTORY_DAYS)
+        step = timedelta(days=HISTORY_DAYS - 60) / visits
+        sent = [0] * len(phones)
+        for start in range(0, visits, HISTORY_CHUNK):
+            submissions, answer_rows, logs, records = [], [], [], []
+            for n in range(start, min(visits, start + HISTORY_CHUNK)):
+                volunteer = rng.randrange(len(phones))
+                person_id, device_id = phones[volunteer]
+                sent[volunteer] += 1
+                observed = first + step * n
+                data = {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "form": {"id": "street", "version": 1},
+                    "site_id": rng.choice(details["site_ids"]),
+                    "observed_at": observed.isoformat(),
+                    "answers": {key: {"grade": rng.choice(GRADES)} for key in LINE_KEYS},
+                    "location": {"lat": round(53.5 + rng.random() / 50, 6), "lng": round(-2.64 + rng.random() / 50, 6),
+                                 "accuracy_m": 12.0},
+                }
+                mutation = {"mid": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "seq": sent[volunteer],
+                            "type": "submission.create", "payload_hash": payload_hash(data), "data": data}
+                # Phones send within hours of the visit, or days when out of signal.
+                received = observed + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
+                submission, lines, log = visit_rows(mutation, details["area_id"], person_id, device_id,
+                                                    received, validator)
+                submissions.append(submission)
+                answer_rows.extend(lines)
+                logs.append(log)
+                records.append((person_id, submission))
+            seqs = take_seqs(db.session, len(submissions))
+            bulk.insert_rows(db.session, Submission.__table__, submissions)
+            bulk.insert_rows(db.session, Answer.__table__, answer_rows)
+            bulk.insert_rows(db.session, Change.__table__, [
+                {"seq": seq, "collection": "my_submissions", "record_id": s["id"], "op": "put", "area_id": None,
+                 "person_id": person_id, "data": my_submission_record(s), "created_at": s["received_at"]}
+                for seq, (person_id, s) in zip(seqs, records)
+            ])
+            bulk.insert_rows(db.session, MutationLog.__table__,
+                             [log | {"change_seq": seq} for log, seq in zip(logs, seqs)])
+            db.session.commit()
+            if start // HISTORY_CHUNK % 10 == 9:
+                print(f"  stored {start + HISTORY_CHUNK:,} of {visits:,} visits "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+        copied = time.perf_counter() - started
+        with db.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("submission", "answer", "change", "mutation_log"):
+                connection.execute(text(f"VACUUM (ANALYZE) {table}"))
+        db.session.remove()
+        db.engine.dispose()
+    return {"visits": visits, "answers": visits * len(LINE_KEYS), "copy_s": copied,
+            "vacuum_s": time.perf_counter() - started - copied}
+
+
+def history_details(url: str, instance: str, invites: int) -> dict:
+    """The bench area of a database store_history filled earlier, with `invites` new invites."""
+    app = _app(url, instance)
+    with app.app_context():
+        area = db.session.execute(select(Area).where(Area.slug == "bench")).scalar_one()
+        site_ids = list(db.session.execute(select(Site.id).where(Site.area_id == area.id).order_by(Site.name)).scalars())
+        codes = [operations.issue_invite(area, "street_rep", display_name=f"Bench volunteer {n}") for n in range(invites)]
+        db.session.commit()
+        # Visit ids and mids of this call's runs differ from those of every earlier call.
+        details = {"area_id": area.id, "site_ids": site_ids, "codes": codes, "seed_base": int(time.time())}
+        db.session.remove()
+        db.engine.dispose()
+    return details
+
+
+def stored_comparison(args, instance: str) -> dict:
+    """The same 10-device push on an empty database, and with `--stored-answers` answer rows stored.
+
+    With `--empty-database-url` the empty runs use that database and alternate with the runs
+    on the stored history, so that both meet the shared machine's same moments; otherwise
+    the empty runs come first, on the database the history is then stored in.
+    """
+    url, empty_url = args.database_url, args.empty_database_url or args.database_url
+
+    def timed(label: str, n: int, database_url: str, **stored) -> dict:
+        print(f"PostgreSQL, {label}: {args.devices} devices, {args.visits:,} visits, run {n + 1} of {args.runs} ...",
+              flush=True)
+        run = http_run(database_url, instance, args.visits, args.devices, args.batch, args.workers, args.worker_class,
+                       args.threads, **stored)
+        print(f"  {run['subs_per_s']:,.0f} submissions/s; server CPU {run['server_cpu_ms']:.0f} ms per batch "
+              f"(workers {run['workers_cpu_ms']:.0f} + PostgreSQL {run['database_cpu_ms']:.0f}); "
+              f"{run['stored_answers']:,} answer rows stored before; load {run['load']:.2f}", flush=True)
+        return run
+
+    alternate = empty_url != url
+    empty = [] if alternate or args.reuse_stored else [timed("empty database", n, empty_url) for n in range(args.runs)]
+    history = None
+    if args.reuse_stored:
+        details = history_details(url, instance, args.devices * args.runs)
+        if count_rows(url, instance)["answers"] < args.stored_answers:
+            raise BenchError(f"--reuse-stored: the database holds fewer than {args.stored_answers:,} answer rows")
+    else:
+        details = fresh_database(url, instance, args.devices * args.runs)
+        print(f"Storing {args.stored_answers:,} answer rows of history ...", flush=True)
+        history = store_history(url, instance, details, args.stored_answers)
+        print(f"  {history['visits']:,} visits in {history['copy_s']:.0f} s (COPY), VACUUM ANALYZE "
+              f"{history['vacuum_s']:.0f} s", flush=True)
+    stored = []
+    for n in range(args.runs):
+        window = None
+        if args.time_ordered:
+            # As a live server receives them: observed after everything stored (the bench's earlier
+            # runs included), so the pages' (area, kind, observed_at) index grows at its end.
+            with database(url, instance) as session:
+                latest = session.execute(select(func.max(Submission.observed_at))).scalar_one()
+            window = (latest + timedelta(seconds=1), datetime.now(timezone.utc) - timedelta(minutes=1))
+        if alternate:
+            empty.append(timed("empty database", n, empty_url, window=window))
+        stored.append(timed("history stored", n, url, details=details, run=n, window=window))
+    return {"empty": empty, "stored": stored, "history": history, "alternate": alternate}
+
+
+def stored_report(args, comparison: dict, notes: str = "") -> str:
+    """The `ingest-10m` section: the rate with years of history stored, against the rate on an empty database."""
+    rows = []
+    for label, runs in (("empty", comparison["empty"]), ("history stored", comparison["stored"])):
+        for run in runs:
+            rows.append(
+                f"| {label} | {run['stored_answers']:,} | {run['subs_per_s']:,.0f} | {run['server_cpu_ms']:.0f} "
+                f"({run['workers_cpu_ms']:.0f} + {run['database_cpu_ms']:.0f}) | {run['p50_ms']:.0f} | "
+                f"{run['p95_ms']:.0f} | {run['wal_bytes_per_visit'] / 1024:.1f} | {run['checkpoints']} | {run['load']:.2f} |")
+    lines = [
+        "## Ingest with 10,000,000 answer rows stored (`bench/ingest.py --stored-answers`)",
+        "",
+        f"The PostgreSQL case of the ingest bench ({args.devices} devices at once, {args.visits:,} street visits in "
+        f"batches of {args.batch}, gunicorn {args.workers} {args.worker_class} workers), run on an empty database and "
+        f"then on one holding {args.stored_answers:,} answer rows of earlier visits in the same area: "
+        f"{-(-args.stored_answers // len(LINE_KEYS)):,} submissions from {HISTORY_VOLUNTEERS} earlier phones over "
+        "two years, each with its change row and mutation log row, written with COPY and then VACUUM ANALYZE. "
+        + ("The runs alternate, empty then stored, on two databases of one PostgreSQL server, so that both cases "
+           "meet the shared machine's same moments. " if comparison.get("alternate") else
+           "The empty runs come first, then the history is stored. ")
+        + ("Each pair's visits are dated after every visit already stored (the earlier runs' too), as a live "
+           "server receives them. " if args.time_ordered else
+           "Every run's visits are dated over the last 50 days, so runs on top of earlier ones interleave with them. ")
+        + "Each run with history pushes on top of the one before it. Every run starts after a CHECKPOINT; `load` "
+        "is the one-minute load average at its end (the machine is shared, so the rate moves with it; the CPU "
+        "time per batch moves less).",
+        "",
+        "| case | answer rows stored | subs/s | server CPU ms/batch (workers + PostgreSQL) | p50 batch ms "
+        "| p95 batch ms | WAL KiB/visit | checkpoints | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+    if comparison["history"]:
+        history = comparison["history"]
+        lines += ["", f"Storing the history took {history['copy_s']:.0f} s of COPY for {history['visits']:,} visits "
+                      f"and {history['vacuum_s']:.0f} s of VACUUM ANALYZE."]
+    if comparison["empty"] and comparison["stored"]:
+        empty = statistics.median(r["subs_per_s"] for r in comparison["empty"])
+        stored = statistics.median(r["subs_per_s"] for r in comparison["stored"])
+        cpu_empty = statistics.median(r["server_cpu_ms"] for r in comparison["empty"])
+        cpu_stored = statistics.median(r["server_cpu_ms"] for r in comparison["stored"])
+        ratio = stored / empty
+        lines += ["", f"Median rate: {empty:,.0f} submissions/s empty, {stored:,.0f} with history stored — ratio "
+                      f"**{ratio:.2f}**; server CPU per batch {cpu_empty:.0f} → {cpu_stored:.0f} ms "
+                      f"(×{cpu_stored / cpu_empty:.2f}).",
+                  "", f"Target (issue 11): with 10,000,000 answer rows stored, at least {TARGET_STORED_RATIO:.0%} of "
+                      f"the rate on an empty database — **{'met' if ratio >= TARGET_STORED_RATIO else 'NOT met'}**."]
+    if notes:
+        lines += ["", notes.rstrip()]
+    return "\n".join(lines)
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -758,7 +994,34 @@ def main(argv=None) -> int:
                         help="Redis for the two-host case (its keys get a prefix of their own, removed afterwards)")
     parser.add_argument("--photos", type=int, default=20, help="photos each device uploads in the two-host case")
     parser.add_argument("--photo-kb", type=int, default=200, help="size of each of those photos, KiB")
+    parser.add_argument("--stored-answers", type=int, metavar="N",
+                        help="PostgreSQL only: time the push on an empty database, then with N answer rows of history "
+                             "stored; writes the ingest-10m section")
+    parser.add_argument("--reuse-stored", action="store_true",
+                        help="with --stored-answers: push on top of the history an earlier call stored (no empty runs)")
+    parser.add_argument("--empty-database-url",
+                        help="with --stored-answers: a second database for the empty runs, which then alternate with "
+                             "the runs on the history (it is emptied too)")
+    parser.add_argument("--time-ordered", action="store_true",
+                        help="with --stored-answers: date each run's visits after every visit stored (as a live "
+                             "server receives them) instead of over the last 50 days")
+    parser.add_argument("--notes", help="with --stored-answers: a file of Markdown added under the figures")
     args = parser.parse_args(argv)
+    if args.stored_answers:
+        instance = tempfile.mkdtemp(prefix="kerbside-bench-")
+        try:
+            comparison = stored_comparison(args, instance)
+        except BenchError as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            shutil.rmtree(instance, ignore_errors=True)
+        markdown = stored_report(args, comparison, open(args.notes, encoding="utf-8").read() if args.notes else "")
+        print()
+        print(markdown)
+        if not args.no_write and comparison["empty"] and comparison["stored"]:
+            write_section("ingest-10m", markdown)
+        return 0
 
     sqlite = postgres = two_hosts = None
     instance = tempfile.mkdtemp(prefix="kerbside-bench-")
