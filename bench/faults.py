@@ -380,11 +380,12 @@ class FieldDevice:
         intent = self.plan.pop()
         if intent.kind == "site_update":
             sites = self.client.replica("sites")
-            site = sites[self.rng.choice(sorted(sites))]
+            site_id = self.rng.choice(sorted(sites))  # a record's id is its change's, the replica's key
+            site = sites[site_id]
             patch = ({"notes": f"Checked by phone {self.number} at {now_iso()}"} if self.rng.random() < 0.7
                      else {"lat": round(site["lat"] + self.rng.uniform(-1e-4, 1e-4), 6)})
-            mid = self.client.queue("site.update", {"id": site["id"], "base_version": site["version"], "patch": patch})
-            self.site_of[mid] = site["id"]
+            mid = self.client.queue("site.update", {"id": site_id, "base_version": site["version"], "patch": patch})
+            self.site_of[mid] = site_id
         else:
             data = self._visit_data(intent)
             mid = self.client.queue_submission(data)

@@ -76,6 +76,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     _register_blueprints(app)
     errors.register(app)
+    from server import throttle
+
+    throttle.register(app)
     # Request ids and JSON logs first, so every later hook's lines carry the id; compression is
     # registered early, so its after-request hook runs last.
     from server import compression, logs, ops

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
-from flask_babel import gettext as _
-from sqlalchemy import select
+from flask_babel import format_number, gettext as _
+from sqlalchemy import and_, or_, select
 
-from server import audit
+from server import audit, review
 from server.auth import allow
 from server.coordinator.common import date_arg
 from server.coordinator.exports import _csv_line
@@ -105,10 +105,17 @@ def filtered(found: AuditFilter):
         query = query.where(AuditEntry.person_id == found.person)
     if found.action:
         query = query.where(AuditEntry.action == found.action)
+    record = []
     if found.record_type:
-        query = query.where(AuditEntry.record_type == found.record_type)
+        record.append(AuditEntry.record_type == found.record_type)
     if found.record_id:
-        query = query.where(AuditEntry.record_id == found.record_id)
+        record.append(AuditEntry.record_id == found.record_id)
+    if record:
+        condition = and_(*record)
+        if found.record_id and found.record_type in ("", "submission"):
+            # A visit's history: its own entries, and the bulk acceptances that list it.
+            condition = or_(condition, review.history_condition(found.record_id))
+        query = query.where(condition)
     if found.area:
         query = query.where(AuditEntry.area_id == found.area)
     if found.start:
@@ -134,11 +141,30 @@ def entries():
     actions = db.session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars().all()
     return render_template("admin/audit.html", entries=shown, more=len(rows) > PAGE, page=page, filter=found,
                            people=people, areas=areas, area_names={a.id: a.name for a in areas}, actions=actions,
-                           details_text=_details_text, action_label=action_label)
+                           details_text=_details_shown, action_label=action_label,
+                           bulk_visit=lambda e: _bulk_visit(e, found))
 
 
 def _details_text(details: dict) -> str:
     return json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
+
+
+def _details_shown(details: dict) -> str:
+    """The details as the page shows them: a bulk acceptance's lists of visits by their length (the CSV has them all)."""
+    return _details_text(review.details_shown(details))
+
+
+def _bulk_visit(entry: AuditEntry, found: AuditFilter) -> dict | None:
+    """For a page filtered by a visit: what a bulk acceptance did to that visit (its record and details), else None."""
+    if entry.action not in review.BULK_ACTIONS or not found.record_id:
+        return None
+    change = review.accepted_visit(entry.details, found.record_id)
+    if change is None:
+        return None
+    others = {k: v for k, v in entry.details.items() if k != "accepted"}
+    return {"record": _("submission %(id)s, one of %(count)s visits accepted together", id=found.record_id,
+                        count=format_number(entry.details.get("count", 0))),
+            "details": _details_text({**others, **change})}
 
 
 def _csv_chunks(found: AuditFilter):

@@ -26,7 +26,9 @@ _POSTGRESQL_ANSWER = [
     """
     CREATE OR REPLACE FUNCTION kerbside_answers_have_submissions() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF EXISTS (SELECT 1 FROM new_answers a WHERE NOT EXISTS (SELECT 1 FROM submission s WHERE s.id = a.submission_id)) THEN
+        -- One probe per submission, not per answer row: a push's 1,200 rows name 100 submissions.
+        IF EXISTS (SELECT 1 FROM (SELECT DISTINCT submission_id FROM new_answers) a
+                   WHERE NOT EXISTS (SELECT 1 FROM submission s WHERE s.id = a.submission_id)) THEN
             RAISE EXCEPTION 'an answer refers to a submission that does not exist' USING ERRCODE = 'foreign_key_violation';
         END IF;
         RETURN NULL;

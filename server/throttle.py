@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import math
 import time
+from contextlib import contextmanager
 
 from flask import current_app, g, has_request_context
 from limits import parse
@@ -47,6 +48,14 @@ from server.extensions import db
 from server.models import ThrottleCounter
 
 REDIS_PREFIX = "kerbside-throttle"
+# Seconds to wait for Redis to connect, or to answer one count: a count takes a millisecond, so a
+# Redis that has not answered by then is down, and the request is answered 503 long before
+# gunicorn's worker timeout would end it.
+REDIS_TIMEOUT_S = 2
+
+
+class ThrottleStoreUnavailable(Exception):
+    """The shared counters' Redis did not answer: a server-side fault, answered 503 with Retry-After."""
 
 
 class DatabaseStorage(Storage):
@@ -153,7 +162,8 @@ def _make_storage(config) -> Storage:
     if kind == "redis":
         if not config.get("REDIS_URL"):
             raise RuntimeError("KERBSIDE_THROTTLE_STORAGE=redis needs KERBSIDE_REDIS_URL.")
-        return RedisStorage(config["REDIS_URL"], key_prefix=config.get("REDIS_PREFIX") or REDIS_PREFIX)
+        return RedisStorage(config["REDIS_URL"], key_prefix=config.get("REDIS_PREFIX") or REDIS_PREFIX,
+                            socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
     if kind == "memory":
         return MemoryStorage()
     if kind == "database":
@@ -178,6 +188,45 @@ def _device_limiter() -> RateLimiter:
     return limiter
 
 
+@contextmanager
+def _reaching_store():
+    """Redis down or unreachable: ThrottleStoreUnavailable (503), never a 500.
+
+    Only Redis's own errors are turned: the database store's errors already take the database's
+    way (a busy or unreachable database is 503 too, errors.handle_database_busy), and the
+    memory store has none. A request is refused rather than let through uncounted, since the
+    same counters guard sign-in against password guessing.
+    """
+    store = storage()
+    if not isinstance(store, RedisStorage):
+        yield
+        return
+    try:
+        yield
+    except store.base_exceptions as error:
+        raise ThrottleStoreUnavailable(type(error).__qualname__) from error
+
+
+def register(app):
+    """Answer 503 with Retry-After, the error envelope on the API, when the counters' store is down."""
+    app.register_error_handler(ThrottleStoreUnavailable, _store_unavailable)
+
+
+def _store_unavailable(error: ThrottleStoreUnavailable):
+    from flask import render_template
+
+    from server import errors
+    from server.auth import is_api_request
+
+    db.session.rollback()
+    # The error's type only: a connection error's text names the Redis host and may carry its URL.
+    current_app.logger.warning("Throttle store (Redis) unavailable: %s", error)
+    if is_api_request():
+        return errors.envelope(503, "unavailable", errors.messages()[503],
+                               headers={"Retry-After": errors.RETRY_AFTER_BUSY_S})
+    return render_template("error.html", status=503, message=errors.messages()[503]), 503
+
+
 def subject(value: str) -> str:
     """What a counter is about (an email, an address), as a keyed hash: no personal data is stored."""
     key = current_app.config["SECRET_KEY"].encode()
@@ -193,18 +242,20 @@ def wait(limit: str, *what: str) -> int:
     """Seconds before `what` may try again under `limit`; 0 when it may try now (nothing counted)."""
     item = parse(limit)
     ids = [subject(value) for value in what]
-    if _limiter().test(item, *ids):
-        return 0
-    return _seconds_left(item, ids)
+    with _reaching_store():
+        if _limiter().test(item, *ids):
+            return 0
+        return _seconds_left(item, ids)
 
 
 def hit(limit: str, *what: str) -> int:
     """Count one attempt by `what`; seconds to wait if that attempt went over `limit`, else 0."""
     item = parse(limit)
     ids = [subject(value) for value in what]
-    if _limiter().hit(item, *ids):
-        return 0
-    return _seconds_left(item, ids)
+    with _reaching_store():
+        if _limiter().hit(item, *ids):
+            return 0
+        return _seconds_left(item, ids)
 
 
 def hit_device(per_minute: int, device_id: str) -> int:
@@ -216,14 +267,16 @@ def hit_device(per_minute: int, device_id: str) -> int:
     item = parse(f"{per_minute} per minute")
     ids = ["device", subject(device_id)]
     limiter = _device_limiter()
-    if limiter.hit(item, *ids):
-        return 0
-    return _seconds_left(item, ids, limiter)
+    with _reaching_store():
+        if limiter.hit(item, *ids):
+            return 0
+        return _seconds_left(item, ids, limiter)
 
 
 def forget(limit: str, *what: str) -> None:
     """Start `what`'s count under `limit` again (after a successful sign-in)."""
-    _limiter().clear(parse(limit), *[subject(value) for value in what])
+    with _reaching_store():
+        _limiter().clear(parse(limit), *[subject(value) for value in what])
 
 
 def purge_expired() -> int:

@@ -35,7 +35,7 @@ ERROR = schemas.ErrorEnvelopeSchema
 # Answers any operation can give before its own code runs: an address holding characters no
 # one can type (400), a body over the app's limit (413), a database too busy to answer (503).
 UNREADABLE = "An address or query holding control characters, or a body that is not a JSON object."
-BUSY = "The server, its database or its photo store is busy or out of reach; see Retry-After."
+BUSY = "The server, its database, its photo store or the shared store of its limits (Redis) is busy or out of reach; see Retry-After."
 # Every operation a device makes counts against its one rate, in the store all hosts share.
 TOO_MANY = "Too many requests from this device, counted across every server; see Retry-After."
 
@@ -341,7 +341,7 @@ def _read_photo() -> tuple[bytes, str]:
     "401": {"description": "Token missing, unknown or revoked (no body)."},
     "404": {"description": "Not here yet, or not a photo's name (no body)."},
     "429": {"description": "Too many requests from this device; see Retry-After (no body)."},
-    "503": {"description": "The server or its database is busy; see Retry-After (no body)."},
+    "503": {"description": "The server, its database, its photo store or its limits' Redis is busy or out of reach; see Retry-After (no body)."},
 })
 @allow("device")
 def blob_head(sha256):

@@ -10,16 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from datetime import timedelta
 
 import boto3
 import pytest
 
+from bench.hosts import MotoS3, free_port
 from server import blobs, create_app, operations, retention
 from server.extensions import db
 from server.models import Blob, Submission, utcnow
@@ -28,20 +25,14 @@ from tests.conftest import _empty_postgres, is_postgres, mutation, sign_in, stre
 BUCKET = "kerbside-test-photos"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _closed_endpoint() -> str:
     """An address on loopback where nothing listens: a store that is down."""
-    return f"http://127.0.0.1:{_free_port()}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
-    """A moto S3 server in its own process for the session, with the test bucket made."""
+    """A moto S3 server in its own process for the session (bench/hosts.py), with the test bucket made."""
     with pytest.MonkeyPatch.context() as env:
         # moto takes any keys; these keep boto3 from looking for real ones (or a metadata service).
         env.setenv("AWS_ACCESS_KEY_ID", "kerbside-test")
@@ -50,27 +41,11 @@ def s3_endpoint(tmp_path_factory):
         env.setenv("AWS_EC2_METADATA_DISABLED", "true")
         env.delenv("AWS_PROFILE", raising=False)
         env.delenv("AWS_ENDPOINT_URL", raising=False)
-        port = _free_port()
-        log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT)
-        endpoint = f"http://127.0.0.1:{port}"
+        server = MotoS3(buckets=(BUCKET,), log_path=str(tmp_path_factory.mktemp("moto") / "moto.log")).start()
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("the moto server did not start") from None
-                    time.sleep(0.1)
-            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-            yield endpoint
+            yield server.endpoint
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-            log.close()
+            server.stop()
 
 
 @pytest.fixture(autouse=True)

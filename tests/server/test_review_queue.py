@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server import audit
 from server.extensions import db
-from server.models import AuditEntry, Change, Submission
+from server.models import AuditEntry, Change, ChangeCounter, Submission
 from tests.conftest import mutation, sign_in, street_answers, visit
 
 PASSWORD = "correct horse battery"
@@ -191,6 +191,7 @@ def test_accept_all_matching_asks_again_when_more_arrived(client, queue, sync):
     late = visit(queue["canal"], observed_at=_day(1))
     assert sync(queue["rita_token"], [mutation(late, seq=50)]).get_json()["results"][0]["status"] == "applied"
     entries_before = db.session.execute(select(func.count()).select_from(AuditEntry)).scalar()
+    changes_before = db.session.execute(select(func.max(Change.seq))).scalar()
     refused = client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}",
                           data={"csrf_token": csrf, "count": "4"})
     assert refused.status_code == 409
@@ -199,6 +200,8 @@ def test_accept_all_matching_asks_again_when_more_arrived(client, queue, sync):
     assert db.session.execute(select(func.count()).select_from(Submission)
                               .where(Submission.review_status == "accepted")).scalar() == 0
     assert db.session.execute(select(func.count()).select_from(AuditEntry)).scalar() == entries_before
+    assert db.session.execute(select(func.max(Change.seq))).scalar() == changes_before
+    assert db.session.execute(select(ChangeCounter.value)).scalar() == changes_before
     again = client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}",
                         data={"csrf_token": csrf, "count": "5"})
     assert again.status_code == 302
@@ -245,31 +248,118 @@ def test_another_areas_coordinator_cannot_bulk_accept(client, queue):
                               .where(Submission.review_status == "accepted")).scalar() == 0
 
 
-def test_bulk_acceptance_is_audited_per_visit_and_once_for_the_action(client, queue):
+def test_bulk_acceptance_is_audited_once_listing_each_visit_as_a_review_records_it(client, queue):
     csrf = sign_in(client, "ada@example.org")
     canal = queue["canal"].id
+    # One of the four was flagged first: the bulk entry keeps its reason as the status it left.
+    client.post(f"/coordinator/millbrook/submissions/{queue['ids'][4]}",
+                data={"csrf_token": csrf, "status": "flagged", "reason": "Blurred photo"})
     before = db.session.execute(select(func.max(AuditEntry.seq))).scalar()
-    client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}", data={"csrf_token": csrf, "count": "4"})
+    client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}&status=pending",
+                data={"csrf_token": csrf, "count": "3"})
+    client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}&status=flagged",
+                data={"csrf_token": csrf, "count": "1"})
     db.session.expire_all()
     new = db.session.execute(select(AuditEntry).where(AuditEntry.seq > before).order_by(AuditEntry.seq)).scalars().all()
-    assert [e.action for e in new] == ["submission.review"] * 4 + ["submission.accept_matching"]
-    summary = new[-1]
-    assert summary.details["count"] == 4
-    assert summary.details["filters"] == {"status": "pending", "site": canal}
-    assert {e.record_id for e in new[:-1]} == {queue["ids"][n] for n in (0, 1, 4, 5)}
-    for entry in new[:-1]:
-        assert entry.details["before"] == {"review_status": "pending"}
-        assert entry.details["after"] == {"review_status": "accepted"}
-        assert entry.details["batch"] == summary.details["batch"]
-        assert entry.address == "127.0.0.1" and entry.person_id == summary.person_id is not None
+    assert [e.action for e in new] == ["submission.accept_matching"] * 2
+    waiting, flagged = new
+    assert waiting.details["count"] == 3 and waiting.details["filters"] == {"status": "pending", "site": canal}
+    assert waiting.details["accepted"] == [{"before": {"review_status": "pending"}, "after": {"review_status": "accepted"},
+                                            "ids": sorted(queue["ids"][n] for n in (0, 1, 5))}]
+    assert flagged.details["accepted"] == [{"before": {"review_status": "flagged", "review_reason": "Blurred photo"},
+                                            "after": {"review_status": "accepted", "review_reason": None},
+                                            "ids": [queue["ids"][4]]}]
+    ada = db.session.execute(select(AuditEntry.person_id).where(AuditEntry.seq == before)).scalar()
+    assert waiting.person_id == flagged.person_id == ada is not None and waiting.address == "127.0.0.1"
     assert audit.verify().intact
-    # Ticked visits: the same per-visit entries, and one for the action with the count.
+    # Ticked visits: one entry for the action with the count, the visits it accepted listed.
     client.post("/coordinator/millbrook/submissions/accept-selected",
                 data={"csrf_token": csrf, "visit": [queue["ids"][2], queue["ids"][0]]})
     last = db.session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(2)).scalars().all()
-    assert [e.action for e in last] == ["submission.accept_selected", "submission.review"]
+    assert [e.action for e in last] == ["submission.accept_selected", "submission.accept_matching"]
     assert last[0].details["count"] == 1 and last[0].details["ticked"] == 2  # the other was accepted already
+    assert last[0].details["accepted"][0]["ids"] == [queue["ids"][2]]
     assert audit.verify().intact
+
+
+def test_bulk_acceptance_that_accepted_nothing_is_audited_with_no_visits(client, queue):
+    csrf = sign_in(client, "cora@example.org")
+    client.post("/coordinator/millbrook/submissions/accept-selected", data={"csrf_token": csrf, "visit": [queue["ids"][0]]})
+    changes_before = db.session.execute(select(func.count()).select_from(Change)).scalar()
+    client.post("/coordinator/millbrook/submissions/accept-selected", data={"csrf_token": csrf, "visit": [queue["ids"][0]]})
+    last = db.session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+    assert last.action == "submission.accept_selected" and last.details["count"] == 0 and last.details["accepted"] == []
+    assert db.session.execute(select(func.count()).select_from(Change)).scalar() == changes_before
+
+
+def _history(client, visit_id: str, **extra) -> str:
+    return client.get("/admin/audit", query_string={"record_id": visit_id, **extra}).text
+
+
+def test_visit_history_shows_the_bulk_acceptance_that_accepted_it_and_who(client, queue):
+    """The admin's audit log filtered by a visit lists the bulk action that accepted it, as it would a review."""
+    csrf = sign_in(client, "cora@example.org")
+    canal, mill = queue["canal"].id, queue["mill"].id
+    client.post(f"/coordinator/millbrook/submissions/{queue['ids'][4]}",
+                data={"csrf_token": csrf, "status": "flagged", "reason": "Blurred photo"})
+    client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}&status=flagged",
+                data={"csrf_token": csrf, "count": "1"})
+    client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}", data={"csrf_token": csrf, "count": "3"})
+    client.post("/coordinator/millbrook/submissions/accept-selected", data={"csrf_token": csrf, "visit": [queue["ids"][2]]})
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    sign_in(client, "ada@example.org")
+    rows = lambda page: re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", page, re.S)  # noqa: E731
+    one = rows(_history(client, queue["ids"][0]))
+    assert len(one) == 1 and "All matching visits accepted" in one[0] and "Cora Coordinator" in one[0]
+    assert f"submission {queue['ids'][0]}, one of 3 visits accepted together" in one[0]
+    assert "&#34;before&#34;: {&#34;review_status&#34;: &#34;pending&#34;}" in one[0]
+    assert "&#34;ids&#34;" not in one[0]  # the page shows this visit's change, not the list of 3
+    flagged = rows(_history(client, queue["ids"][4]))
+    assert [("All matching visits accepted" in r, "Visit reviewed" in r) for r in flagged] == [(True, False), (False, True)]
+    assert "Blurred photo" in flagged[0] and "one of 1 visits accepted together" in flagged[0]
+    ticked = rows(_history(client, queue["ids"][2], record_type="submission"))
+    assert len(ticked) == 1 and "Ticked visits accepted" in ticked[0]
+    # A visit none of them accepted has no such entry; nor does a record of another kind.
+    assert "No entries match." in _history(client, queue["ids"][3])
+    assert "No entries match." in _history(client, queue["ids"][0], record_type="site")
+    assert "No entries match." in _history(client, queue["east_visit"])
+    assert "No entries match." in _history(client, canal)  # an id in a bulk entry's filters is not a visit it accepted
+    # The CSV download of the same filter has the entry, with every id it accepted.
+    csv_text = client.get("/admin/audit/entries.csv", query_string={"record_id": queue["ids"][0]}).text
+    lines = [line for line in csv_text.splitlines()[1:] if "submission.accept_matching" in line]
+    assert len(lines) == 1 and all(queue["ids"][n] in lines[0] for n in (0, 1, 5))
+    # The unfiltered page shows a bulk entry's visits by their number, not their ids.
+    page = client.get("/admin/audit", query_string={"action": "submission.accept_matching"}).text
+    assert queue["ids"][1] not in page and "&#34;visits&#34;: 3" in page
+
+
+def test_bulk_change_rows_are_what_a_single_review_sends(client, queue, sync):
+    """The phones' records of visits accepted in bulk equal `my_submission_record` of each visit (built in SQL
+    on PostgreSQL), with times whole to the second and with microseconds alike."""
+    from server import changes
+
+    csrf = sign_in(client, "cora@example.org")
+    last_seq = db.session.execute(select(func.max(Change.seq))).scalar()
+    response = client.post("/coordinator/millbrook/submissions/accept-all", data={"csrf_token": csrf, "count": "8"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    written = db.session.execute(select(Change).where(Change.seq > last_seq).order_by(Change.seq)).scalars().all()
+    visits = {s.id: s for s in db.session.execute(select(Submission).where(Submission.area_id == queue["area"].id)).scalars()}
+    assert [c.record_id for c in written] == sorted(visits)  # in id order, one seq each, after the last
+    assert [c.seq for c in written] == list(range(last_seq + 1, last_seq + 9))
+    for change in written:
+        found = visits[change.record_id]
+        expected = changes.my_submission_record({name: getattr(found, name) for name in changes.MY_SUBMISSION_FIELDS})
+        assert (change.collection, change.op, change.person_id, change.area_id) == \
+            ("my_submissions", "put", found.person_id, None)
+        assert change.data == expected
+    times = [visit.observed_at for visit in visits.values()] + [visit.received_at for visit in visits.values()]
+    assert any(t.microsecond == 0 for t in times) and any(t.microsecond for t in times)
+    # And the phone pulls them as after a single review.
+    mine = {c["id"]: c["data"] for c in sync(queue["rita_token"]).get_json()["changes"]
+            if c["collection"] == "my_submissions"}
+    assert mine[queue["ids"][0]]["review_status"] == "accepted"
+    assert db.session.execute(select(ChangeCounter.value)).scalar() == last_seq + 8
 
 
 def test_record_many_chains_like_single_records(app, client, queue):

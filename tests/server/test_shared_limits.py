@@ -14,9 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import delete, select
 
-from server import create_app, throttle
+from server import create_app, operations, throttle
 from server.extensions import db
 from server.models import ThrottleCounter
+from tests.conftest import ServerErrorWatch
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -102,6 +103,43 @@ def test_per_process_counters_let_a_device_through_once_per_host(app, second_hos
     hosts = [second_host(THROTTLE_STORAGE="memory").test_client(), second_host(THROTTLE_STORAGE="memory").test_client()]
     assert _alternate(hosts, token, 2 * RATE) == [200] * (2 * RATE)
     assert _sync(hosts[0], token).status_code == 429  # each host did count its own half
+
+
+def _closed_redis() -> str:
+    """A Redis URL on loopback where nothing listens: a Redis that is down."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+
+
+def test_a_redis_that_is_down_is_503_with_retry_after_never_500(app, client, make_area, enrol):
+    """Every host shares the Redis; when it goes, devices are told to come back, and nobody is let in uncounted."""
+    area = make_area()
+    token, _ = enrol(area)
+    code = operations.issue_invite(area, "street_rep")
+    operations.create_person("Sam", email="sam@example.org", password="correct horse battery")
+    db.session.commit()
+    _use(app, REDIS_URL=_closed_redis())
+    auth = {"Authorization": f"Bearer {token}"}
+    with ServerErrorWatch(app) as watch:
+        answers = [_sync(client, token),
+                   client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Phone"}),
+                   client.head(f"/api/sync/v1/blobs/{hashlib.sha256(PNG).hexdigest()}", headers=auth),
+                   client.put(f"/api/sync/v1/blobs/{hashlib.sha256(PNG).hexdigest()}", data=PNG, headers=auth)]
+        client.get("/login")
+        with client.session_transaction() as session:
+            csrf = session["csrf"]
+        page = client.post("/login", data={"email": "sam@example.org", "password": "wrong", "csrf_token": csrf})
+    assert watch.exceptions == []  # none reached the last-resort handler (a 500)
+    assert [a.status_code for a in answers] == [503] * 4
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in answers)
+    assert [a.get_json()["code"] for a in answers if a.request.method != "HEAD"] == ["unavailable"] * 3
+    assert page.status_code == 503  # a sign-in is never tried uncounted
+    # Redis back (here: the database's counters): the invite was not spent by the refused enrolment.
+    _use(app, REDIS_URL=None)
+    assert client.post("/api/sync/v1/enrol", json={"protocol": 1, "code": code, "device_name": "Phone"}).status_code == 201
 
 
 def test_the_sliding_window_is_used_where_the_store_keeps_one(app):

@@ -393,10 +393,10 @@ class SyncMachine(RuleBasedStateMachine):
         sites = self.devices[n].replica("sites")
         if not sites:
             return
-        site = sites[sorted(sites)[pick % len(sites)]]
+        site_id = sorted(sites)[pick % len(sites)]  # a record's id is its change's, the replica's key
         patch = {"notes": f"Note {uuid.uuid4().hex[:6]}"} if field == "notes" else {"lat": round(53.5 + pick / 100, 4)}
-        mid = self.devices[n].queue("site.update", {"id": site["id"], "base_version": site["version"], "patch": patch})
-        self.created[mid] = Created(n, "site_update", site_id=site["id"])
+        mid = self.devices[n].queue("site.update", {"id": site_id, "base_version": sites[site_id]["version"], "patch": patch})
+        self.created[mid] = Created(n, "site_update", site_id=site_id)
 
     @rule(n=st.integers(0, DEVICES - 1), pick=st.integers(0, 20))
     def propose_site(self, n, pick):
