@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -193,7 +194,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request would bury the figures
-    live, server = start_live_server(Folders(), "outbox")
+    folders = Folders()
+    live, server = start_live_server(folders, "outbox")
     runs = {mode: [] for mode in modes}
     try:
         with sync_playwright() as playwright:
@@ -212,6 +214,9 @@ def main() -> None:
     finally:
         live.relay.close()
         server.shutdown()
+        with live.app.app_context():
+            db.engine.dispose()
+        shutil.rmtree(folders.root, ignore_errors=True)  # the server's database and the build
     database = "PostgreSQL" if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql") else "SQLite"
     lines = [f"## Field app: {options.visits:,} visits queued offline, sent once online", "",
              f"`python bench/pwa_outbox.py --visits {options.visits} --runs {options.runs}` — headless Chromium, "
