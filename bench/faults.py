@@ -53,7 +53,8 @@ if ROOT not in sys.path:
 from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 
 from bench.fault_proxy import KINDS, FaultProxy, FaultRates  # noqa: E402
-from bench.ingest import BenchError, database, free_port  # noqa: E402
+from bench.hosts import free_port  # noqa: E402
+from bench.ingest import BenchError, database  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from server import operations  # noqa: E402
 from server.cli import drop_all_tables, upgrade_database  # noqa: E402

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
-from flask_babel import format_number, gettext as _
+from flask_babel import format_number, gettext as _, ngettext
 from sqlalchemy import and_, or_, select
 
 from server import audit, review
@@ -162,8 +162,10 @@ def _bulk_visit(entry: AuditEntry, found: AuditFilter) -> dict | None:
     if change is None:
         return None
     others = {k: v for k, v in entry.details.items() if k != "accepted"}
-    return {"record": _("submission %(id)s, one of %(count)s visits accepted together", id=found.record_id,
-                        count=format_number(entry.details.get("count", 0))),
+    count = entry.details.get("count", 0)
+    return {"record": ngettext("submission %(id)s, the only visit of this bulk acceptance",
+                               "submission %(id)s, one of %(count)s visits accepted together", count,
+                               id=found.record_id, count=format_number(count)),
             "details": _details_text({**others, **change})}
 
 

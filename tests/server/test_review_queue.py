@@ -299,7 +299,7 @@ def _history(client, visit_id: str, **extra) -> str:
 def test_visit_history_shows_the_bulk_acceptance_that_accepted_it_and_who(client, queue):
     """The admin's audit log filtered by a visit lists the bulk action that accepted it, as it would a review."""
     csrf = sign_in(client, "cora@example.org")
-    canal, mill = queue["canal"].id, queue["mill"].id
+    canal = queue["canal"].id
     client.post(f"/coordinator/millbrook/submissions/{queue['ids'][4]}",
                 data={"csrf_token": csrf, "status": "flagged", "reason": "Blurred photo"})
     client.post(f"/coordinator/millbrook/submissions/accept-all?site={canal}&status=flagged",
@@ -316,7 +316,7 @@ def test_visit_history_shows_the_bulk_acceptance_that_accepted_it_and_who(client
     assert "&#34;ids&#34;" not in one[0]  # the page shows this visit's change, not the list of 3
     flagged = rows(_history(client, queue["ids"][4]))
     assert [("All matching visits accepted" in r, "Visit reviewed" in r) for r in flagged] == [(True, False), (False, True)]
-    assert "Blurred photo" in flagged[0] and "one of 1 visits accepted together" in flagged[0]
+    assert "Blurred photo" in flagged[0] and "the only visit of this bulk acceptance" in flagged[0]
     ticked = rows(_history(client, queue["ids"][2], record_type="submission"))
     assert len(ticked) == 1 and "Ticked visits accepted" in ticked[0]
     # A visit none of them accepted has no such entry; nor does a record of another kind.
