@@ -37,7 +37,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ if ROOT not in sys.path:
 
 from sqlalchemy import bindparam, func, select, text, update  # noqa: E402
 
+from bench.hosts import StartError, free_port, wait_for_port  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from server import bulk, create_app, operations  # noqa: E402
 from server.changes import take_seqs  # noqa: E402
@@ -382,12 +382,6 @@ def incremental_report(results: list[dict], pulls: int) -> str:
 # -- 2. a worker's peak memory during 20 first syncs ---------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def proc_status(pid: int) -> dict:
     """VmRSS and VmHWM of a process, in bytes."""
     found = {}
@@ -472,17 +466,11 @@ def rss(label: str, url: str, folder: str, sites: int, phones: int) -> dict:
                               stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 90
-        while True:
-            if server.poll() is not None:
-                log.flush()
-                raise RuntimeError(f"kerbside serve exited: {open(log.name, errors='replace').read()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("kerbside serve did not listen within 90 s") from None
-                time.sleep(0.2)
+        try:
+            wait_for_port(port, server, "kerbside serve", timeout=90)
+        except StartError as exc:
+            log.flush()
+            raise RuntimeError(f"{exc}: {open(log.name, errors='replace').read()[-2000:]}") from None
         workers = []
         while not workers and time.monotonic() < deadline:
             workers = children(server.pid)
