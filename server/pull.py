@@ -53,13 +53,13 @@ def _page(start: cursors.Start, *, limit: int, epoch: str, scope: str, highest: 
     if start.after == 0 or start.upto is not None:
         upto = highest if start.upto is None else start.upto
         rows = _current_state(visible, after=start.after, upto=upto, limit=limit + 1)
-    filling = len(rows) > limit  # the current state does not fit this page: the next one goes on with it
-    if not filling:
+    if len(rows) <= limit:  # the current state fits this page: the log after it fills the rest
         after = start.after if upto is None else upto
         rows += _log(visible, after=after, highest=highest, limit=limit + 1 - len(rows))
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if filling:
+    if has_more and upto is not None and rows[-1].seq <= upto:
+        # The page ended inside the current state: the next one goes on with it.
         cursor = cursors.Cursor(epoch=epoch, seq=rows[-1].seq, scope=scope, upto=upto)
     elif has_more or (rows and upto is None):
         cursor = cursors.Cursor(epoch=epoch, seq=rows[-1].seq, scope=scope)

@@ -252,3 +252,34 @@ def test_kerbside_compact_prints_counts(app, make_area):
     assert "Changes of deleted records: 1" in result.output
     refused = app.test_cli_runner().invoke(kerbside, ["compact", "--keep-days", "-1"])
     assert refused.exit_code != 0
+
+
+def test_a_page_that_ends_where_the_current_state_ends_does_not_replay_the_log(make_area, enrol, sync):
+    """The current state's last records fill a page exactly while newer changes wait in the log:
+    the next page starts after the current state, not back in the history it already summed up."""
+    area = make_area()
+    sites = _history(area, renames=3)
+    probe, _ = enrol(area)
+    live = len(_pull_all(sync, probe)[0])
+    if live % 2:
+        operations.create_sites(area, [{"name": "Evening street"}])
+        db.session.commit()
+        live += 1
+    # The history's last changes come after every live record's latest: a site that lived a moment.
+    (brief,) = operations.create_sites(area, [{"name": "Street that lived a moment"}])
+    db.session.commit()
+    brief.status, brief.merged_into_id = "merged", sites[0].id
+    changes.write_changes([changes.site_change(brief)])
+    db.session.commit()
+    limit = live // 2
+    token, _ = enrol(area)
+    first = sync(token, limit=limit).get_json()
+    assert len(first["changes"]) == limit and first["has_more"]
+    sites[0].name, sites[0].version = "Renamed while filling", sites[0].version + 1
+    changes.write_changes([changes.site_change(sites[0])])
+    db.session.commit()
+    seen, _ = _pull_all(sync, token, limit=limit, cursor=first["cursor"])
+    seen = first["changes"] + seen
+    # Every live record once, and the rename once more from the log: nothing replayed from the history.
+    assert len(seen) == live + 1 and brief.id not in {c["id"] for c in seen}
+    assert [c["data"]["name"] for c in seen if c["id"] == sites[0].id] == ["Street 0 (2)", "Renamed while filling"]
