@@ -206,7 +206,7 @@ class FaultProxy:
         fault = self._decide(path, body)
         if fault == "poison":
             self._count("poison")
-            _answer(sock, 500, {"code": "server_error", "message": "Something went wrong on the server."}, {},
+            _answer(sock, 500, {"code": "server_error", "message": "Something went wrong on our side. Nothing you sent is lost. Try again later."}, {},
                     method, wants_close)
             return not wants_close
         if fault == "drop":
@@ -214,7 +214,7 @@ class FaultProxy:
             raise _Reset
         if fault == "busy":
             self._count("busy", fault=True)
-            _answer(sock, 503, {"code": "unavailable", "message": "The server is busy. Your device will try again shortly."},
+            _answer(sock, 503, {"code": "unavailable", "message": "Kerbside is busy. Wait a moment, then try again. The field app tries again by itself."},
                     {"Retry-After": str(self.retry_after_s)}, method, wants_close)
             return not wants_close
         if fault and fault.startswith("delay:"):

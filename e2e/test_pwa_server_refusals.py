@@ -125,7 +125,7 @@ def refuse_this_app(context):
         asked.append(route.request.post_data_json)
         route.fulfill(status=426, content_type="application/json", body=json.dumps({
             "code": "protocol_unsupported", "supported": [2],
-            "message": "This app speaks a version of the sync protocol this server does not.",
+            "message": "This version of the app cannot talk to Kerbside. Update the app. Nothing on your phone is lost.",
         }))
 
     context.route("**/api/sync/v1", needs_a_newer_app)

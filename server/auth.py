@@ -129,16 +129,16 @@ def authenticate_device():
     header = request.headers.get("Authorization", "")
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise DeviceAuthError("token_missing", _("This device is not signed in. Join with an invite code."))
+        raise DeviceAuthError("token_missing", _("This phone is not signed in. Join with the invite code your coordinator gave you."))
     # The person and their roles come in the same query: every sync needs them for its scope.
     device = db.session.execute(
         select(Device).where(Device.token_hash == token_hash(token.strip()))
         .options(joinedload(Device.person).joinedload(Person.roles))
     ).unique().scalar_one_or_none()
     if device is None:
-        raise DeviceAuthError("token_invalid", _("This device's sign-in is not recognised. Join again with a new invite code."))
+        raise DeviceAuthError("token_invalid", _("Kerbside does not recognise this phone's sign-in. Ask your coordinator for a new invite code, then join again."))
     if device.revoked_at is not None and not _accepts_signed_out_devices():
-        raise DeviceAuthError("token_revoked", _("This device was signed out by a coordinator. Nothing on it is lost: join again with a new invite code."))
+        raise DeviceAuthError("token_revoked", _("A coordinator signed this phone out. Nothing on it is lost. Ask your coordinator for a new invite code, then join again."))
     g.device = device
     g.person = device.person
 

@@ -406,7 +406,7 @@ def check_upload_allowed(device_id: str, size: int, now: datetime | None = None)
     ).one()
     if recent[0] >= config["PHOTO_RATE_PER_MINUTE"]:
         wait = max(1, math.ceil((recent[1] + timedelta(minutes=1) - now).total_seconds()))
-        raise PhotoRefused("too_many_requests", _("Too many photos at once. Your device will wait, then send the rest."),
+        raise PhotoRefused("too_many_requests", _("Too many photos at once. Your phone will wait, then send the rest by itself."),
                            retry_after=wait)
     count, total = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Blob.size), 0))
@@ -414,8 +414,8 @@ def check_upload_allowed(device_id: str, size: int, now: datetime | None = None)
     ).one()
     if count >= config["PHOTO_QUOTA_COUNT"] or total + size > config["PHOTO_QUOTA_BYTES"]:
         raise PhotoRefused("photo_quota_exceeded", _(
-            "This phone has sent as many photos as it may in %(days)s days (%(count)s photos or %(megabytes)s MB). "
-            "The visit is kept on the phone: send it again later from “Needs attention”, or ask your coordinator.",
+            "This phone has sent all the photos it may send in %(days)s days (%(count)s photos or %(megabytes)s MB). "
+            "The visit is kept on the phone. Send it again later from “Needs attention”, or ask your coordinator.",
             days=config["PHOTO_QUOTA_DAYS"], count=config["PHOTO_QUOTA_COUNT"],
             megabytes=config["PHOTO_QUOTA_BYTES"] // (1024 * 1024)))
 

@@ -38,17 +38,17 @@ CODES = {
 def messages():
     """Plain-English messages per status, translated at request time."""
     return {
-        400: _("The request could not be understood."),
+        400: _("Kerbside could not read what was sent. Go back and try again."),
         401: _("Sign in to use this."),
-        403: _("You do not have permission to do this."),
-        404: _("There is nothing here."),
-        405: _("This address does not accept that kind of request."),
-        413: _("This is too large to send in one go."),
-        415: _("This kind of content is not accepted here."),
-        422: _("Some of what was sent is not valid."),
+        403: _("Your account cannot do this. If you think it should, ask your coordinator."),
+        404: _("There is nothing at this address. Check the address, or go back to the front page."),
+        405: _("This page cannot be used that way. Go back and try again."),
+        413: _("This is too big to send in one go. Send less at a time."),
+        415: _("Kerbside cannot take this kind of file here. Go back and try again."),
+        422: _("Some of what was sent needs changing. The notes beside each part say what to change."),
         429: _("Too many requests. Wait a little, then try again."),
-        500: _("Something went wrong on the server. Nothing you sent was lost: try again later."),
-        503: _("The server is busy. Your device will try again shortly."),
+        500: _("Something went wrong on our side. Nothing you sent is lost. Try again later."),
+        503: _("Kerbside is busy. Wait a moment, then try again. The field app tries again by itself."),
     }
 
 

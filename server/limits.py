@@ -44,5 +44,5 @@ def refuse_unreadable_text():
             "application/x-www-form-urlencoded", "multipart/form-data"):
         fields += [*request.form.keys(), *request.form.values()]
     if not all(readable_text(text) for text in fields):
-        abort(400, description=_("This address or form holds characters that cannot be read, such as control "
-                                 "characters. Go back and type it again."))
+        abort(400, description=_("The address or the form has a hidden or broken character, so Kerbside cannot read it. "
+                                 "Go back and type it again."))

@@ -134,11 +134,11 @@ def assigned_letter(area: Area, action: Action) -> Letter:
     organisation = _one_line(action.assigned_to)
     text = "\n".join([
         _("Hello,"), "",
-        _("An action has been assigned to %(organisation)s.", organisation=organisation), "",
+        _("A coordinator has given %(organisation)s an action.", organisation=organisation), "",
         *_about(area, action), "",
         _("Open it to see the details and to say what is being done:"),
         action_link(area, action), "",
-        _("This email was sent by Kerbside. Replies to it may not be read."),
+        _("Kerbside sent this email. Nobody reads replies to it, so use the link above."),
     ])
     return Letter(_("Action assigned to %(organisation)s: %(title)s", organisation=organisation,
                     title=_one_line(action.title)), text)
@@ -155,7 +155,7 @@ def comment_letter(area: Area, action: Action, comment_text: str, author: Person
         *_about(area, action), "",
         _("Open it to reply or to say what is being done:"),
         action_link(area, action), "",
-        _("This email was sent by Kerbside. Replies to it may not be read."),
+        _("Kerbside sent this email. Nobody reads replies to it, so use the link above."),
     ])
     return Letter(_("Comment on an action: %(title)s", title=_one_line(action.title)), text)
 

@@ -420,8 +420,8 @@ def enrol_device(code: str, device_name: str, *, user_agent: str = "", display_n
 
 def _refuse_deactivated(person: Person):
     if person.deactivated_at is not None:
-        raise OperationError("person_deactivated", _("You cannot join at the moment: your coordinator has paused "
-                                                     "your account. Ask them about it."))
+        raise OperationError("person_deactivated", _("Your coordinator has paused your account, so you cannot join "
+                                                     "now. Ask them about it."))
 
 
 def set_photo_location_kept(area: Area, keep: bool):

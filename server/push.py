@@ -208,8 +208,8 @@ def _check_by_type(ctx: Context, items: list[Item]):
     # an answer; tests/server/test_push_pipeline.py ties CHECKERS to MUTATION_TYPES.
     for left in by_type.values():
         for item in left:
-            item.reject("type_unsupported", _("This server cannot apply this kind of change yet. Update the server."),
-                        {"type": [_("Not handled by this server.")]})
+            item.reject("type_unsupported", _("Kerbside cannot save this kind of change yet. Export it from the app and show it to your coordinator."),
+                        {"type": [_("Kerbside cannot save this yet.")]})
 
 
 # -- 1. parse and check each item ---------------------------------------------------------
@@ -297,15 +297,15 @@ def content_refusal(raw) -> ContentProblem | None:
 
 def _refuse_content(item: Item, problem: ContentProblem):
     message, detail = {
-        "too_deep": (_("This change is nested too deeply to be a visit or an edit, so it cannot be stored. "
+        "too_deep": (_("This is not shaped like a visit or an edit, so Kerbside cannot save it. "
                        "Export it from the app and show it to your coordinator."),
-                     _("Nested more than %(depth)s levels deep.", depth=MAX_DATA_DEPTH)),
-        "invalid_text": (_("Some text in this change holds characters that cannot be stored, such as control "
-                           "characters or a broken symbol. Export it from the app and show it to your coordinator."),
-                         _("Holds a control character or a broken symbol.")),
-        "out_of_range": (_("A number in this change is too large, or is not a number at all, so it cannot be stored. "
+                     _("Has more than %(depth)s levels, one inside another.", depth=MAX_DATA_DEPTH)),
+        "invalid_text": (_("Some text in this has a hidden or broken character, so Kerbside cannot save it. "
                            "Export it from the app and show it to your coordinator."),
-                         _("Use a finite number no larger than %(largest)s.", largest=MAX_SAFE_INTEGER)),
+                         _("Has a hidden or broken character.")),
+        "out_of_range": (_("A number in this is too big, or is not a real number, so Kerbside cannot save it. "
+                           "Export it from the app and show it to your coordinator."),
+                         _("Use a number no bigger than %(largest)s.", largest=MAX_SAFE_INTEGER)),
     }[problem.code]
     item.reject(problem.code, message, {problem.path: [detail]})
 
@@ -329,7 +329,7 @@ def _parse(items: list[Item]):
         try:
             loaded = loaded or envelope.load(raw if type(raw) is dict else {})
         except ValidationError as exc:
-            item.reject("validation_failed", _("This change is not in a form the server understands."), exc.messages)
+            item.reject("validation_failed", _("Kerbside cannot read this change. Update the app, then show this to your coordinator."), exc.messages)
             continue
         item.mid, item.seq, item.type, item.hash, item.data = (
             loaded["mid"], loaded["seq"], loaded["type"], loaded["payload_hash"], loaded["data"],
@@ -337,8 +337,8 @@ def _parse(items: list[Item]):
         if payload_hash(item.data) != item.hash:
             item.reject(
                 "payload_hash_invalid",
-                _("The change's payload_hash does not match its data: it may have been damaged on the way."),
-                {"payload_hash": [_("Does not match the canonical JSON of data.")]},
+                _("This was damaged on the way to Kerbside. Export it from the app and show it to your coordinator."),
+                {"payload_hash": [_("Damaged on the way.")]},
             )
 
 
@@ -404,7 +404,7 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
         try:
             data = quick(item.data) or schema.load(item.data)
         except ValidationError as exc:
-            item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), exc.messages)
+            item.reject("validation_failed", _("Kerbside cannot accept some answers in this visit. The notes below say which. Fill in the visit again with them changed."), exc.messages)
             continue
         visits.append(VisitToCheck(item, data, parse_datetime(data["observed_at"])))
 
@@ -424,7 +424,7 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
         if version is None:
             item.reject(
                 "form_version_unknown",
-                _("The server does not know version %(version)s of form “%(form)s”.",
+                _("Kerbside does not have version %(version)s of the form “%(form)s”. Export the visit and show it to your coordinator.",
                   version=data["form"]["version"], form=data["form"]["id"]),
                 {"form": [_("Unknown form version.")]},
             )
@@ -435,15 +435,15 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
             continue
         problems = version.validator.validate(data["answers"], _)
         if problems:
-            item.reject("validation_failed", _("Some answers need fixing before this can be accepted."), problems)
+            item.reject("validation_failed", _("Kerbside cannot accept some answers in this visit. The notes below say which. Fill in the visit again with them changed."), problems)
             continue
         if data["id"] in existing:
             # Another mid for a visit the server already holds (say, re-imported from an export).
             if existing[data["id"]] == item.hash:
                 item.finish("duplicate", change_seq=None)
             else:
-                item.reject("submission_exists", _("A different visit with this id is already on the server."),
-                            {"id": [_("Already used by another visit.")]})
+                item.reject("submission_exists", _("Kerbside already has a different visit with the same reference. Export this one and show it to your coordinator."),
+                            {"id": [_("Another visit already uses this reference.")]})
             continue
         existing[data["id"]] = item.hash
         photos_wanted |= version.validator.photos(data["answers"])
@@ -462,7 +462,7 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
         missing = sorted(version.validator.photos(data["answers"]) - present)
         if missing:
             item.finish("deferred", code="attachment_missing", retry_after_s=30, missing=missing,
-                        message=_("Photos are still on their way; this will be sent again."))
+                        message=_("The photos for this visit are still being sent. Your phone will send the visit again after them."))
             continue
         item.apply(_new_visit(ctx, visit, site, area_id, now))
 
@@ -470,12 +470,12 @@ def _check_submissions(ctx: Context, items: list[Item], schema=None):
 def _observed_at_problem(observed: datetime, version: AcceptedVersion, now: datetime) -> str | None:
     """Why a visit's time cannot be true, or None: the volunteer's word is kept, within reason."""
     if observed > now + timedelta(seconds=OBSERVED_AT_MAX_AHEAD_S):
-        return _("This visit is dated more than a day ahead of the server's clock. Check the date and time "
-                 "on the phone, then fill the visit in again.")
+        return _("This visit's date is more than a day in the future. Check the date and time "
+                 "on your phone, then fill in the visit again.")
     if version.published_at is not None and \
             observed < version.published_at - timedelta(days=OBSERVED_AT_MAX_BEFORE_PUBLISHED_DAYS):
-        return _("This visit is dated long before its form was published. Check the date and time on the "
-                 "phone, then fill the visit in again.")
+        return _("This visit's date is long before its form existed. Check the date and time on your "
+                 "phone, then fill in the visit again.")
     return None
 
 
@@ -546,7 +546,7 @@ def _submission_area(ctx: Context, item: Item, data: dict, site, version: Accept
         # A site still waiting for a coordinator is on its proposer's phone alone: nobody else can name it.
         waiting_for_other = site is not None and site.status == "proposed" and site.proposed_by != ctx.person.id
         if site is None or site.area_id not in ctx.area_ids or waiting_for_other:
-            item.reject("site_unknown", _("That site is not one of your areas' sites."), {"site_id": [_("Unknown site.")]})
+            item.reject("site_unknown", _("That site is not in your area. Choose another site, or ask your coordinator."), {"site_id": [_("Unknown site.")]})
             return None
         area_id = site.area_id
     else:
@@ -555,10 +555,10 @@ def _submission_area(ctx: Context, item: Item, data: dict, site, version: Accept
             item.reject("area_required", _("Say which of your areas the new site is in."), {"area_id": [_("Choose one of your areas.")]})
             return None
     if version.area_id not in (None, area_id):
-        item.reject("form_not_for_area", _("This form is not used in that area."), {"form": [_("Not a form of this area.")]})
+        item.reject("form_not_for_area", _("This form is not used in that area. Choose that area's form, or ask your coordinator."), {"form": [_("Not a form of this area.")]})
         return None
     if not ctx.may(area_id, FORM_ROLES[version.kind]):
-        item.reject("role_not_allowed", _("Your role in this area does not include this kind of form."))
+        item.reject("role_not_allowed", _("You cannot fill in this kind of form in this area. If you think you should, ask your coordinator."))
         return None
     return area_id
 
@@ -665,7 +665,7 @@ def _check_action_updates(ctx: Context, items: list[Item]):
 def _site_update_allowed(ctx: Context, site: Site, patch: dict):
     if site.status != "approved" and not (site.status == "proposed" and site.proposed_by == ctx.person.id):
         # Waiting on someone else's phone, or merged or rejected: not a site this device has.
-        return "not_found", _("That record is not one this device can see."), {"id": [_("Unknown record.")]}
+        return "not_found", _("Kerbside cannot find what you changed. It may have been removed. Ask your coordinator if you need it."), {"id": [_("Not found.")]}
     if not ctx.may(site.area_id, ("street_rep",)):
         return "role_not_allowed", _("Only street reps and coordinators can change sites.")
     return None
@@ -702,7 +702,7 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
         try:
             loaded.append((item, schema.load(item.data)))
         except ValidationError as exc:
-            item.reject("validation_failed", _("This change is not valid."), exc.messages)
+            item.reject("validation_failed", _("Some of this change needs fixing. The notes below say what."), exc.messages)
     ids = {data["id"] for _i, data in loaded}
     # Locked until commit (FOR UPDATE, in id order so two pushes cannot deadlock): otherwise two
     # pushes editing one record both read version n and both write n + 1, and the first edit is
@@ -717,7 +717,7 @@ def _check_updates(ctx: Context, items: list[Item], model, schema, allowed, coll
     for item, data in loaded:
         record = records.get(data["id"])
         if record is None or record.area_id not in ctx.area_ids:
-            item.reject("not_found", _("That record is not one this device can see."), {"id": [_("Unknown record.")]})
+            item.reject("not_found", _("Kerbside cannot find what you changed. It may have been removed. Ask your coordinator if you need it."), {"id": [_("Not found.")]})
             continue
         refusal = allowed(ctx, record, data["patch"])
         if refusal:
@@ -785,12 +785,12 @@ def _check_corrections(ctx: Context, items: list[Item]):
         visit = item.effect.submission if isinstance(item.effect, NewVisit) else None
         if target is None or target["person_id"] != ctx.person.id:
             # Someone else's visit is answered as an unknown one: its existence is not told.
-            item.reject("correction_target_unknown", _("The visit this corrects is not one of your visits on the server."),
+            item.reject("correction_target_unknown", _("Kerbside cannot find the visit you are correcting among your visits. Ask your coordinator."),
                         {"supersedes": [_("Not one of your visits.")]})
         elif target["form_id"] != item.data["form"]["id"] or (visit is not None and visit["area_id"] != target["area_id"]):
             item.reject("correction_form_differs",
-                        _("A correction must use the same form, in the same area, as the visit it corrects."),
-                        {"supersedes": [_("Another form or area than the visit it corrects.")]})
+                        _("Use the same form, in the same area, as the visit you are correcting."),
+                        {"supersedes": [_("Not the same form or area as the visit you are correcting.")]})
         elif target["superseded_by_id"] is not None or target_id in corrected_here:
             current = target | {"superseded_by_id": target["superseded_by_id"] or corrected_here[target_id]}
             item.finish("conflict", code="visit_already_corrected", server_value=changes.my_submission_record(current),
@@ -798,7 +798,7 @@ def _check_corrections(ctx: Context, items: list[Item]):
                                   "Look under My visits before correcting it again."))
         elif target["review_status"] != "flagged":
             item.reject("correction_not_flagged",
-                        _("Only a visit your coordinator flagged can be corrected, and this one is not flagged now."),
+                        _("You can only correct a visit your coordinator has flagged. This visit is not flagged now, so you do not need to correct it."),
                         {"supersedes": [_("Not flagged.")]})
         elif visit is not None:
             corrected_here[target_id] = visit["id"]
@@ -881,8 +881,8 @@ def _answer_known(ctx: Context, items: list[Item]):
                            "first": {"status": row.status, **row.result}}
         else:
             item.reject("payload_hash_mismatch",
-                        _("This change reuses an id the server already has, with different content. It was kept for a coordinator to look at."),
-                        {"payload_hash": [_("Differs from the first change with this mid.")]})
+                        _("Kerbside already had a different change with the same reference. It kept this one for your coordinator to check. You do not need to do anything."),
+                        {"payload_hash": [_("Not the same as the first change with this reference.")]})
             audits.append({"mid": item.mid, "device_id": ctx.device.id, "payload_hash": item.hash or "",
                            "data": item.data, "reason": "payload_hash_mismatch", "received_at": utcnow()})
     if audits:
@@ -933,8 +933,8 @@ def _answer_repeats(items: list[Item]):
             continue
         first = item.first.result
         if item.hash != item.first.hash:
-            item.reject("payload_hash_mismatch", _("This batch holds two different changes with one mid."),
-                        {"payload_hash": [_("Differs from the first change with this mid.")]})
+            item.reject("payload_hash_mismatch", _("Your phone sent two different changes with the same reference. Update the app, then show this to your coordinator."),
+                        {"payload_hash": [_("Not the same as the first change with this reference.")]})
         elif first["status"] == "deferred":
             item.result = {**first, "mid": item.mid}
         else:

@@ -238,11 +238,11 @@ class FormValidator:
     def validate(self, answers, _=_identity) -> dict:
         """Field errors keyed `answers.<line key>`; empty when the answers are good."""
         if not isinstance(answers, dict):
-            return {"answers": [_("Answers must be an object keyed by line.")]}
+            return {"answers": [_("Kerbside could not read the answers. Update the app, then fill in the visit again.")]}
         errors: dict = {}
         for key in answers:
             if key not in self.lines:
-                errors[f"answers.{key}"] = [_("This is not a line of the form version you used.")]
+                errors[f"answers.{key}"] = [_("This question is not on the form you used.")]
         if not any(answer is not None for answer in answers.values()):
             # A visit with nothing answered says nothing; it is most likely a form sent by mistake.
             errors.setdefault("answers", []).append(_("Answer at least one line."))
@@ -259,12 +259,12 @@ class FormValidator:
 
     def _answer_problems(self, line: Line, answer, _) -> list:
         if not isinstance(answer, dict):
-            return [_("An answer must be an object.")]
+            return [_("Kerbside could not read this answer. Update the app, then fill in the visit again.")]
         problems = []
         if not answer.keys() <= ANSWER_KEYS.get(line.type, OTHER_ANSWER_KEYS):
-            problems.append(_("A grade line's answer holds its grade, a note and photos; nothing else.")
+            problems.append(_("This answer can only have a grade, a note and photos.")
                             if line.type == "grade" else
-                            _("This answer holds its value, a note and photos; nothing else."))
+                            _("This answer can only have the answer itself, a note and photos."))
         if line.type == "grade":
             if answer.get("grade") not in GRADES:
                 problems.append(_("Choose exactly one grade: A, B, C or D."))
@@ -279,20 +279,20 @@ class FormValidator:
             if not isinstance(value, str) or (not value.strip() and not line.optional):
                 problems.append(_("Write an answer."))
             elif len(value) > MAX_TEXT:
-                problems.append(_("This answer is too long."))
+                problems.append(_("This answer is too long. Make it shorter."))
         elif line.type == "datetime":
             if parse_datetime(answer.get("value")) is None:
                 problems.append(_("Give a date and time with its time zone, like 2026-11-20T14:05:00+00:00, "
                                   "between the years 2000 and 2100."))
         note = answer.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-            problems.append(_("A note is text of at most 2000 characters."))
+            problems.append(_("Keep the note to 2000 characters or fewer."))
         photos = answer.get("photos")
         if photos is not None:
             if not isinstance(photos, list) or len(photos) > MAX_PHOTOS or not all(
                 isinstance(p, str) and SHA256_HEX.match(p) for p in photos
             ):
-                problems.append(_("Photos are a list of at most 10 SHA-256 hashes."))
+                problems.append(_("Add no more than 10 photos, taken in the Kerbside app."))
         return problems
 
     def photos(self, answers: dict) -> set:

@@ -68,19 +68,19 @@ def check_envelope():
     if request.method != "POST":
         return None
     if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
-        raise ApiError(413, "too_large", _("Send at most 2 MB in one request; the device will split its batch."),
+        raise ApiError(413, "too_large", _("This is too much to send at once. Your phone will send it in smaller parts by itself."),
                        extra={"max_bytes": MAX_REQUEST_BYTES, "max_mutations": MAX_MUTATIONS_PER_REQUEST})
     request.max_content_length = MAX_REQUEST_BYTES
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", _("Send a JSON object."))
+        raise ApiError(400, "bad_json", _("Kerbside could not read what your phone sent. Update the app, then try again."))
     if body.get("protocol") not in SUPPORTED_PROTOCOLS:
         raise ApiError(426, "protocol_unsupported",
-                       _("This app speaks a version of the sync protocol this server does not. Update the app; nothing on your device is lost."),
+                       _("This version of the app cannot talk to Kerbside. Update the app. Nothing on your phone is lost."),
                        extra={"supported": list(SUPPORTED_PROTOCOLS)})
     mutations = body.get("mutations")
     if isinstance(mutations, list) and len(mutations) > MAX_MUTATIONS_PER_REQUEST:
-        raise ApiError(413, "too_many_mutations", _("Send at most 200 changes in one request; the device will split its batch."),
+        raise ApiError(413, "too_many_mutations", _("These are too many changes to send at once. Your phone will send them in smaller parts by itself."),
                        extra={"max_bytes": MAX_REQUEST_BYTES, "max_mutations": MAX_MUTATIONS_PER_REQUEST})
     return None
 
@@ -131,14 +131,14 @@ def enrol(body):
     if not readable_text(device_name) or not readable_text(body["code"]):
         field = "device_name" if not readable_text(device_name) else "code"
         raise ApiError(400, "text_unreadable",
-                       _("The phone's name or the invite code holds characters that cannot be stored, such as "
-                         "control characters. Type them again."),
-                       {field: [_("Holds a control character or a broken symbol.")]})
+                       _("The phone's name or the code has a hidden or broken character, so Kerbside cannot save it. "
+                         "Type them again."),
+                       {field: [_("Has a hidden or broken character.")]})
     display_name = body.get("display_name", "")
     if not readable_text(display_name):
-        raise ApiError(400, "text_unreadable", _("Your name holds characters that cannot be stored, such as control "
-                                                 "characters. Type it again."),
-                       {"display_name": [_("Holds a control character or a broken symbol.")]})
+        raise ApiError(400, "text_unreadable", _("Your name has a hidden or broken character, so Kerbside cannot save "
+                                                 "it. Type it again."),
+                       {"display_name": [_("Has a hidden or broken character.")]})
     rejoin = people.is_rejoin_code(body["code"])
     if rejoin:
         # A personal code is also counted against its person, wherever the tries come from.
@@ -147,7 +147,7 @@ def enrol(body):
         wait = throttle.wait(*person_failures)
         if wait:
             raise ApiError(429, "too_many_requests",
-                           _("Too many wrong tries of this re-join code. Wait %(wait)s, then try again.",
+                           _("This re-join code was typed wrongly too many times. Wait %(wait)s, then try again.",
                              wait=throttle.describe_wait(wait)),
                            headers={"Retry-After": wait})
     try:
@@ -216,7 +216,7 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
         # Two pushes raced on one record (say, one visit id under two mids): nothing was
         # stored; the device sends again and the second attempt sees the first.
         db.session.rollback()
-        raise ApiError(503, "retry", _("Another sync was saving the same record. Your device will try again."),
+        raise ApiError(503, "retry", _("Kerbside was saving the same thing from somewhere else at that moment. Your phone will try again by itself."),
                        headers={"Retry-After": RETRY_AFTER_CONFLICT_S}) from None
     metrics.PUSH_SECONDS.observe(time.perf_counter() - started)
     metrics.items_answered(body["mutations"], results)
@@ -289,18 +289,18 @@ def blob(sha256):
     # A row whose bytes are gone from the store is mended by this upload, not counted again.
     counted = exists or db.session.get(Blob, sha256) is not None
     if request.content_length is not None and request.content_length > MAX_BLOB_BYTES:
-        raise ApiError(413, "too_large", _("A photo may be at most 8 MB."))
+        raise ApiError(413, "too_large", _("This photo is bigger than 8 MB, so Kerbside cannot take it. Take the photo again in the Kerbside app."))
     if not counted and request.content_length is not None:
         _check_photo_limits(request.content_length)  # before 8 MB are read for nothing
     request.max_content_length = MAX_BLOB_BYTES
     data, actual = _read_photo()
     if actual != sha256:
-        raise ApiError(400, "hash_mismatch", _("The photo's bytes do not match its name. It will be sent again."),
-                       {"sha256": [_("Does not match the SHA-256 of the body.")]})
+        raise ApiError(400, "hash_mismatch", _("The photo was damaged on the way. Your phone will send it again by itself."),
+                       {"sha256": [_("The photo was damaged on the way.")]})
     content_type = blobs.image_type(data)
     if content_type is None:
-        raise ApiError(415, "not_an_image", _("Only JPEG, PNG and WebP photos are accepted."),
-                       {"body": [_("Not a JPEG, PNG or WebP image.")]})
+        raise ApiError(415, "not_an_image", _("This file is not a photo Kerbside can use. Take the photo again in the Kerbside app."),
+                       {"body": [_("Not a JPEG, PNG or WebP photo.")]})
     status = 200 if exists else 201
     if not exists:
         if not counted and request.content_length is None:  # a chunked body: its size is known only now
@@ -310,7 +310,7 @@ def blob(sha256):
             kept = blobs.keep(sha256, data, content_type, g.device.id, keep_location=blobs.keeps_location(g.person.id))
         except photo_location.LocationNotRemovable:
             raise ApiError(415, "location_not_removable",
-                           _("The place this photo was taken cannot be taken out of it, so it was not kept. "
+                           _("Kerbside could not remove the place the photo was taken from it, so it did not keep the photo. "
                              "Take the photo again in the Kerbside app."),
                            {"body": [_("Holds a location that cannot be removed.")]}) from None
         db.session.commit()
@@ -353,7 +353,7 @@ def blob_head(sha256):
 def _blob_exists(sha256: str) -> bool:
     """Whether the photo is stored; a name that is not a SHA-256 is answered 404."""
     if not SHA256.match(sha256):
-        raise ApiError(404, "not_found", _("A photo is named by the lower-case SHA-256 of its bytes."))
+        raise ApiError(404, "not_found", _("There is no photo at this address. Check the address."))
     # The row alone is not enough: the bytes must really be in the store, or the device sends them again.
     return blobs.stored(sha256)
 
@@ -376,5 +376,5 @@ def _limit_device():
     """429 with Retry-After once the device has made its minute's sync requests, on any host or worker."""
     wait = throttle.hit_device(current_app.config["SYNC_RATE_PER_MINUTE"], g.device.id)
     if wait:
-        raise ApiError(429, "too_many_requests", _("Too many requests. Your device will wait, then try again."),
+        raise ApiError(429, "too_many_requests", _("Your phone sent too much at once. It will wait, then try again by itself."),
                        headers={"Retry-After": wait})

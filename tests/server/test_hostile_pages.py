@@ -150,7 +150,7 @@ def test_a_page_number_out_of_range_is_brought_into_range(client, walk, no_serve
 
 def test_control_characters_in_an_address_are_a_friendly_400(client, walk, no_server_errors):
     response = client.get("/coordinator/millbrook/sites/\x00")
-    assert response.status_code == 400 and "cannot be read" in response.text
+    assert response.status_code == 400 and "hidden or broken character, so Kerbside cannot read it" in response.text
     api = client.get("/api/openapi.json?x=\x00")
     assert api.status_code == 400 and api.get_json()["code"] == "bad_request"
 

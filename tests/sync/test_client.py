@@ -461,7 +461,7 @@ def test_a_visit_that_crashes_the_server_is_isolated_and_the_rest_is_stored_once
 
     def buggy_server(method, path, *, json=None, **kwargs):
         if json is not None and any("POISON" in str(m["data"]) for m in json.get("mutations", [])):
-            return Response(500, {}, {"code": "server_error", "message": "Something went wrong on the server."})
+            return Response(500, {}, {"code": "server_error", "message": "Something went wrong on our side."})
         return server(method, path, json=json, **kwargs)
 
     device.transport = buggy_server

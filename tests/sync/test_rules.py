@@ -227,7 +227,7 @@ def test_answer_to_a_line_the_form_does_not_have_is_refused():
 
 
 def test_answers_must_be_an_object():
-    assert FormValidator(STREET_FORM).validate(["noise"]) == {"answers": ["Answers must be an object keyed by line."]}
+    assert FormValidator(STREET_FORM).validate(["noise"]) == {"answers": ["Kerbside could not read the answers. Update the app, then fill in the visit again."]}
 
 
 def test_optional_checklist_lines_may_be_left_out_but_not_all_of_them():
