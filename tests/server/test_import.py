@@ -149,7 +149,7 @@ def test_an_export_over_the_import_limit_is_refused_before_it_is_read(client, ap
     csrf = sign_in(client, "cora@example.org")
     response = upload(client, csrf, phone)
     assert response.status_code == 413
-    assert "too large" in response.get_data(as_text=True)
+    assert "too big to send in one go" in response.get_data(as_text=True)
     assert db.session.query(Submission).count() == 0
 
 
