@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, current_app, render_template_string, send_from_directory, url_for
 from flask_babel import gettext as _
 
-from server import pwa_build
+from server import languages, pwa_build
 from server.auth import allow
 from server.pwa_build import ICONS, SCOPE, THEME_COLOUR
 
@@ -169,7 +169,7 @@ def service_worker():
 @allow("public")
 def web_manifest():
     """The web app manifest (name, icons, start URL, standalone display)."""
-    locale = str(current_app.config.get("BABEL_DEFAULT_LOCALE") or "en")
+    locale = languages.html_lang(current_app.config.get("BABEL_DEFAULT_LOCALE"))
     response = Response(json.dumps(manifest(locale), ensure_ascii=False), mimetype="application/manifest+json")
     response.headers["Cache-Control"] = "no-cache"
     return response

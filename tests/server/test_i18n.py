@@ -226,3 +226,7 @@ def test_language_choice_matches_base_languages():
     assert languages.choose("ur-PK", shipped) == "ur"
     assert languages.choose("fr", shipped) is None and languages.choose(None, shipped) is None
     assert languages.html_lang("en_GB") == "en-GB" and languages.direction("ur") == "rtl" and languages.direction("cy") == "ltr"
+
+
+def test_the_web_manifest_names_its_language_as_bcp_47(client):
+    assert client.get("/app/manifest.webmanifest").get_json()["lang"] == "en-GB"
