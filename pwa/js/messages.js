@@ -59,10 +59,15 @@ export let LANGUAGE = defaultLanguage.tag;
 export let DIRECTION = defaultLanguage.dir;
 
 function applyToDocument() {
-  if (globalThis.document && document.documentElement) {
-    document.documentElement.lang = LANGUAGE;
-    document.documentElement.dir = DIRECTION;
-  }
+  if (!globalThis.document || !document.documentElement) return;
+  document.documentElement.lang = LANGUAGE;
+  document.documentElement.dir = DIRECTION;
+  // The shell's own words were written by the server in the language of its first load (the
+  // worker keeps that copy): say them in the app's language.
+  const skip = document.querySelector(".skip-link");
+  if (skip) skip.textContent = t("skip");
+  const nav = document.getElementById("nav");
+  if (nav) nav.setAttribute("aria-label", t("nav_label"));
 }
 
 // Switch to `tag` (a shipped language): load its catalogue, set lang/dir on the page. A catalogue
