@@ -2,7 +2,7 @@
 
 Everything else is in pyproject.toml. build_py runs the same build function as
 `kerbside build` (server/pwa_build.py), loaded by file path: the build environment has
-only the build requirements (setuptools, webassets), not Flask.
+only the build requirements (setuptools, webassets, babel), not Flask.
 """
 
 import importlib.util
@@ -34,6 +34,9 @@ class BuildWithFieldApp(build_py):
         spec.loader.exec_module(module)
         info = module.build(sources, os.path.join(self.build_lib, "server", "pwa_dist"))
         self.announce(f"field app version {info['version']} built", level=2)
+        # The server's gettext catalogues, compiled (.po -> .mo) into the package Flask-Babel reads.
+        compiled = module.compile_translations(module.TRANSLATIONS_DIR, os.path.join(self.build_lib, "server", "translations"))
+        self.announce(f"translations compiled: {', '.join(compiled) or 'none'}", level=2)
 
 
 setup(cmdclass={"build_py": BuildWithFieldApp})

@@ -27,6 +27,12 @@ needed = ["server/pwa_dist/build.json", "server/pwa_dist/index.html", "server/pw
 missing = [name for name in needed if name not in names]
 if not any(name.endswith("/js/protocol.js") and name.startswith("server/pwa_dist/assets/") for name in names):
     missing.append("server/pwa_dist/assets/<version>/js/protocol.js")
+# The server's catalogues compiled (Flask-Babel reads .mo), and the field app's, one per language.
+for po in (name for name in names if name.startswith("server/translations/") and name.endswith(".po")):
+    if po[:-3] + ".mo" not in names:
+        missing.append(po[:-3] + ".mo")
+if not any(name.startswith("server/pwa_dist/assets/") and name.endswith("/i18n/en-GB.json") for name in names):
+    missing.append("server/pwa_dist/assets/<version>/i18n/en-GB.json")
 if any(name.startswith("pwa/") for name in names):
     sys.exit("the wheel carries pwa/ sources; it should carry only the build")
 if missing:

@@ -37,7 +37,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 # GET routes that answer something other than an HTML page (files, images, data, scripts).
 NOT_PAGES = {
-    "static", "api-docs.openapi_json", "pwa.service_worker", "pwa.web_manifest", "pwa.asset", "pwa.icon",
+    "static", "web.language", "api-docs.openapi_json", "pwa.service_worker", "pwa.web_manifest", "pwa.asset", "pwa.icon",
     "coordinator.leaflet", "coordinator.export_submissions", "coordinator.export_actions",
     "coordinator.export_sites", "coordinator.photo", "coordinator.invite_qr", "admin_audit.entries_csv",
     "admin_privacy.export", "coordinator.export_mystery_shops", "coordinator.export_checklists",

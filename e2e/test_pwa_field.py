@@ -487,7 +487,10 @@ def new_app_version(live, tmp_path):
     """Deploy new app sources (a changed message, a newer IndexedDB schema) for the duration."""
 
     def change(folder):
-        replace_in(folder, "js/messages.js", 'nav_mine: "My visits"', 'nav_mine: "My visits and reviews"')
+        # The messages are built from server/pwa_messages.py, not this folder: the new version's
+        # changed text is made in the module that draws the navigation.
+        replace_in(folder, "js/app.js", '"aria-current": routeBase() === href ? "page" : null }, t(id))',
+                   '"aria-current": routeBase() === href ? "page" : null }, id === "nav_mine" ? "My visits and reviews" : t(id))')
         db_module = folder / "js" / "db.js"
         db_module.write_text(DB_VERSION_LINE.sub(f"DB_VERSION = {current_db_version() + 1};", db_module.read_text()))
 

@@ -13,7 +13,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import auth, errors, headers, jsonio, limits, mail, passwords, sessions
+from server import auth, errors, headers, jsonio, languages, limits, mail, passwords, sessions
 from server.config import DEFAULTS, from_environment
 from server.extensions import babel, db, migrate, smorest
 
@@ -60,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     # Batch mode lets future migrations alter tables on SQLite too.
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"), render_as_batch=True)
+    _compile_translations_in_checkout()
     babel.init_app(app, locale_selector=_choose_locale)
     # The document lists only what the server answers: the real error envelope, and no
     # catch-all "default" response standing in for the statuses each operation states.
@@ -92,7 +93,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.after_request(_security_headers)
     app.after_request(headers.strict_transport)
     app.after_request(headers.no_store_when_private)
-    app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale)
+    app.jinja_env.globals.update(csrf_token=auth.csrf_token, get_locale=get_locale, html_lang=languages.html_lang,
+                                 text_direction=languages.direction)
 
     from server import cli
 
@@ -147,11 +149,34 @@ def _trust_proxies(app: Flask):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
+def _compile_translations_in_checkout():
+    """In a source checkout, compile stale .po files to the .mo Flask-Babel reads (`pybabel compile`).
+
+    An installed package carries them compiled by its build (setup.py) and is never written to.
+    """
+    from server import pwa_build
+
+    if os.path.isfile(os.path.join(os.path.dirname(pwa_build.HERE), "pwa", "index.html")):
+        pwa_build.compile_translations()
+
+
 def _choose_locale():
-    """The reader's language from their browser; outside a request (CLI, demo), the default."""
+    """The reader's language: their choice (the switcher's cookie), else their browser's best match.
+
+    Outside a request (CLI, demo), the default. Accept-Language matches by base language too, so
+    a browser asking for `en-US` or `en` gets British English.
+    """
     if not has_request_context():
         return None
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
+    shipped = current_app.config["LANGUAGES"]
+    chosen = languages.choose(request.cookies.get(languages.COOKIE), shipped)
+    if chosen:
+        return chosen
+    for wanted, _quality in request.accept_languages:
+        found = languages.choose(wanted, shipped)
+        if found:
+            return found
+    return None
 
 
 def tile_origin(template: str) -> str:

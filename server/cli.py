@@ -11,6 +11,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import gettext as _
 from sqlalchemy import MetaData, select
 
+from server import pwa_build
 from server.extensions import db
 
 
@@ -107,7 +108,8 @@ def build_command(source_dir, out_dir):
     source_dir = source_dir or found_source
     if source_dir is None:
         raise click.ClickException(_("This installation has no field app sources; it serves the build it was installed with."))
-    info = pwa.build_locked(source_dir, out_dir or found_out)
+    info = pwa.build_locked(source_dir, out_dir or found_out, current_app.config["LANGUAGES"])
+    pwa_build.compile_translations()
     click.echo(_("Field app version %(version)s built in %(folder)s.", version=info["version"], folder=out_dir or found_out))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from server import jsonio
+from server import jsonio, languages
 from sync.protocol import MAX_BLOB_BYTES
 
 
@@ -113,8 +113,9 @@ DEFAULTS = {
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
     # The docs UI is our own server-rendered page (server/api/docs.py): no CDN, no scripts.
-    "BABEL_DEFAULT_LOCALE": "en",
-    "LANGUAGES": ["en"],
+    # The shipped languages (server/languages.py): British English, the msgids' own language, first.
+    "BABEL_DEFAULT_LOCALE": languages.DEFAULT,
+    "LANGUAGES": list(languages.LANGUAGES),
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "ASSETS_AUTO_BUILD": True,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, current_app, render_template_string, send_from_directory, url_for
 from flask_babel import gettext as _
 
-from server import pwa_build
+from server import languages, pwa_build
 from server.auth import allow
 from server.pwa_build import ICONS, SCOPE, THEME_COLOUR
 
@@ -83,13 +83,13 @@ def _load(folder: str, stamp: tuple = ()) -> Build:
                  shell=shell, sw=worker, stamp=stamp)  # nosec B604
 
 
-def build_locked(source_dir: str, build_dir: str) -> dict:
+def build_locked(source_dir: str, build_dir: str, languages=None) -> dict:
     """Build under an exclusive file lock, so workers starting together build once between them."""
     os.makedirs(build_dir, exist_ok=True)
     with open(os.path.join(build_dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return pwa_build.build(source_dir, build_dir)
+            return pwa_build.build(source_dir, build_dir, languages)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -112,7 +112,8 @@ def current_build() -> Build:
     """The build this app serves; from sources, rebuilt when they changed (ASSETS_AUTO_BUILD)."""
     config = current_app.config
     source_dir, build_dir = where(config, current_app.instance_path)
-    key = (source_dir, build_dir)
+    languages = tuple(config["LANGUAGES"])
+    key = (source_dir, build_dir, languages)
     with _builds_lock:
         found = _builds.get(key)
         if source_dir is None:
@@ -121,7 +122,7 @@ def current_build() -> Build:
             return found
         if found is None or (config.get("ASSETS_AUTO_BUILD", True) and found.stamp != pwa_build.source_stamp(source_dir)):
             stamp = pwa_build.source_stamp(source_dir)
-            build_locked(source_dir, build_dir)
+            build_locked(source_dir, build_dir, languages)
             found = _builds[key] = _load(build_dir, stamp)
         return found
 
@@ -168,7 +169,7 @@ def service_worker():
 @allow("public")
 def web_manifest():
     """The web app manifest (name, icons, start URL, standalone display)."""
-    locale = str(current_app.config.get("BABEL_DEFAULT_LOCALE") or "en")
+    locale = languages.html_lang(current_app.config.get("BABEL_DEFAULT_LOCALE"))
     response = Response(json.dumps(manifest(locale), ensure_ascii=False), mimetype="application/manifest+json")
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -26,7 +26,9 @@ Layout of a build folder:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -48,6 +50,12 @@ WORKER = "sw.js"
 WORKER_BUILD = "sw-build.js"
 PROTOCOL_MODULE = "js/protocol.js"
 MANIFEST_FILE = "build.json"
+LANGUAGES_MODULE = "js/languages.js"
+# One catalogue per shipped language, `i18n/<BCP 47 tag>.json` beside the modules.
+CATALOGUE_FOLDER = "i18n"
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The gettext catalogues: <language>/LC_MESSAGES/messages.po, compiled to messages.mo beside.
+TRANSLATIONS_DIR = os.path.join(HERE, "translations")
 # Folders of `pwa/` whose files the app loads (icons are copied beside, make_icons.py is not).
 ASSET_FOLDERS = ("js", "css", "sw")
 
@@ -95,8 +103,138 @@ def protocol_module() -> str:
     return "\n".join(lines) + "\n"
 
 
-# Modules the build writes rather than a person: path -> a function giving the text.
-GENERATED_MODULES = {PROTOCOL_MODULE: protocol_module}
+@functools.cache
+def _sibling(name: str):
+    """server/<name>.py loaded by path: the wheel's build has no Flask, so `server` cannot be imported."""
+    spec = importlib.util.spec_from_file_location(f"kerbside_build_{name}", os.path.join(HERE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _po_path(translations_dir: str, language: str) -> str:
+    return os.path.join(translations_dir, language, "LC_MESSAGES", "messages.po")
+
+
+def read_catalogue(translations_dir: str, language: str):
+    """The language's .po file as a Babel Catalog, or None when it has none (English needs none)."""
+    from babel.messages.pofile import read_po
+
+    path = _po_path(translations_dir, language)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def _plural_rule(catalog, language: str) -> tuple[int, str]:
+    """(nplurals, plural expression): the .po header's Plural-Forms, else Babel's rule for the language."""
+    if catalog is not None:
+        return catalog.num_plurals, catalog.plural_expr
+    from babel.messages.plurals import get_plural
+
+    rule = get_plural(language)
+    return rule.num_plurals, rule.plural_expr
+
+
+def field_catalogue(language: str, translations_dir: str = TRANSLATIONS_DIR) -> dict:
+    """The field app's catalogue for `language`: `{"": header, id: text | [forms...]}`.
+
+    Only translated messages are listed (a fuzzy or empty one is not); the default language's
+    catalogue lists every message (its .po, else the msgid itself), so it fills any gap.
+    """
+    languages = _sibling("languages")
+    messages = _sibling("pwa_messages").MESSAGES
+    catalog = read_catalogue(translations_dir, language)
+    nplurals, plural = _plural_rule(catalog, language)
+    is_default = language == languages.DEFAULT
+    found = {"": {"language": languages.html_lang(language), "dir": languages.direction(language),
+                  "nplurals": nplurals, "plural": plural}}
+    for key, message in messages.items():
+        is_plural = isinstance(message, tuple)
+        msgid = message[0] if is_plural else message
+        entry = catalog.get(msgid) if catalog is not None else None
+        text = None
+        if entry is not None and not entry.fuzzy:
+            if is_plural and isinstance(entry.string, (tuple, list)) and len(entry.string) == nplurals and all(entry.string):
+                text = list(entry.string)
+            elif not is_plural and isinstance(entry.string, str) and entry.string:
+                text = entry.string
+        if text is None and is_default:
+            text = list(message) if is_plural else message
+        if text is not None:
+            found[key] = text
+    return found
+
+
+def catalogue_path(language: str) -> str:
+    """Where the language's catalogue is in a build's version folder: `i18n/en-GB.json`."""
+    return f"{CATALOGUE_FOLDER}/{_sibling('languages').html_lang(language)}.json"
+
+
+def languages_module(languages) -> str:
+    """`js/languages.js`: the languages this build ships, for the app's language choice."""
+    from babel import Locale
+
+    module = _sibling("languages")
+    shipped = []
+    for language in languages:
+        shipped.append({"tag": module.html_lang(language), "name": Locale.parse(language).get_language_name() or language,
+                        "dir": module.direction(language), "catalogue": catalogue_path(language)})
+    return ("// Generated from server/languages.py when the app is built (server/pwa_build.py).\n\n"
+            f"export const LANGUAGES = {json.dumps(shipped, ensure_ascii=False)};\n"
+            f"export const DEFAULT_LANGUAGE = {json.dumps(module.html_lang(languages[0]))};\n")
+
+
+def generated_files(languages, translations_dir: str = TRANSLATIONS_DIR) -> dict:
+    """Files the build writes rather than a person: path -> bytes."""
+    files = {PROTOCOL_MODULE: protocol_module().encode("utf-8"),
+             LANGUAGES_MODULE: languages_module(languages).encode("utf-8")}
+    for language in languages:
+        files[catalogue_path(language)] = json.dumps(
+            field_catalogue(language, translations_dir), ensure_ascii=False, sort_keys=True, indent=0).encode("utf-8")
+    return files
+
+
+def shipped_languages(languages=None) -> tuple:
+    """The languages to ship, the default first (server/languages.py unless given)."""
+    module = _sibling("languages")
+    chosen = list(languages or module.LANGUAGES)
+    if module.DEFAULT in chosen:
+        chosen.remove(module.DEFAULT)
+    return (module.DEFAULT, *chosen)
+
+
+def compile_translations(translations_dir: str = TRANSLATIONS_DIR, out_dir: str | None = None) -> list[str]:
+    """Compile each <language>/LC_MESSAGES/messages.po to messages.mo (in `out_dir`, else beside it).
+
+    Only stale ones are written (atomically), so a checkout's server may call it at every start.
+    Returns the languages compiled.
+    """
+    from babel.messages.mofile import write_mo
+    import io
+
+    out_dir = out_dir or translations_dir
+    compiled = []
+    if not os.path.isdir(translations_dir):
+        return compiled
+    for language in sorted(os.listdir(translations_dir)):
+        source = _po_path(translations_dir, language)
+        if not os.path.isfile(source):
+            continue
+        target = os.path.join(out_dir, language, "LC_MESSAGES", "messages.mo")
+        if os.path.isfile(target) and os.stat(target).st_mtime_ns >= os.stat(source).st_mtime_ns:
+            continue
+        data = io.BytesIO()
+        write_mo(data, read_catalogue(translations_dir, language), use_fuzzy=False)
+        _write_atomic(target, data.getvalue())
+        compiled.append(language)
+    return compiled
+
+
+# Modules the build writes rather than a person: path -> a function giving the text (the
+# catalogues, generated_files, are not modules).
+GENERATED_MODULES = {PROTOCOL_MODULE: protocol_module, LANGUAGES_MODULE: lambda: languages_module(shipped_languages())}
 
 
 def asset_sources(source_dir: str) -> list[str]:
@@ -115,8 +253,18 @@ def asset_sources(source_dir: str) -> list[str]:
 
 
 def source_stamp(source_dir: str) -> tuple:
-    """What changes when any source changes: names, sizes and modification times (cheap, per request)."""
+    """What changes when any source changes: names, sizes and modification times (cheap, per request).
+
+    The field app's messages and translations are sources too (server/pwa_messages.py, the .po files).
+    """
     stamp = []
+    extra = [os.path.join(HERE, "pwa_messages.py"), os.path.join(HERE, "languages.py")]
+    if os.path.isdir(TRANSLATIONS_DIR):
+        extra += [_po_path(TRANSLATIONS_DIR, language) for language in sorted(os.listdir(TRANSLATIONS_DIR))]
+    for path in extra:
+        if os.path.isfile(path):
+            status = os.stat(path)
+            stamp.append((path, status.st_mtime_ns, status.st_size))
     for where, dirs, names in os.walk(source_dir):
         dirs.sort()
         for name in sorted(names):
@@ -155,11 +303,14 @@ def _copy_with_webassets(source_dir: str, generated_dir: str, names: list[str], 
         bundle.build(force=True, disable_cache=True)
 
 
-def build(source_dir: str, build_dir: str) -> dict:
-    """Build the app from `source_dir` into `build_dir` (idempotent); return its build.json."""
-    names = asset_sources(source_dir) + list(GENERATED_MODULES)
-    names = sorted(set(names))
-    generated = {path: make().encode("utf-8") for path, make in GENERATED_MODULES.items()}
+def build(source_dir: str, build_dir: str, languages=None) -> dict:
+    """Build the app from `source_dir` into `build_dir` (idempotent); return its build.json.
+
+    `languages` (default server/languages.py's) are shipped: one catalogue each, all precached.
+    """
+    languages = shipped_languages(languages)
+    generated = generated_files(languages)
+    names = sorted(set(asset_sources(source_dir)) | set(generated))
     shell = _read(os.path.join(source_dir, "index.html"))
     digest = hashlib.sha256()
     for name in names:
@@ -181,6 +332,7 @@ def build(source_dir: str, build_dir: str) -> dict:
         "preload": [name for name in names if name.startswith("js/") and name != ENTRY],
         "files": names + [WORKER_BUILD],
         "precache": precache,
+        "languages": [_sibling("languages").html_lang(language) for language in languages],
     }
     version_dir = os.path.join(build_dir, "assets", version)
     if _current(build_dir) != info:

@@ -1,7 +1,7 @@
 // The field app's entry point: routes, the always-visible sync status, updates and sync triggers.
 
 import { h, clear } from "./dom.js";
-import { t, LANGUAGE, ageText, clockText } from "./messages.js";
+import { t, ageText, clockText } from "./messages.js";
 import { STORES, getAll, getMeta, setMeta, deleteMeta } from "./db.js";
 import { PROTOCOL_VERSION, UNSENT_WARNING_DAYS } from "./protocol.js";
 import { syncNow, onSyncChange, requestBackgroundSync, nextAttemptAt, sendPendingSignOut, SYNC_BASE } from "./sync.js";
@@ -43,7 +43,7 @@ const app = {
       // No name typed: the server names the device readably ("Android phone, joined 3 Dec").
       response = await fetch(`${SYNC_BASE}/enrol`, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "Accept-Language": document.documentElement.lang },
         body: JSON.stringify({ protocol: PROTOCOL_VERSION, code, device_name: deviceName, display_name: displayName }),
       });
     } catch (error) {
@@ -311,7 +311,6 @@ async function registerWorker() {
 // -- start ----------------------------------------------------------------------------------
 
 async function start() {
-  document.documentElement.lang = LANGUAGE;
   sendPendingSignOut();
   await route();
   registerWorker().catch(() => showBanner(t("offline")));

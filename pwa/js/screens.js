@@ -1,7 +1,7 @@
 // The screens of the field app. Each draws into <main> from what IndexedDB holds.
 
 import { h, clear, uniqueId } from "./dom.js";
-import { t, has, LANGUAGE, ageText, clockText } from "./messages.js";
+import { t, tn, has, LANGUAGE, ageText, clockText, languages, chosenLanguage, chooseLanguage } from "./messages.js";
 import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
 import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
@@ -220,7 +220,7 @@ export async function showHome(main, app) {
     : h("p", {}, t("no_drafts"));
   const corrections = toCorrect.length
     ? h("section", { class: "needs-correcting", id: "needs-correcting", "aria-labelledby": "needs-correcting-title" },
-      h("h2", { id: "needs-correcting-title" }, t(toCorrect.length === 1 ? "correct_count_one" : "correct_count_many", { count: toCorrect.length })),
+      h("h2", { id: "needs-correcting-title" }, tn("correct_count", toCorrect.length)),
       h("p", {}, t("correct_intro")),
       h("ul", { class: "cards" }, await Promise.all(toCorrect.map(correctionCard))))
     : null;
@@ -626,6 +626,21 @@ export async function unsentCount() {
   return countOf(STORES.outbox);
 }
 
+// The app's language: the phone's own, or one the person picks; the screen is redrawn in it at once.
+function languageChoice(app) {
+  const chosen = chosenLanguage() || "";
+  const option = (value, label, attributes = {}) => h("label", { class: "choice" },
+    h("input", { type: "radio", name: "language", value, checked: chosen === value,
+      onchange: async () => {
+        await chooseLanguage(value || null);
+        app.go("#/settings");
+      } }),
+    h("span", attributes, label));
+  return h("fieldset", { class: "line", id: "language-choice" }, h("legend", {}, t("language_title")),
+    option("", t("language_phone")),
+    languages().map((language) => option(language.tag, language.name, { lang: language.tag, dir: language.dir })));
+}
+
 export async function showSettings(main, app) {
   const persisted = await getMeta("persisted");
   const storage = persisted === true ? t("storage_persisted") : persisted === false ? t("storage_refused") : t("storage_unknown");
@@ -686,6 +701,7 @@ export async function showSettings(main, app) {
     h("p", {}, app.person.display_name
       ? t("signed_in_as", { name: app.person.display_name, device: (await getMeta("device_name")) || "" })
       : t("signed_in_no_name", { device: (await getMeta("device_name")) || "" })),
+    languageChoice(app),
     h("h2", {}, t("storage_title")), h("p", { id: "storage-answer" }, storage),
     h("h2", {}, t("export_title")), h("p", {}, t("export_intro")),
     h("button", { type: "button", class: "primary", onclick: () => downloadUnsent() }, t("export_button")),

@@ -71,6 +71,8 @@ function waitOver(until, now, longest) {
 
 // One HTTP exchange. Every HTTP status is an answer; only a missing answer throws (NoAnswer).
 async function send(method, path, token, body, type) {
+  // The server's messages in the app's language (Settings' choice, kept by messages.js in meta).
+  const language = await getMeta("language").catch(() => null);
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -80,6 +82,7 @@ async function send(method, path, token, body, type) {
   try {
     const headers = { Authorization: `Bearer ${token}` };
     if (type) headers["Content-Type"] = type;
+    if (typeof language === "string" && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(language)) headers["Accept-Language"] = language;
     const response = await fetch(path, { method, headers, body, signal: controller.signal, cache: "no-store" });
     // An answer cut part-way fails here too, and is no answer.
     const text = method === "HEAD" ? "" : await response.text();

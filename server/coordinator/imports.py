@@ -101,7 +101,7 @@ def _phone_time(text) -> str:
         return ""
     # The phone's wall clock, as the volunteer saw it: not converted to the reader's zone.
     locale = get_locale()
-    return _("%(date)s, %(time)s", date=format_date(moment.date(), "medium", locale=locale),
+    return _("%(date)s, %(time)s", date=format_date(moment.date(), "long", locale=locale),
              time=format_time(moment.time(), "short", locale=locale))
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 
 from flask import Response, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
-from flask_babel import format_date, format_datetime, get_locale, gettext as _, ngettext, to_user_timezone
+from flask_babel import format_date, format_time, get_locale, gettext as _, ngettext, to_user_timezone
 from sqlalchemy import func, select
 
 from server import audit, auth, blobs, operations, review
@@ -35,7 +35,8 @@ def kdate(moment) -> str:
 @lru_cache(maxsize=4096)
 def _medium_date(day: date, locale) -> str:
     # Long lists repeat the same few days; Babel takes tens of microseconds to format each one.
-    return format_date(day, "medium")
+    # "long": "25 August 2026" in British English, the month in words in every language.
+    return format_date(day, "long")
 
 
 @bp.app_template_filter("kmonth")
@@ -46,7 +47,19 @@ def kmonth(month: str) -> str:
 
 @bp.app_template_filter("kdatetime")
 def kdatetime(moment) -> str:
-    return format_datetime(moment, "medium") if moment else ""
+    """A moment in the reader's language and time zone: "25 August 2026, 14:05" in British English."""
+    if not moment:
+        return ""
+    local = to_user_timezone(moment) if isinstance(moment, datetime) and moment.tzinfo else moment
+    return _("%(date)s, %(time)s", date=_medium_date(local.date(), get_locale()), time=format_time(local.time(), "short"))
+
+
+@bp.app_template_filter("kwalltime")
+def kwalltime(moment) -> str:
+    """A wall-clock time as a phone wrote it (not moved to the reader's zone), in the reader's language."""
+    if not moment:
+        return ""
+    return _("%(date)s, %(time)s", date=_medium_date(moment.date(), get_locale()), time=format_time(moment.time(), "short"))
 
 
 @bp.app_template_global()

@@ -164,6 +164,8 @@ ROUTES = {
     # A photo not uploaded yet: HEAD's own answer is 404 ("not here yet").
     "sync.blob_head": Route({"here": {"sha256": ("here", "missing_sha")}}, answers=(404,)),
     "web.index": Route({"here": {}}),
+    # The language switcher: public; with no `to` it refuses (400), as it must for an unknown language.
+    "web.language": Route({"here": {}}, answers=(400,)),
     "signin.login": Route({"here": {}}, answers=(401,)),
     "signin.logout": Route({"here": {}}),
     "pwa.shell": Route({"here": {}}),

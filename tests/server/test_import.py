@@ -162,7 +162,7 @@ def test_the_result_lists_the_files_drafts_readably(client, phone):
     drafts = page[page.index("Drafts in the file"):page.index("</table>", page.index("Drafts in the file"))]
     # Site, the visit's time on the phone's clock, and lines answered of the form's 12
     # (a note alone is not an answer).
-    assert "Canal Street" in drafts and "Nov 22, 2026, 9:30" in drafts and "1 of 12" in drafts
+    assert "Canal Street" in drafts and "22 November 2026, 09:30" in drafts and "1 of 12" in drafts
     assert "Neighbourhood Agreement Monitoring Form" in drafts
 
 

@@ -105,7 +105,9 @@ def test_a_changed_source_changes_the_version_and_the_worker_bytes(client, sourc
     shell_before = client.get("/app/").get_data(as_text=True)
     worker_before = client.get("/app/sw.js").get_data()
     messages = sources / "js" / "messages.js"
-    messages.write_text(messages.read_text().replace('nav_home: "Home"', 'nav_home: "Start"'))
+    source = messages.read_text()
+    assert 'CHOICE_KEY = "kerbside-language"' in source, "the text this test changes is gone"
+    messages.write_text(source.replace('CHOICE_KEY = "kerbside-language"', 'CHOICE_KEY = "Start"'))
     shell_after = client.get("/app/").get_data(as_text=True)
     worker_after = client.get("/app/sw.js").get_data()
     assert shell_urls(shell_after)[0] != shell_urls(shell_before)[0]
