@@ -262,3 +262,19 @@ def test_the_demo_ships_its_agreement_and_forms_in_welsh_and_urdu(app):
     assert set(deal.translations["ur"]) == set(agreement_texts(deal.definition))
     record = next(c for c in db.session.execute(select(Change).where(Change.record_id == "street@2")).scalars())
     assert record.data["translations"]["cy"]["title"] == STREET_TRANSLATIONS["cy"]["title"]
+
+
+def test_the_public_page_shows_the_agreement_in_the_pages_language(app, client, area_forms, monkeypatch):
+    deal = area_forms["deal"]
+    operations.set_translation("agreement", deal, "cy",
+                               _full(AGREEMENT_TRANSLATIONS["cy"], agreement_texts(deal.definition)), choices=CHOICES)
+    db.session.commit()
+    english = client.get("/area/millbrook").text
+    assert AGREEMENT["our_part"][0]["text"] in english
+    # Which language the page is in is flask_babel's choice (Accept-Language, once Welsh is shipped).
+    from server import public
+
+    monkeypatch.setattr(public, "get_locale", lambda: "cy")
+    welsh = client.get("/area/millbrook").text
+    assert AGREEMENT_TRANSLATIONS["cy"]["our_part.council_tax.text"] in welsh
+    assert AGREEMENT["our_part"][0]["text"] not in welsh
