@@ -10,9 +10,11 @@ Chromium is the system one (Debian's package) when present, else Playwright's ow
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -138,7 +140,26 @@ def live_server(tmp_path_factory):
     live.relay.close()
     server.shutdown()
     with live.app.app_context():
-        db.engine.dispose()
+        dispose_when_idle(db.engine)
+    # A connection left open would warn whenever the collector next runs, in whichever test
+    # that is; collecting here makes it this module's teardown that fails.
+    gc.collect()
+
+
+def dispose_when_idle(engine, timeout_s: float = 15) -> None:
+    """Close the engine's connections once the server's request threads have given theirs back.
+
+    `server.shutdown()` stops accepting requests but does not wait for the threads still
+    answering one (a page's last fetches as its browser context closes). A connection such a
+    thread returns after `dispose()` goes back to the discarded pool and is garbage collected
+    still open: psycopg's ResourceWarning, raised as an error in some later test.
+    """
+    deadline = time.monotonic() + timeout_s
+    while engine.pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if engine.pool.checkedout():
+        raise AssertionError(f"{engine.pool.checkedout()} database connection(s) still held by the live server")
+    engine.dispose()
 
 
 @pytest.fixture(autouse=True)

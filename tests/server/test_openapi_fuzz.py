@@ -134,8 +134,8 @@ def test_the_fuzzing_fails_when_an_answer_is_not_in_the_document(app, api, devic
 def test_a_method_the_document_does_not_list_is_405_with_allow(app, client):
     """Every API path answers another method with 405 and the methods it does take."""
     document = client.get("/api/openapi.json").get_json()
-    for path, operations in document["paths"].items():
-        listed = {method.upper() for method in operations if method != "parameters"}
+    for path, methods in document["paths"].items():
+        listed = {method.upper() for method in methods if method != "parameters"}
         address = path.replace("{sha256}", "0" * 64)
         response = client.open(address, method="DELETE")
         assert response.status_code == 405, path
