@@ -10,7 +10,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, PHONE
-from e2e.test_pwa_field import SYNC_TIMEOUT_MS, go_offline, go_online, new_volunteer, submissions_of, wait_until_offline_ready
+from e2e.test_pwa_field import SYNC_TIMEOUT_MS, check_screen, go_offline, go_online, new_volunteer, submissions_of, wait_until_offline_ready
 from server.seed_content import STREET_FORM
 from server.seed_translations import STREET_TRANSLATIONS
 
@@ -53,6 +53,7 @@ def test_a_welsh_phone_fills_the_street_form_in_welsh_and_the_answers_are_the_sa
     expect(litter.locator("label.grade").nth(3)).to_contain_text(WELSH["lines.litter.grades.D"])
     expect(litter.locator("label.grade").nth(3).locator(".letter")).to_have_text("D")  # letters stay Latin
     expect(page.locator("main")).not_to_contain_text(LINES[0]["label"])  # no English left where Welsh is given
+    check_screen(page, "street-form-cy")  # axe finds nothing serious; pictured for the docs
 
     page.locator("input[type=search]").fill("Canal")
     page.locator("label.choice", has_text="Canal Street").first.locator("input").check()
