@@ -22,6 +22,8 @@ PAGES = [
     ("coordinator-trends", "/coordinator/{area}/trends"),
     ("coordinator-map", "/coordinator/{area}/map"),
     ("public-area", "/area/{area}"),
+    # The demo street form's Urdu translation, its fields right to left beside the English.
+    ("coordinator-translation-ur", "/coordinator/{area}/forms/street/2/translation?lang=ur"),
 ]
 
 

@@ -127,6 +127,10 @@ def _real_addresses(live) -> dict[str, str]:
             "coordinator.agreements": f"/coordinator/{slug}/agreement",
             "coordinator.agreement_version":
                 f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}",
+            "coordinator.form_translation":
+                f"/coordinator/{slug}/forms/{form.form_id}/{form.version}/translation?lang=cy",
+            "coordinator.agreement_translation":
+                f"/coordinator/{slug}/agreement/{agreement.agreement_id}/{agreement.version}/translation?lang=ur",
             "coordinator.people": f"/coordinator/{slug}/people",
             "coordinator.person": f"/coordinator/{slug}/people/{reps[0].id}",
             "coordinator.merge_person": f"/coordinator/{slug}/people/{reps[0].id}/merge?with={reps[1].id}",

@@ -17,6 +17,13 @@ from server.auth import hash_password
 from server.extensions import db
 from server.models import Area, Device, FormVersion, Person
 from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_shop_form
+from server.seed_translations import (
+    AGREEMENT_TRANSLATIONS,
+    CHECKLIST_TRANSLATIONS,
+    MYSTERY_SHOP_TRANSLATIONS,
+    OLD_STREET_TRANSLATIONS,
+    STREET_TRANSLATIONS,
+)
 from sync.protocol import payload_hash
 
 DEMO_AREA = {"slug": "millbrook", "name": "Millbrook",
@@ -72,7 +79,9 @@ def _build(rng: random.Random, months: int) -> Area:
         {"name": "Millbrook (whole area)"},
     ])
     service_points = {"in_person": desk, "phone": phone, "online": online}
-    agreement = operations.draft_agreement_version("millbrook-deal", area, AGREEMENT)
+    # The Deal and the forms come with Welsh and Urdu translations of every text (seed_translations.py).
+    agreement = operations.draft_agreement_version("millbrook-deal", area, AGREEMENT,
+                                                   translations=AGREEMENT_TRANSLATIONS)
     operations.publish_agreement_version(agreement)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(days=30 * months)
@@ -81,13 +90,15 @@ def _build(rng: random.Random, months: int) -> Area:
     # instructions) is current, so the demo shows both in the data. The versions are dated
     # as if published when the months of visits began: a visit dated long before its form
     # version existed is refused, as a phone's would be.
-    old_street = operations.draft_form_version("street", {**STREET_FORM, "instructions": "Place an X in the correct box."})
+    old_street = operations.draft_form_version("street", {**STREET_FORM, "instructions": "Place an X in the correct box."},
+                                               translations=OLD_STREET_TRANSLATIONS)
     _publish_as_of(old_street, start - timedelta(days=1))
-    street = operations.draft_form_version("street", STREET_FORM)
+    street = operations.draft_form_version("street", STREET_FORM, translations=STREET_TRANSLATIONS)
     _publish_as_of(street, retire_at - timedelta(days=1))
-    checklist = operations.draft_form_version("checklist", checklist_form(AGREEMENT))
+    checklist = operations.draft_form_version("checklist", checklist_form(AGREEMENT), translations=CHECKLIST_TRANSLATIONS)
     _publish_as_of(checklist, start - timedelta(days=1))
-    shop = operations.draft_form_version("mystery_shop", mystery_shop_form(AGREEMENT))
+    shop = operations.draft_form_version("mystery_shop", mystery_shop_form(AGREEMENT),
+                                         translations=MYSTERY_SHOP_TRANSLATIONS)
     _publish_as_of(shop, start - timedelta(days=1))
 
     coordinator = operations.create_person("Sam Coordinator", email=COORDINATOR_EMAIL, roles=[("coordinator", area)])

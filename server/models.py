@@ -192,6 +192,11 @@ class AgreementVersion(db.Model):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     definition: Mapped[dict] = mapped_column(JSON)
+    # The language `definition` is written in (its first, "source" language), and translations of its
+    # texts into other languages: {"cy": {text key: text}} (see sync/content.py). Adding or changing a
+    # translation makes no new version: keys, lines and grades are the definition's, unchanged.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     agreement: Mapped[Agreement] = relationship(back_populates="versions")
@@ -207,6 +212,8 @@ class AgreementVersion(db.Model):
             "version": self.version,
             "status": self.status,
             "area_id": self.agreement.area_id,
+            "language": self.language,
+            "translations": self.translations or {},
         }
 
 
@@ -238,6 +245,11 @@ class FormVersion(db.Model):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     definition: Mapped[dict] = mapped_column(JSON)
+    # The language `definition` is written in (its first, "source" language), and translations of its
+    # texts into other languages: {"cy": {text key: text}} (see sync/content.py). Adding or changing a
+    # translation makes no new version: keys, lines and grades are the definition's, unchanged.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -256,6 +268,8 @@ class FormVersion(db.Model):
             "status": self.status,
             "area_id": self.form.area_id,
             "copy_of": self.form.copy_of,
+            "language": self.language,
+            "translations": self.translations or {},
         }
 
 

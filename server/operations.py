@@ -33,6 +33,7 @@ from server.models import (
     Submission,
     utcnow,
 )
+from sync import content
 from sync.merge import action_transition_error
 from sync.validation import definition_errors
 
@@ -108,8 +109,9 @@ def _next_version(model, key_column, key) -> int:
     return (current or 0) + 1
 
 
-def draft_form_version(form_id: str, definition: dict, *, kind: str | None = None, area_id=None) -> FormVersion:
-    """A new draft version of a form (the form is created on first use)."""
+def draft_form_version(form_id: str, definition: dict, *, kind: str | None = None, area_id=None,
+                       translations: dict | None = None, language: str = "en") -> FormVersion:
+    """A new draft version of a form (the form is created on first use), with the translations it starts from."""
     form = db.session.get(Form, form_id)
     if form is None:
         form = Form(id=form_id, kind=kind or definition.get("kind"), area_id=area_id)
@@ -121,7 +123,8 @@ def draft_form_version(form_id: str, definition: dict, *, kind: str | None = Non
         raise OperationError("definition_invalid", _("The form has problems to fix before it can be saved."), problems)
     version = FormVersion(
         form_id=form.id, version=_next_version(FormVersion, FormVersion.form_id, form.id), status="draft",
-        definition=definition,
+        definition=definition, language=language,
+        translations=_carried_translations("form", definition, translations),
     )
     db.session.add(version)
     db.session.flush()
@@ -136,6 +139,7 @@ def update_form_draft(version: FormVersion, definition: dict) -> FormVersion:
     problems = definition_errors(definition, _)
     if problems:
         raise OperationError("definition_invalid", _("The form has problems to fix before it can be saved."), problems)
+    version.translations = _translations_after_edit("form", version.definition, definition, version.translations)
     version.definition = definition
     db.session.flush()
     return version
@@ -220,7 +224,7 @@ def copy_shared_form(shared: Form, area: Area) -> FormVersion:
     form = Form(id=_copy_id(shared, area), kind=shared.kind, area_id=area.id, copy_of=shared.id)
     db.session.add(form)
     db.session.flush()
-    return draft_form_version(form.id, source.definition)
+    return draft_form_version(form.id, source.definition, translations=source.translations, language=source.language)
 
 
 def replaced_shared_forms(area_id: str) -> set[str]:
@@ -231,7 +235,9 @@ def replaced_shared_forms(area_id: str) -> set[str]:
     ).scalars())
 
 
-def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> AgreementVersion:
+def draft_agreement_version(agreement_id: str, area: Area, definition: dict, *, translations: dict | None = None,
+                            language: str = "en") -> AgreementVersion:
+    """A new draft version of an agreement (created on first use), with the translations it starts from."""
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None:
         agreement = Agreement(id=agreement_id, area_id=area.id)
@@ -245,6 +251,8 @@ def draft_agreement_version(agreement_id: str, area: Area, definition: dict) -> 
         version=_next_version(AgreementVersion, AgreementVersion.agreement_id, agreement.id),
         status="draft",
         definition=definition,
+        language=language,
+        translations=_carried_translations("agreement", definition, translations),
     )
     db.session.add(version)
     db.session.flush()
@@ -258,6 +266,7 @@ def update_agreement_draft(version: AgreementVersion, definition: dict) -> Agree
     problems = agreement_errors(definition, street_line_keys(version.agreement.area_id))
     if problems:
         raise OperationError("definition_invalid", _("The agreement has problems to fix before it can be saved."), problems)
+    version.translations = _translations_after_edit("agreement", version.definition, definition, version.translations)
     version.definition = definition
     db.session.flush()
     return version
@@ -326,6 +335,92 @@ def publish_agreement_version(version: AgreementVersion) -> AgreementVersion:
         + [changes.agreement_change(version)]
     )
     return version
+
+
+# -- translations of forms and agreements -----------------------------------------------------
+
+
+def _carried_translations(kind: str, definition: dict, translations: dict | None) -> dict:
+    """The translations a new draft starts with: those of the version it copies, for the texts it has."""
+    source = content.texts_of(kind, definition)
+    carried = {}
+    for language, texts in (translations or {}).items():
+        kept = {key: text for key, text in content.cleaned(texts or {}).items() if key in source}
+        if kept:
+            carried[language] = kept
+    return carried
+
+
+def _translations_after_edit(kind: str, before: dict, after: dict, translations: dict | None) -> dict:
+    """A draft's translations once its definition changed: a text whose source changed reads in the source again."""
+    old, new = content.texts_of(kind, before), content.texts_of(kind, after)
+    kept = {}
+    for language, texts in (translations or {}).items():
+        remaining = content.kept_after_edit(old, new, texts or {})
+        if remaining:
+            kept[language] = remaining
+    return kept
+
+
+def translation_errors(kind: str, version, language: str, texts, *, choices) -> dict:
+    """What is wrong with `texts` as the `language` translation of `version`, as field errors.
+
+    The posted texts must be exactly the version's own (a translation adds none and drops none:
+    a page opened before the draft changed is refused rather than half-applied); empty ones fall back.
+    """
+    errors: dict = {}
+    if content.primary_language(language) not in choices:
+        errors["language"] = [_("Choose one of the languages offered.")]
+        return errors
+    source = content.texts_of(kind, version.definition)
+    if not isinstance(texts, dict):
+        return {"texts": [_("A translation is a set of texts, each named by the text it translates.")]}
+    added = [key for key in texts if key not in source]
+    dropped = [key for key in source if key not in texts]
+    if added or dropped:
+        errors["texts"] = [_("The translation does not match this version's texts any more (it was changed "
+                             "meanwhile). Open the translation again and redo your changes.")]
+    messages = {
+        "not_text": _("Type this text again: it holds control characters or a broken symbol."),
+        "too_long": _("Keep this text within %(count)s characters.", count=content.MAX_TRANSLATED_TEXT),
+    }
+    for key, code in content.translation_problems(source, texts).items():
+        if code in messages:
+            errors[f"texts.{key}"] = [messages[code]]
+    return errors
+
+
+def set_translation(kind: str, version, language: str, texts: dict, *, choices) -> tuple[dict, dict]:
+    """Keep `texts` as `version`'s translation into `language` (empty texts fall back); returns (before, after).
+
+    Not a new version: the definition stays as it is, published or draft. A published version's
+    record changes in the change log, so phones get the translation at their next sync. All texts
+    empty removes the translation.
+    """
+    errors = translation_errors(kind, version, language, texts, choices=choices)
+    if errors:
+        raise OperationError("translation_invalid", _("The translation has problems to fix before it can be saved."),
+                             errors)
+    language = content.primary_language(language)
+    before = dict((version.translations or {}).get(language) or {})
+    after = content.cleaned(texts)
+    translations = {key: value for key, value in (version.translations or {}).items() if key != language}
+    if after:
+        translations[language] = after
+    version.translations = translations
+    db.session.flush()
+    if before != after:
+        change = _translation_change(kind, version)
+        if change is not None:
+            changes.write_changes([change])
+    return before, after
+
+
+def _translation_change(kind: str, version):
+    """The record phones hold of `version`, rewritten: drafts are not pulled, nor agreements no longer current."""
+    if kind == "form":
+        return changes.form_change(version) if version.status in ("published", "retired") else None
+    return changes.agreement_change(version) if version.status == "published" else None
 
 
 # -- people, invites and devices -----------------------------------------------------------

@@ -7,7 +7,7 @@ name or device, and nothing that would tell a service which mystery shopper test
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from sqlalchemy import case, select
 
 from server.auth import allow
@@ -15,6 +15,7 @@ from server.coordinator.checklists import part_label, promise_charts
 from server import charts, reporting
 from server.extensions import db
 from server.models import Action, Area, Form, FormVersion, Site
+from sync import content
 
 bp = Blueprint("public", __name__)
 
@@ -47,7 +48,11 @@ def area(slug):
     # The checklist figures the coordinator sees, for the same period as the grades above:
     # counts per promise, month and site only; no volunteer is named in them.
     checklists = reporting.checklist_results(db.session, found.id, period)
-    return render_template("public/area.html", area=found, agreement=agreement, strips=strips, period=period,
+    # The agreement's words in the page's language where it has a translation, else as written.
+    shown = content.localised("agreement", agreement.definition, agreement.translations, agreement.language,
+                              str(get_locale() or "")) if agreement else None
+    return render_template("public/area.html", area=found, agreement=agreement, shown_definition=shown,
+                           strips=strips, period=period,
                            actions=actions, street_form=street_form, share=_share,
                            lines=reporting.street_lines(db.session, found.id), checklists=checklists,
                            checklist_charts=promise_charts(checklists, "public-checklist", period), part_label=part_label)

@@ -15,7 +15,10 @@ function isRequired(definition, line) {
   return !line.optional || (definition.kind === "street" && line.type === "grade");
 }
 
-function optionLabel(value) {
+// An answer's label: the version's translation of it (content.js), else the app's own word for it, else the option.
+function optionLabel(value, line, index) {
+  const translated = line && line.option_labels && line.option_labels[index];
+  if (translated) return translated;
   return OPTION_MESSAGES[value] ? t(OPTION_MESSAGES[value]) : value;
 }
 
@@ -58,7 +61,7 @@ function lineField(definition, draft, line, context) {
   } else if (line.type === "kept") {
     body = h("div", { class: "options" }, KEPT_VALUES.map((value) => radioChoice(name, value, answer.value === value, [h("span", {}, t(value))], "choice")));
   } else if (line.type === "choice") {
-    body = h("div", { class: "options" }, line.options.map((value) => radioChoice(name, value, answer.value === value, [h("span", {}, optionLabel(value))], "choice")));
+    body = h("div", { class: "options" }, line.options.map((value, index) => radioChoice(name, value, answer.value === value, [h("span", {}, optionLabel(value, line, index))], "choice")));
   } else if (line.type === "text") {
     const id = uniqueId("text");
     return h("div", { class: "line text-line", id: `line-${line.key}` },

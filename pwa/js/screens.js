@@ -4,6 +4,7 @@ import { h, clear, uniqueId } from "./dom.js";
 import { t, tn, has, LANGUAGE, ageText, clockText, languages, chosenLanguage, chooseLanguage } from "./messages.js";
 import { STORES, getAll, getOne, getMeta, setMeta, countOf, replicaAll, replicaGet, clearEverything } from "./db.js";
 import { renderForm, readChange, missingAnswers, formLines } from "./forms.js";
+import { formInLanguage, agreementInLanguage } from "./content.js";
 import { newDraft, newCorrection, saveDraft, getDraft, deleteDraft, queueDraft, downloadUnsent, draftKeeper, answeredLines, restoreUnsent } from "./outbox.js";
 import { FORM_KINDS, FORM_ROLES, STAFF_ROLES, COULD_NOT_SEND } from "./protocol.js";
 import { sendAgain, queueSignOut } from "./sync.js";
@@ -42,6 +43,7 @@ export async function currentForms(person) {
     && [...areaIds].every((areaId) => copiedIn.get(form.id).has(areaId));
   return [...latest.values()]
     .filter((form) => !replaced(form))
+    .map((form) => formInLanguage(form))
     .filter((form) => [...(FORM_ROLES[form.kind] || []), ...STAFF_ROLES].some((role) => roles.has(role)))
     .sort((a, b) => FORM_KINDS.indexOf(a.kind) - FORM_KINDS.indexOf(b.kind));
 }
@@ -367,8 +369,10 @@ export async function showDraft(main, app, draftId) {
     app.go("#/");
     return;
   }
-  // A draft is always filled against its own form version, even after a newer one is published.
-  const definition = await replicaGet("forms", `${draft.form.id}@${draft.form.version}`);
+  // A draft is always filled against its own form version, even after a newer one is published;
+  // its texts read in the volunteer's language where the version has them (answers stay by key).
+  const storedDefinition = await replicaGet("forms", `${draft.form.id}@${draft.form.version}`);
+  const definition = storedDefinition ? formInLanguage(storedDefinition) : null;
   if (!definition) {
     screen(main, draft.title, h("p", { class: "notice" }, t("form_missing")));
     return;
@@ -535,7 +539,7 @@ function latestAgreements(agreements) {
 }
 
 export async function showDeal(main, app) {
-  const agreements = latestAgreements(await replicaAll("agreements"));
+  const agreements = latestAgreements(await replicaAll("agreements")).map((agreement) => agreementInLanguage(agreement));
   const actions = (await replicaAll("actions")).sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at))).slice(0, 20);
   const parts = agreements.map((agreement) => h("section", { class: "deal" },
     h("h2", {}, agreement.title),

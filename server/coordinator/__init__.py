@@ -11,4 +11,4 @@ from flask import Blueprint
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
-from server.coordinator import actions, checklists, exports, manage, people, sites, views  # noqa: E402,F401  (routes register on import)
+from server.coordinator import actions, checklists, exports, manage, people, sites, translate, views  # noqa: E402,F401  (routes register on import)

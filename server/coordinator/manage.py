@@ -93,7 +93,10 @@ def new_form_draft(slug, form_id):
         abort(404)
     _may_change(form)
     source = form.versions[-1].version
-    draft = operations.draft_form_version(form.id, form.versions[-1].definition)
+    # A new version starts with the translations of the one it copies: its texts read as before.
+    draft = operations.draft_form_version(form.id, form.versions[-1].definition,
+                                          translations=form.versions[-1].translations,
+                                          language=form.versions[-1].language)
     audit.record("form.draft", record_type="form_version", record_id=draft.sync_id, area_id=area.id,
                  details={"copied_from": source})
     db.session.commit()
@@ -223,7 +226,9 @@ def new_agreement_draft(slug, agreement_id):
     if agreement is None or agreement.area_id != area.id or not agreement.versions:
         abort(404)
     source = agreement.versions[-1].version
-    draft = operations.draft_agreement_version(agreement.id, area, agreement.versions[-1].definition)
+    draft = operations.draft_agreement_version(agreement.id, area, agreement.versions[-1].definition,
+                                               translations=agreement.versions[-1].translations,
+                                               language=agreement.versions[-1].language)
     audit.record("agreement.draft", record_type="agreement_version", record_id=draft.sync_id, area_id=area.id,
                  details={"copied_from": source})
     db.session.commit()

@@ -20,6 +20,7 @@ from server.extensions import db
 from server.models import AuditEntry, Person, SiteEdit
 from server.push import proposed_site_id
 from server.seed_content import AGREEMENT, STREET_FORM
+from sync.content import agreement_texts, form_texts
 from tests.conftest import mutation, sign_in, street_answers, visit
 from tests.server.test_import import upload
 
@@ -161,6 +162,14 @@ def _cases(client, world):
         ("coordinator.agreement_version", "coordinator", post(f"{area}/agreement/millbrook-deal/2", definition=deal_two),
          "agreement.edit_draft"),
         ("coordinator.publish_agreement", "coordinator", post(f"{area}/agreement/millbrook-deal/2/publish"), "agreement.publish"),
+        ("coordinator.form_translation", "coordinator",
+         post(f"{area}/forms/street/2/translation", lang="cy",
+              **{f"text-{key}": ("Ffurflen" if key == "title" else "") for key in form_texts(STREET_FORM)}),
+         "form.translate"),
+        ("coordinator.agreement_translation", "coordinator",
+         post(f"{area}/agreement/millbrook-deal/2/translation", lang="ur",
+              **{f"text-{key}": ("معاہدہ" if key == "title" else "") for key in agreement_texts(AGREEMENT)}),
+         "agreement.translate"),
         ("coordinator.people", "coordinator", post(f"{area}/people", role="mystery_shopper", display_name="Sam Shopper"),
          "invite.create"),
         ("coordinator.accept_selected", "coordinator",

@@ -27,7 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 64
 QUERY_VALUES = ["9999-12-31", "0001-01-01", "2026-02-30", "10**20", str(10**20), "1" * 5000, "-1", "NaN",
                 "\x00", "x\x1b" * 3, "y" * 3000, "١٢٣", ""]
 QUERY_NAMES = ("from", "to", "page", "overdue", "status", "kind", "site_id", "submission_id", "line_key",
-               "next", "editor")
+               "next", "editor", "lang")
 PATH_VALUES = ["\x00", "nothing-here", "z" * 3000, "..", "\u202eevil", "9" * 5000]
 INT_PATH_VALUES = [0, 2**31, 2**63, 10**30]
 
@@ -160,7 +160,7 @@ def test_control_characters_in_an_address_are_a_friendly_400(client, walk, no_se
 FORM_VALUES = ["\x00", "a\x00b", "t" * 100_000, "²", "9" * 5000, "", "   "]
 FORM_FIELDS = ("title", "description", "assigned_to", "assigned_to_other", "status", "reason", "public_note",
                "display_name", "role", "definition", "editor", "days", "email", "password", "site_id",
-               "submission_id", "line_key")
+               "submission_id", "line_key", "lang", "text-title", "text-lines.litter.label")
 
 
 def _post_rules(app):
@@ -210,6 +210,8 @@ def test_the_walks_reach_real_pages(client, walk):
     real = walk["real"]
     for path in (f"/coordinator/millbrook/sites/{real['site_id']}", f"/coordinator/millbrook/submissions/{real['submission_id']}",
                  f"/coordinator/millbrook/actions/{real['action_id']}", "/coordinator/millbrook/forms/street/1",
+                 "/coordinator/millbrook/forms/street/1/translation?lang=cy",
+                 "/coordinator/millbrook/agreement/millbrook-deal/1/translation?lang=ur",
                  f"/coordinator/millbrook/photos/{real['sha256']}", "/coordinator/millbrook/trends"):
         with client.get(path) as response:  # the photo is streamed from the store: closed when done
             assert response.status_code == 200, path
