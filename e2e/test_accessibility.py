@@ -559,10 +559,13 @@ def test_a_street_visit_is_filled_and_saved_with_the_keyboard_alone(walk, live_s
         page.keyboard.press("Enter")
         expect(page.get_by_text("Saved. It will be sent by itself")).to_be_visible()
         expect(waiting_count(page)).to_have_attribute("data-count", "1")
+        # The app tries to send it at once and finds no signal; the header is drawn again after that.
+        expect(page.get_by_text("No signal: your work is kept on this phone.")).to_be_visible()
+        page.wait_for_load_state("networkidle")
         tab_to(page, "(el) => el.tagName === 'A' && el.textContent.trim() === 'My visits'")
         page.keyboard.press("Enter")
-        waiting = page.locator("li", has_text="Station Road")
-        expect(waiting.first).to_be_visible()
+        expect(page.get_by_role("heading", level=1, name="My visits")).to_be_visible()
+        expect(page.locator("li.waiting", has_text="Station Road")).to_contain_text("Waiting to send")
     finally:
         go_online(context, live_server)
     page.reload()  # back online, the app sends what waits as it opens
