@@ -440,7 +440,7 @@ export async function showDraft(main, app, draftId) {
   const form = h("form", { class: "visit", novalidate: true },
     summary,
     sitePicker(draft, sites, (real) => keeper.changed(real)),
-    h("div", { class: "line" }, h("label", { for: whenId }, t("observed_at")), when, h("p", { id: "error-observed", class: "field-error", hidden: true })),
+    h("div", { class: "line", id: "line-observed" }, h("label", { for: whenId }, t("observed_at")), when, h("p", { id: "error-observed", class: "field-error", hidden: true })),
     body,
     h("div", { class: "line" }, h("label", { for: notesId }, t("general_notes")), notes),
     saved,
@@ -470,12 +470,15 @@ export async function showDraft(main, app, draftId) {
     if (draft.site.mode === "new" ? !draft.site.new_name.trim() : !draft.site.site_id) missing.site = t("needs_site");
     if (!draft.observed_local) missing.observed = t("needs_time");
     for (const element of form.querySelectorAll(".field-error")) element.hidden = true;
+    for (const element of form.querySelectorAll("[aria-invalid]")) element.removeAttribute("aria-invalid");
     if (Object.keys(missing).length) {
       for (const [key, text] of Object.entries(missing)) {
         const element = form.querySelector(`#error-${CSS.escape(key)}`);
         if (element) {
           element.textContent = text;
           element.hidden = false;
+          // The field (a line's fieldset, or its input) that the message describes is marked invalid.
+          for (const field of form.querySelectorAll(`[aria-describedby~="error-${CSS.escape(key)}"]`)) field.setAttribute("aria-invalid", "true");
         }
       }
       const labels = new Map([["site", t("form_site")], ["observed", t("observed_at")]]);

@@ -157,7 +157,12 @@
     var rows = table.querySelectorAll("tbody tr[data-lat]");
     var tiles = holder.getAttribute("data-tiles");
     holder.hidden = false;
-    var map = L.map(holder, { zoomControl: true, attributionControl: Boolean(tiles) });
+    // Someone who asked for less motion gets a map that jumps to its new zoom instead of gliding.
+    var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    var map = L.map(holder, {
+      zoomControl: true, attributionControl: Boolean(tiles),
+      zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimation: !still,
+    });
     if (tiles) {
       map.attributionControl.setPrefix(false);
       L.tileLayer(tiles, { maxZoom: 19, attribution: asText(holder.getAttribute("data-attribution") || "") })
