@@ -37,11 +37,11 @@ def test_language_chosen_in_settings_is_kept_and_works_offline(live_server, play
         choice = page.get_by_role("group", name="Language")
         expect(choice.get_by_role("radio")).to_have_count(4)
 
-        # Urdu: right to left, at once (no reload); what it lacks is in English.
+        # Urdu: right to left, at once (no reload), the screen in Urdu.
         choice.get_by_label("اردو").check()
         expect(page.locator("html")).to_have_attribute("dir", "rtl")
         expect(page.locator("html")).to_have_attribute("lang", "ur")
-        expect(page.get_by_role("link", name="Settings")).to_be_visible()
+        expect(page.get_by_role("link", name="سیٹنگز")).to_be_visible()
 
         # Welsh: the screen is redrawn in it.
         # (By its id: the group is named "Iaith" once the screen is redrawn in Welsh.)
