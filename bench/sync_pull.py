@@ -63,7 +63,8 @@ from server.seed_content import AGREEMENT, STREET_FORM, checklist_form, mystery_
 from sync import cursor as cursors  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_sync"
-REDIS_URL = "redis://127.0.0.1:6379/4"
+# Redis for the limits; BENCH_REDIS_URL picks another db where several benches share one Redis.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/4"
 AREAS = 20
 SITES_PER_AREA = 500
 CHUNK = 50_000  # change rows per COPY (one transaction each)
@@ -293,7 +294,7 @@ LIMIT_STORES = {"database": {}, "redis": {"REDIS_URL": REDIS_URL, "REDIS_PREFIX"
 
 def incremental(label: str, url: str, folder: str, sizes: list[int], pulls: int) -> list[dict]:
     app = make_app(url, folder)
-    # The same database with the sync's rate limit counted in Redis (db 4), as several hosts count it.
+    # The same database with the sync's rate limit counted in Redis, as several hosts count it.
     apps = {"database": app, "redis": make_app(url, folder, LIMIT_STORES["redis"])}
     fresh_schema(app)
     clock = CpuClock(url)
@@ -359,7 +360,7 @@ def incremental_report(results: list[dict], pulls: int) -> str:
              "rep's device of one area, its cursor 100 of its area's changes behind the end (about 2,000 rows of the "
              "log), pulls with no mutations through the Flask test client, gzip accepted: the median (and 90th "
              f"percentile) of {pulls} pulls after 5 warm-up pulls, with the sync's rate limit counted in the database "
-             "(the embedded default: a write and a commit per sync) and in Redis (db 4, `KERBSIDE_REDIS_URL`, as "
+             f"(the embedded default: a write and a commit per sync) and in Redis (db {REDIS_URL.rsplit('/', 1)[-1]}, `KERBSIDE_REDIS_URL`, as "
              "several hosts count it); and `server.pull.pull` alone (the query and the page, no HTTP, no auth, no "
              "limit) for the same device and cursor. CPU: the mean CPU time per pull of this process (the test client "
              "runs the server in it) and of the PostgreSQL backends, which waiting for a core on a busy machine does not "

@@ -9,7 +9,7 @@ joins over a million rows.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import (
     JSON,
@@ -347,6 +347,12 @@ class Invite(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# A device's `last_sync_at` is written only when the one stored is at least this old, or a form
+# version was published since (operations.note_sync): it is the time of a sync within this much
+# of the device's latest one, and pages say "to within a minute".
+LAST_SYNC_PRECISION = timedelta(minutes=1)
 
 
 class Device(db.Model):

@@ -17,6 +17,7 @@ from server import audit, changes, form_lifecycle, reporting
 from server.auth import hash_password, new_device_token, token_hash
 from server.extensions import db
 from server.models import (
+    LAST_SYNC_PRECISION,
     Action,
     Agreement,
     AgreementVersion,
@@ -536,6 +537,23 @@ def roles_by_area(person: Person) -> dict[str | None, set[str]]:
     for role in person.roles:
         found.setdefault(role.area_id, set()).add(role.role)
     return found
+
+
+def note_sync(device: Device, now):
+    """Record that `device` synced at `now`, to within LAST_SYNC_PRECISION."""
+    # The syncs of a phone in one minute (its outbox sent in pages, then its pulls) write it
+    # once, not each a row update and a commit (see models.LAST_SYNC_PRECISION). A form version
+    # published since the stored time is written at once: the retire check (form_lifecycle)
+    # counts the phones that synced before and after a publication, to the second.
+    last = device.last_sync_at
+    if last is None or now - last >= LAST_SYNC_PRECISION or _form_published_since(last):
+        device.last_sync_at = now
+
+
+def _form_published_since(moment) -> bool:
+    return db.session.execute(
+        select(FormVersion.published_at).where(FormVersion.published_at > moment).limit(1)
+    ).first() is not None
 
 
 def device_scope(person: Person) -> tuple[list[str], list[str]]:

@@ -28,7 +28,7 @@ import math
 import time
 from contextlib import contextmanager
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 from limits import parse
 from limits.storage import (
     MemoryStorage,
@@ -87,16 +87,19 @@ class DatabaseStorage(Storage):
             },
         ).returning(table.c.count)
         # A photo's HEAD only reads, so on SQLite its transaction begins deferred; upgraded to a
-        # writer here it could fail at once. So the read ends first and the count is written in
-        # a transaction that begins IMMEDIATE, as audit.record_and_commit does.
-        # The count changes nothing the request has loaded (its device and person), so these
+        # writer here it could fail at once. So that read ends first and the count is written in
+        # a transaction that begins IMMEDIATE, as audit.record_and_commit does. Any other
+        # transaction (PostgreSQL's, SQLite's on a POST, which began IMMEDIATE) takes the count
+        # as it is: one commit per count, not two.
+        # The count changes nothing the request has loaded (its device and person), so the
         # commits leave them loaded: expiring them would cost two more queries per sync.
         session = db.session()
         expires = session.expire_on_commit
         writes = g.get("kerbside_writes") if has_request_context() else None
         session.expire_on_commit = False
         try:
-            session.commit()
+            if _reading_on_sqlite():
+                session.commit()
             if has_request_context():
                 g.kerbside_writes = True
             count = session.execute(statement).scalar_one()
@@ -133,6 +136,13 @@ class DatabaseStorage(Storage):
     def purge_expired(self) -> int:
         """Drop windows that are over (called now and then; they are ignored anyway)."""
         return db.session.execute(delete(ThrottleCounter).where(ThrottleCounter.expires_at <= time.time())).rowcount
+
+
+def _reading_on_sqlite() -> bool:
+    """Whether a transaction begun now on SQLite begins deferred (server/__init__.py's on_begin rule)."""
+    if db.engine.dialect.name != "sqlite":
+        return False
+    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS") and not g.get("kerbside_writes")
 
 
 def _insert_for(dialect: str):

@@ -207,7 +207,7 @@ def _sync_round_trip(body: dict) -> tuple[str, dict]:
     device, person = g.device, g.person
     person_id = person.id  # read now: the push's commit expires the loaded records
     area_ids, roles = operations.device_scope(person)
-    device.last_sync_at = utcnow()
+    operations.note_sync(device, utcnow())
     metrics.oldest_unsent_reported(body.get("oldest_unsent_age_s"))
     started = time.perf_counter()
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -142,6 +142,26 @@ def test_unnamed_devices_are_named_by_kind_and_join_date_never_by_user_agent(cli
     assert "Mozilla" not in page and "AppleWebKit" not in page
     assert page.count("Android phone, joined") == 2 and f"iPhone, joined {day}" in page
     assert "Signed in" in page and "Last sync" in page
+
+
+def test_last_sync_is_written_once_a_minute_and_the_pages_say_to_within_a_minute(client, world, sync):
+    """A phone's syncs within a minute of the stored time write nothing; one after it writes the time again."""
+    device = db.session.get(Device, world["device_id"])
+    first = device.last_sync_at
+    assert first is not None  # the fixture's sync wrote it
+    assert sync(world["token"]).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Device, world["device_id"]).last_sync_at == first  # seconds later: not written again
+    db.session.get(Device, world["device_id"]).last_sync_at = first - timedelta(minutes=1, seconds=1)
+    db.session.commit()
+    assert sync(world["token"]).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Device, world["device_id"]).last_sync_at >= first  # over a minute old: written
+    sign_in(client, "cora@example.org")
+    assert "Last sync (to within a minute)" in client.get(f"{AREA}/people").text
+    assert "Last sync (to within a minute): " in client.get(f"{AREA}/people/{world['rita']}").text
+    page = client.get(f"{AREA}/devices/{world['device_id']}/revoke")
+    assert page.status_code == 200 and "Last sync (to within a minute)" in page.text
 
 
 def test_the_join_date_of_a_device_name_is_in_the_readers_language(app):
