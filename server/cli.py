@@ -372,6 +372,29 @@ def compact_command(keep_days):
     click.echo(f"  Changes remaining: {report.remaining}")
 
 
+@click.group("grade-counts")
+def grade_counts_group():
+    """The street grades kept counted for the trends page and the dashboard."""
+
+
+@grade_counts_group.command("rebuild")
+@click.option("--area", "area_slug", default=None, help="Only this area (its slug); every area when left out.")
+@with_appcontext
+def grade_counts_rebuild_command(area_slug):
+    """Count the kept street grade counts again from the visits' answers (after a restore or a bulk load)."""
+    from server import grade_counts
+    from server.models import Area
+
+    area_id = None
+    if area_slug:
+        area_id = db.session.execute(select(Area.id).where(Area.slug == area_slug)).scalar()
+        if area_id is None:
+            raise click.ClickException(_("No area called %(slug)s.", slug=area_slug))
+    rows = grade_counts.rebuild(db.session, area_id)
+    db.session.commit()
+    click.echo(_("Street grade counts rebuilt: %(rows)s rows.", rows=rows))
+
+
 def _retention_label(label: str, dry_run: bool) -> str:
     return f"{label} (would go)" if dry_run else label
 
@@ -379,7 +402,7 @@ def _retention_label(label: str, dry_run: bool) -> str:
 def register(app):
     for command in (demo_command, build_command, serve_command, invite_command, add_coordinator_command, add_admin_command,
                     one_time_password_command, sign_out_everywhere_command, new_epoch_command, retention_command, compact_command,
-                    audit_group, person_group):
+                    audit_group, person_group, grade_counts_group):
         app.cli.add_command(command)
 
 

@@ -9,13 +9,14 @@ joins over a million rows.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -472,6 +473,24 @@ class Answer(db.Model):
         Index("ix_answer_area_kind_observed", "area_id", "kind", "observed_at",
               postgresql_include=["line_key", "theme", "grade", "submission_id"]),
     )
+
+
+class StreetGradeCount(db.Model):
+    """How many of an area's counted street grades (visits not flagged, not superseded) were each
+    letter, per UTC day, line and theme.
+
+    Kept in step by the transactions that write and review visits (server/grade_counts.py), so
+    the trends page reads a few thousand of these rows for a year where it counted 300,000 answers
+    at 1,000,000 visits. `kerbside grade-counts rebuild` counts them again from the answers.
+    """
+
+    __tablename__ = "street_grade_count"
+    area_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(200), primary_key=True)
+    grade: Mapped[str] = mapped_column(String(1), primary_key=True)
+    graded: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Action(db.Model):

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask_babel import gettext as _, ngettext
 from sqlalchemy import func, select
 
-from server import audit, changes, form_lifecycle, reporting
+from server import audit, changes, form_lifecycle, grade_counts, reporting
 from server.auth import hash_password, new_device_token, token_hash
 from server.extensions import db
 from server.models import (
@@ -574,12 +574,16 @@ def review_submission(submission: Submission, status: str, reviewer: Person, rea
         raise OperationError("status_invalid", _("Choose accepted or flagged."))
     if status == "flagged" and not (reason or "").strip():
         raise OperationError("reason_required", _("Say why the visit is flagged."), {"reason": [_("Give a reason.")]})
+    was_flagged = submission.review_status == "flagged"
     submission.review_status = status
     submission.review_reason = (reason or "").strip() or None
     submission.reviewed_by = reviewer.id
     submission.reviewed_at = utcnow()
     db.session.flush()
     changes.write_changes([changes.submission_change(submission)])
+    # Flagging takes the visit out of every figure, un-flagging puts it back: so too its kept grade counts.
+    if was_flagged != (status == "flagged"):
+        (grade_counts.visits_left_out if status == "flagged" else grade_counts.visits_counted)(db.session, [submission.id])
 
 
 def raise_action(area: Area, title: str, *, created_by=None, site=None, line_key=None, submission=None,

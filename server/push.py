@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import insert, select
 
-from server import audit, blobs, bulk, changes, schemas
+from server import audit, blobs, bulk, changes, grade_counts, schemas
 from server.extensions import db
 from server.models import (
     Action,
@@ -191,6 +191,7 @@ def push(device: Device, person: Person, raw_mutations: list, area_ids: set, rol
     _insert_effects(mine)
     _mark_superseded(mine)
     _write_changes_and_results(mine)
+    _count_grades(mine)
     _record_corrections(ctx, mine)
     db.session.commit()
     _answer_repeats(items)
@@ -813,6 +814,17 @@ def _mark_superseded(items: list[Item]):
     superseded = {item.effect.superseded["id"]: item.effect.submission["id"] for item in items
                   if item.result["status"] == "applied" and isinstance(item.effect, CorrectedVisit)}
     bulk.update_column(db.session, Submission.__table__, "id", "superseded_by_id", superseded)
+
+
+def _count_grades(items: list[Item]):
+    """The new visits' street grades join the kept counts (after the change counter, as every writer of them).
+
+    A correction's new visit counts; the visit it supersedes was flagged (checked under its
+    lock), so it had already left the counts.
+    """
+    grade_counts.apply(db.session, grade_counts.answer_deltas(
+        answer for item in items if item.result["status"] == "applied" and isinstance(item.effect, NewVisit)
+        for answer in item.effect.answers))
 
 
 def _record_corrections(ctx: Context, items: list[Item]):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, cast, false, func, insert, literal, literal_column, null, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
-from server import audit, changes
+from server import audit, changes, grade_counts
 from server.extensions import db
 from server.models import AuditEntry, Change, ChangeCounter, Person, Submission, utcnow
 from server.reporting import ReviewFilters, review_conditions
@@ -180,6 +180,9 @@ def _record(area_id: str, groups: list[Before], details: dict, action: str) -> i
     The action is audited even when it changed nothing (every ticked visit was accepted
     already): the log says what the coordinator asked for, and that it came to none.
     """
+    # Flagged visits accepted count again: their grades rejoin the kept counts (superseded ones stay out).
+    grade_counts.visits_counted(db.session, [visit_id for group in groups if group.status == "flagged"
+                                             for visit_id in group.ids])
     accepted = []
     for group in sorted(groups, key=lambda g: (g.status, g.reason or "")):
         # What changed, as a single review records it (only the fields that differ).
