@@ -137,7 +137,7 @@ def test_correction_of_a_visit_on_a_retired_version_uses_its_successor_carrying_
     go_offline(context, live_server)
     notice.get_by_role("link", name="Correct this visit").click()
     expect(page.locator("#correcting")).to_contain_text(
-        f"version {old_version} was retired): your answers were carried over to version {new_version}")
+        f"(from version {old_version} to {new_version}). Your answers were copied to the new form")
     expect(page.locator(f"#line-{dropped_key}")).to_have_count(0)
     added = page.locator("#line-pavement_parking")
     expect(added.locator("input[type=radio]:checked")).to_have_count(0)  # a new line starts blank

@@ -326,6 +326,37 @@ def have_a_visit_refused(page, context, live, name):
     street_rep_role(live, name, held=True)
 
 
+def test_a_refused_answer_is_named_by_its_line_not_by_the_protocols_path(live_server, playwright, tmp_path):
+    """ "Needs attention" names a refused answer by its form line's label, and shows other problems
+    in the server's words alone, never a field path such as `payload_hash:`."""
+    name = "Rep Attention"
+    context, page = launch(playwright, tmp_path / "phone")
+    join(page, live_server, new_volunteer(live_server, name))
+    have_a_visit_refused(page, context, live_server, name)
+    first_line = live_server.run(lambda: db.session.query(FormVersion).filter_by(
+        form_id="street", status="published").one().definition["sections"][0]["lines"][0])
+    # As the server answers a visit whose answers it cannot take: problems by field path.
+    page.evaluate("""(key) => new Promise((resolve, reject) => {
+        const open = indexedDB.open("kerbside");
+        open.onsuccess = () => {
+            const store = open.result.transaction("attention", "readwrite").objectStore("attention");
+            const all = store.getAll();
+            all.onsuccess = () => {
+                const item = all.result[0];
+                item.result.errors = {[`answers.${key}`]: ["Choose one grade: A, B, C or D."],
+                                      payload_hash: ["This was damaged on the way."]};
+                store.put(item).onsuccess = () => { open.result.close(); resolve(); };
+            };
+            all.onerror = () => reject(all.error);
+        };
+    })""", first_line["key"])
+    page.goto(f"{live_server.url}/app/#/attention")
+    problems = page.locator("li.attention ul li")
+    expect(problems).to_have_text([f"{first_line['label']}: Choose one grade: A, B, C or D.",
+                                   "This was damaged on the way."], timeout=SYNC_TIMEOUT_MS)
+    context.close()
+
+
 def choose_restore_file(page, path):
     page.get_by_role("link", name="Settings").click()
     page.get_by_label("Export file from your old phone").set_input_files(path)

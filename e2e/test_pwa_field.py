@@ -407,7 +407,7 @@ def test_rejected_visit_is_listed_under_needs_attention_with_the_servers_message
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
     page.locator("#attention-link").click()
     expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
-    expect(page.locator("li.attention")).to_contain_text("The server said: You cannot fill in this kind of form in this area. If you think you should, ask your coordinator.")
+    expect(page.locator("li.attention")).to_contain_text("Kerbside says: You cannot fill in this kind of form in this area. If you think you should, ask your coordinator.")
     assert submissions_of(live_server, "Rep Rejected") == []
     context.close()
 

@@ -601,9 +601,19 @@ export async function showMine(main) {
 
 // -- needs attention -------------------------------------------------------------------
 
+// How a refused answer is named to the volunteer: the protocol names it by its path
+// ("answers.litter"), the volunteer knows it by its line's label on the form they filled.
+async function problemPlaces(item) {
+  const form = item.mutation && item.mutation.data && item.mutation.data.form;
+  const stored = form ? await replicaGet("forms", `${form.id}@${form.version}`) : null;
+  const labels = new Map(stored ? formLines(formInLanguage(stored)).map((line) => [`answers.${line.key}`, line.label]) : []);
+  return (field) => labels.get(field) || null;
+}
+
 export async function showAttention(main, app) {
   const items = (await getAll(STORES.attention)).sort((a, b) => b.settled_at - a.settled_at);
-  const list = items.map((item) => {
+  const places = await Promise.all(items.map(problemPlaces));
+  const list = items.map((item, index) => {
     const result = item.result || {};
     const text = result.message || result.code || result.status;
     // The server never saw this one: the phone gave up sending it, and can try again.
@@ -618,7 +628,11 @@ export async function showAttention(main, app) {
       // A correction of a visit corrected already is a conflict, but nobody "changed it first": the server's words say what happened.
       h("p", {}, stuck ? t("could_not_send") : t(result.status === "conflict" && result.code !== "visit_already_corrected" ? "conflict_said" : "server_said", { message: text })),
       result.errors && Object.keys(result.errors).length
-        ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => h("li", {}, `${field}: ${[].concat(problems).join(" ")}`)))
+        ? h("ul", {}, Object.entries(result.errors).map(([field, problems]) => {
+          const said = [].concat(problems).join(" ");
+          const label = places[index](field);
+          return h("li", {}, label ? t("problem_at", { line: label, problem: said }) : said);
+        }))
         : null,
       again);
   });
