@@ -5,6 +5,10 @@ distribution's package when we may install packages (root with apt-get, as on De
 machines, where Playwright's own download cannot reach the internet); else Playwright's
 download (`python -m playwright install chromium`), as on an ordinary developer machine.
 
+Fonts too: a Debian machine without a desktop has DejaVu alone, which lacks letters Urdu needs
+(ے, ہ), so Urdu pages would be drawn with empty boxes in the browser tests' screenshots. Where
+no installed font covers Urdu and we may install packages, Debian's Noto fonts are added.
+
 Run as `python -m e2e.chromium`.
 """
 
@@ -31,14 +35,40 @@ def playwright_has_chromium() -> bool:
         return False
 
 
+def _may_install_packages() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and bool(shutil.which("apt-get"))
+
+
+def _apt_install(*packages: str) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+
+
+def has_font_for(language: str) -> bool:
+    """Whether fontconfig knows a font that covers `language`'s letters (False when it cannot tell)."""
+    if not shutil.which("fc-list"):
+        return False
+    found = subprocess.run(["fc-list", f":lang={language}", "family"], capture_output=True, text=True)
+    return bool(found.stdout.strip())
+
+
+def ensure_fonts() -> str:
+    """Fonts for every shipped language's letters, installed from Debian's packages where needed."""
+    if has_font_for("ur"):
+        return "installed"
+    if _may_install_packages():
+        _apt_install("fonts-noto-core")
+        return "Debian's Noto fonts"
+    return "missing for Urdu (install a Noto Naskh Arabic font)"
+
+
 def ensure() -> str:
     found = installed()
     if found:
         return found
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+    if _may_install_packages():
+        _apt_install("chromium")
         found = installed()
         if found:
             return found
@@ -50,3 +80,4 @@ def ensure() -> str:
 
 if __name__ == "__main__":
     print(f"Browser tests will use: {ensure()}")
+    print(f"Fonts for Urdu: {ensure_fonts()}")

@@ -77,6 +77,7 @@ COORDINATOR = [
     "coordinator.accept_matching", "coordinator.site", "coordinator.actions_board", "coordinator.new_action",
     "coordinator.action", "coordinator.exports", "coordinator.forms", "coordinator.form_version",
     "coordinator.confirm_retire_form", "coordinator.agreements", "coordinator.agreement_version",
+    "coordinator.form_translation", "coordinator.agreement_translation",
     "coordinator.people", "coordinator.person", "coordinator.merge_person", "coordinator.revoke_device",
     "coordinator.area_settings", "imports.upload", "account.password", "error-403",
 ]

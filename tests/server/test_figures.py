@@ -9,7 +9,7 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from flask_babel import force_locale
+from flask_babel import force_locale, refresh
 
 from server import charts, operations, reporting
 from server.extensions import db
@@ -54,6 +54,27 @@ def test_charts_have_no_viewbox_so_their_text_is_never_scaled(app):
     for name in ("chart-axis", "chart-value", "chart-note", "chart-letter"):
         size = re.search(r"\." + name + r" \{[^}]*font-size: (\d+)px", css)
         assert size and int(size.group(1)) >= 12, name
+
+
+def test_charts_read_from_the_right_in_urdu(app):
+    """Right to left: labels at the right edge, bars growing leftwards, grade A first from the right."""
+    def draw(language):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            refresh()  # the test's app context outlives each request, and Flask-Babel keeps its locale there
+            return (str(charts.share_bars("c", "T", ["2026-01"], [0.25], "d")),
+                    str(charts.grade_strip("s", "T", {"A": 3, "B": 1, "C": 0, "D": 1}, "d")))
+
+    bars, strip = draw("ur")
+    assert 'direction="rtl"' in bars and 'direction="rtl"' in strip
+    # The bar (14% wide) ends at the label column's edge, 30% in from the right: it starts at 56%.
+    assert re.search(r'<rect class="chart-bar chart-bar-mid" x="56%" y="[\d.]+" width="14.00%"', bars)
+    assert re.search(r'<text class="chart-axis chart-month" x="100%"', bars)
+    assert re.search(r'<text class="chart-value" x="56.00%" dx="-4"', bars)
+    # A is 60% of the strip: from the right edge, so its left edge is at 40%.
+    assert '<rect class="grade-a" x="40.00%" y="0" width="60.00%"' in strip
+    ltr_bars, ltr_strip = draw("en-GB")
+    assert 'direction="ltr"' in ltr_bars and '<rect class="grade-a" x="0.00%" y="0" width="60.00%"' in ltr_strip
+    assert re.search(r'<text class="chart-value" x="44.00%" dx="4"', ltr_bars)
 
 
 def test_month_labels_come_from_babel_in_the_pages_language(app):
