@@ -102,7 +102,7 @@ def test_trend_charts_keep_their_text_inside_and_start_where_the_reader_does(pag
             assert chart["left"] - 1 <= text["left"] and text["right"] <= chart["right"] + 1, (chart["chart"], text)
             if text["month"]:
                 edge = chart["right"] - text["right"] if reads_from == "right" else text["left"] - chart["left"]
-                assert edge <= 2, (chart["chart"], text)
+                assert edge <= 5, (chart["chart"], text)  # set 3 px in from the edge
     if language == "ur":
         page.locator("#by-theme").evaluate("(heading) => heading.scrollIntoView()")
         page.screenshot(path=os.path.join(_folder(tmp_path), "coordinator-trends-ur-desk.png"))
