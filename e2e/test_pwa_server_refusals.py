@@ -138,7 +138,7 @@ def test_the_app_asks_again_on_each_attempt_and_sends_once_the_server_accepts_it
     join(page, live_server, code)
     asked, handler = refuse_this_app(context)
     fill_street_visit(page, "Union Street")
-    expect(page.get_by_text("The server needs a newer app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    expect(page.get_by_text("Kerbside needs a newer version of the app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
 
     # "Send now" asks the server again, with nothing pushed, and keeps the visit.
@@ -152,14 +152,14 @@ def test_the_app_asks_again_on_each_attempt_and_sends_once_the_server_accepts_it
 
     # No newer app exists yet: the button says so and the visit stays.
     page.get_by_role("button", name="Update the app").click()
-    expect(page.get_by_text("No newer app yet")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    expect(page.get_by_text("There is no newer app yet")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     assert submissions_of(live_server, "Rep Rollback") == []
 
     # The server accepts this app again (say, its update was rolled back): the next attempt sends.
     context.unroute("**/api/sync/v1", handler)
     page.get_by_role("button", name="Send now").click()
     expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
-    expect(page.get_by_text("The server needs a newer app")).to_have_count(0)
+    expect(page.get_by_text("Kerbside needs a newer version of the app")).to_have_count(0)
     assert len(submissions_of(live_server, "Rep Rollback")) == 1
     context.close()
 
@@ -171,7 +171,7 @@ def test_a_server_that_needs_a_newer_app_keeps_the_visits_and_update_the_app_rel
     first_version = page.locator("html").get_attribute("data-version")
     _asked, handler = refuse_this_app(context)
     fill_street_visit(page, "Union Street")
-    expect(page.get_by_text("The server needs a newer app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
+    expect(page.get_by_text("Kerbside needs a newer version of the app")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
     expect(waiting_count(page)).to_have_attribute("data-count", "1")
     assert submissions_of(live_server, "Rep Protocol") == []
 
@@ -183,6 +183,6 @@ def test_a_server_that_needs_a_newer_app_keeps_the_visits_and_update_the_app_rel
         expect(page.get_by_role("link", name="My visits and reviews")).to_be_visible(timeout=SYNC_TIMEOUT_MS)
         assert page.locator("html").get_attribute("data-version") != first_version
         expect(waiting_count(page)).to_have_attribute("data-count", "0", timeout=SYNC_TIMEOUT_MS)
-        expect(page.get_by_text("The server needs a newer app")).to_have_count(0)
+        expect(page.get_by_text("Kerbside needs a newer version of the app")).to_have_count(0)
     assert len(submissions_of(live_server, "Rep Protocol")) == 1
     context.close()
