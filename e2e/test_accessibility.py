@@ -30,14 +30,13 @@ needed), so the module signs in once per group.
 
 from __future__ import annotations
 
-import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from e2e.conftest import DEMO_PASSWORD, PHONE
-from e2e.test_csp import ADMIN_EMAIL, _page_endpoints, _real_addresses
+from e2e.conftest import PHONE
+from e2e.test_csp import ADMIN_EMAIL, _page_endpoints, _real_addresses, _sign_in
 
 # What this walk checks is the pages' markup and styles, the same on either database: CI runs it
 # in its SQLite pass (the README's test command) and leaves it out of the PostgreSQL pass.
@@ -264,7 +263,7 @@ class Walk:
             email = {"coordinator": self.live.details["email"], "partner": self.live.details["partner_email"],
                      "admin": ADMIN_EMAIL}.get(group)
             if email:
-                sign_in(page, self.live.url, email)
+                _sign_in(page, self.live.url, email)
             if group == "field":
                 self._join(page)
             self.pages[group] = page
@@ -372,14 +371,6 @@ class Walk:
         """The Playwright page showing `name` (the join screen has a browser of its own)."""
         page = self.open(name, viewport)
         return self.pages["join"] if name == "join" else page
-
-
-def sign_in(page, url: str, email: str):
-    page.goto(url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name=re.compile(r"^Sign out \("))).to_be_visible()
 
 
 @pytest.fixture(scope="module")

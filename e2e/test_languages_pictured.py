@@ -11,13 +11,13 @@ the right, where a right-to-left reader starts.
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_PASSWORD, PHONE
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+from e2e.test_csp import _sign_in
 from e2e.test_pwa_field import SYNC_TIMEOUT_MS, new_volunteer
 
 LANGUAGES = [("en-GB", "en-GB", "ltr"), ("cy", "cy", "ltr"), ("ur", "ur", "rtl")]
@@ -88,11 +88,7 @@ CHART_BOXES = """() => [...document.querySelectorAll("svg.chart")].map((svg) => 
 def test_trend_charts_keep_their_text_inside_and_start_where_the_reader_does(page, live_server, tmp_path,
                                                                              language, reads_from):
     page.set_viewport_size(DESK)
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(live_server.details["email"])
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_be_visible()
+    _sign_in(page, live_server.url, live_server.details["email"])
     area = live_server.details["area"]
     page.goto(f"{live_server.url}/language?to={language}&next=/coordinator/{area}/trends")
     charts = page.evaluate(CHART_BOXES)

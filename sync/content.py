@@ -36,14 +36,18 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def form_texts(definition: dict) -> dict[str, str]:
-    """Every person-readable text of a form definition, by text key, in the definition's order."""
-    texts: dict[str, str] = {}
-
+def _putter(texts: dict[str, str]):
+    """A function that keeps a text under its key, when it is a text at all (not blank, not another type)."""
     def put(key, value):
         if _text(value):
             texts[key] = value
+    return put
 
+
+def form_texts(definition: dict) -> dict[str, str]:
+    """Every person-readable text of a form definition, by text key, in the definition's order."""
+    texts: dict[str, str] = {}
+    put = _putter(texts)
     put("title", definition.get("title"))
     put("instructions", definition.get("instructions"))
     scale = definition.get("scale")
@@ -72,11 +76,7 @@ def form_texts(definition: dict) -> dict[str, str]:
 def agreement_texts(definition: dict) -> dict[str, str]:
     """Every person-readable text of an agreement definition, by text key, in the definition's order."""
     texts: dict[str, str] = {}
-
-    def put(key, value):
-        if _text(value):
-            texts[key] = value
-
+    put = _putter(texts)
     put("title", definition.get("title"))
     put("summary", definition.get("summary"))
     for theme in definition.get("themes") or []:
